@@ -1,0 +1,1 @@
+"""Cross-cutting HTTP: dependencies, auth, problem+json errors, middleware, health, metrics."""

@@ -1,0 +1,106 @@
+"""FastAPI dependencies: the request's session, the caller, and route permissions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Path, Request
+from sqlalchemy.orm import Session
+
+from dataintel.api.state import AppState
+from dataintel.auth.authenticate import authenticate
+from dataintel.auth.permissions import Permission
+from dataintel.auth.principal import Principal
+from dataintel.errors import Forbidden, NotFound
+from dataintel.settings import Settings
+from dataintel.storage.metadata.models import Project
+
+PROJECT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.dataintel
+    return state
+
+
+def get_settings(request: Request) -> Settings:
+    return app_state(request).settings
+
+
+def _session(request: Request) -> Iterator[Session]:
+    """One unit of work per request: committed when the endpoint returns, else rolled back."""
+    session = app_state(request).sessions()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(_session, scope="function")]
+
+
+def _principal(request: Request, session: SessionDep) -> Principal:
+    state = app_state(request)
+    principal = authenticate(request.headers, session, state.settings)
+    request.state.principal = principal
+    if state.rate_limiter is not None:
+        state.rate_limiter.hit(principal.rate_limit_id)
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(_principal)]
+
+
+def require(permission: Permission) -> Callable[..., Principal]:
+    """A dependency that authenticates the caller and checks ``permission`` (403)."""
+
+    def dependency(principal: PrincipalDep) -> Principal:
+        if not principal.can(permission):
+            raise Forbidden(f"this credential lacks the '{permission}' permission")
+        return principal
+
+    dependency.permission = permission  # type: ignore[attr-defined]
+    return dependency
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectScope:
+    principal: Principal
+    project: Project
+    session: Session
+
+    @property
+    def project_id(self) -> str:
+        return self.project.id
+
+
+def project_scope(permission: Permission) -> Callable[..., ProjectScope]:
+    """Project-scoped routes: 404 for a project the caller cannot see (whether or not it
+    exists, so tenants learn nothing of each other), then 403 for a missing permission."""
+
+    def dependency(
+        principal: PrincipalDep,
+        session: SessionDep,
+        project_id: Annotated[str, Path(pattern=PROJECT_ID_PATTERN, max_length=64)],
+    ) -> ProjectScope:
+        project = session.get(Project, project_id) if principal.sees_project(project_id) else None
+        if project is None:
+            raise NotFound(f"project '{project_id}' not found")
+        if not principal.can(permission):
+            raise Forbidden(f"this credential lacks the '{permission}' permission")
+        return ProjectScope(principal, project, session)
+
+    dependency.permission = permission  # type: ignore[attr-defined]
+    return dependency
+
+
+def route_permission(dependency: Any) -> Permission | None:
+    """The permission a dependency made by require()/project_scope() checks."""
+    perm = getattr(dependency, "permission", None)
+    return perm if isinstance(perm, Permission) else None

@@ -1,0 +1,68 @@
+"""Liveness, readiness (every configured backend) and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Literal
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+
+from dataintel.api.deps import app_state
+from dataintel.api.problems import problem
+from dataintel.storage.metadata.engine import ping
+
+router = APIRouter(tags=["operations"])
+
+
+class Liveness(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"] = "ready"
+    checks: dict[str, Literal["ok"]]
+
+
+@router.get("/health/live", summary="The process is up")
+def live() -> Liveness:
+    return Liveness()
+
+
+@router.get(
+    "/health/ready",
+    summary="Every configured backend answers",
+    responses={503: {"description": "A backend does not answer; the problem names it."}},
+    response_model=Readiness,
+)
+async def ready(request: Request) -> Response | Readiness:
+    state = app_state(request)
+    checks: dict[str, Literal["ok"]] = {}
+    failures: dict[str, str] = {}
+    backends = {"metadata": lambda: ping(state.engine)}
+    if state.rate_limiter is not None:
+        limiter = state.rate_limiter
+        backends["rate_limit"] = lambda: None if limiter.check_storage() else _fail()
+    for name, check in backends.items():
+        try:
+            await asyncio.wait_for(asyncio.to_thread(check), timeout=3.0)
+            checks[name] = "ok"
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+            failures[name] = f"{type(exc).__name__}: {exc}"[:300]
+    if failures:
+        names = ", ".join(sorted(failures))
+        return problem(
+            503, "Not ready", f"backend not ready: {names}", "not-ready", request, failures=failures
+        )
+    return Readiness(checks=checks)
+
+
+def _fail() -> None:
+    raise ConnectionError("storage check failed")
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def metrics(request: Request) -> Response:
+    registry = app_state(request).metrics_registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

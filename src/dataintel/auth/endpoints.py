@@ -1,0 +1,40 @@
+"""/api/v1/api-keys: create, list, revoke."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, status
+
+from dataintel.api.deps import SessionDep, require
+from dataintel.auth.permissions import Permission
+from dataintel.auth.principal import Principal
+from dataintel.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
+from dataintel.auth.service import ApiKeyService
+
+router = APIRouter(prefix="/api/v1/api-keys", tags=["api-keys"])
+KeysAdmin = Annotated[Principal, Depends(require(Permission.KEYS_MANAGE))]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Create an API key (shown once)")
+def create_key(data: ApiKeyCreate, principal: KeysAdmin, session: SessionDep) -> ApiKeyCreated:
+    return ApiKeyService(session).create(data, principal)
+
+
+@router.get("", summary="List API keys visible to the caller")
+def list_keys(
+    principal: KeysAdmin,
+    session: SessionDep,
+    project_id: Annotated[str | None, Query(max_length=64)] = None,
+    include_revoked: bool = False,
+) -> list[ApiKeyRead]:
+    return ApiKeyService(session).list(principal, project_id, include_revoked)
+
+
+@router.delete("/{key_id}", summary="Revoke an API key")
+def revoke_key(
+    key_id: Annotated[str, Path(max_length=40)],
+    principal: KeysAdmin,
+    session: SessionDep,
+) -> ApiKeyRead:
+    return ApiKeyService(session).revoke(key_id, principal)

@@ -1,0 +1,40 @@
+"""API key payloads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from dataintel.auth.permissions import Role
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, description="What the key is for.")
+    project_id: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        description="The one project the key may touch; null: every project (global admins only).",
+    )
+    roles: list[Role] = Field(min_length=1, max_length=6)
+    expires_at: AwareDatetime | None = None
+
+
+class ApiKeyRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    project_id: str | None
+    roles: list[Role]
+    prefix: str = Field(description="The key's visible start, to recognise it.")
+    created_by: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyRead):
+    key: str = Field(description="The secret key. Shown once: it is stored only as a hash.")

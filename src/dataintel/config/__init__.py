@@ -1,0 +1,1 @@
+"""The config plane: projects, pipelines, feature definitions, deployments, config as code."""

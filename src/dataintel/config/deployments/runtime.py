@@ -1,0 +1,74 @@
+"""What the runtime (ingest validation, feature computation) reads: the deployed config.
+
+One service method, ``ActiveConfigCache.get``, with a per-process cache. A deploy or rollback
+in this process invalidates it at once; other replicas pick the change up within
+``config_cache_ttl_seconds`` (they also re-check the project's active version cheaply).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from dataintel.config.deployments.snapshot import ConfigSnapshot
+from dataintel.storage.metadata.models import Deployment, Pipeline, Project
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveConfig:
+    project_id: str
+    version: int | None  # None: nothing deployed yet
+    snapshot: ConfigSnapshot
+    pipeline_active: dict[str, bool]
+
+    def accepts(self, pipeline_id: str) -> bool:
+        """Deployed and switched on."""
+        return self.snapshot.pipeline(pipeline_id) is not None and self.pipeline_active.get(
+            pipeline_id, False
+        )
+
+
+class ActiveConfigCache:
+    def __init__(self, sessions: sessionmaker[Session], ttl_seconds: float) -> None:
+        self._sessions = sessions
+        self._ttl = ttl_seconds
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, ActiveConfig]] = {}
+
+    def get(self, project_id: str) -> ActiveConfig:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._entries.get(project_id)
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]
+        config = self._load(project_id)
+        with self._lock:
+            self._entries[project_id] = (now, config)
+        return config
+
+    def invalidate(self, project_id: str | None = None) -> None:
+        with self._lock:
+            if project_id is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(project_id, None)
+
+    def _load(self, project_id: str) -> ActiveConfig:
+        with self._sessions() as session:
+            version = session.scalar(select(Project.active_version).where(Project.id == project_id))
+            snapshot = ConfigSnapshot()
+            if version is not None:
+                raw = session.scalar(
+                    select(Deployment.snapshot).where(
+                        Deployment.project_id == project_id, Deployment.version == version
+                    )
+                )
+                snapshot = ConfigSnapshot.model_validate(raw or {})
+            rows = session.execute(
+                select(Pipeline.id, Pipeline.active).where(Pipeline.project_id == project_id)
+            ).all()
+        return ActiveConfig(project_id, version, snapshot, {pid: act for pid, act in rows})

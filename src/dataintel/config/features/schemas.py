@@ -1,0 +1,98 @@
+"""Feature definition payloads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from dataintel.config.features.windows import DEFAULT_WINDOWS, parse_window
+from dataintel.config.pipelines.schemas import EVENT_NAME, FIELD_NAME
+from dataintel.config.projects.schemas import SLUG
+
+FEATURE_NAME = r"^[a-z][a-z0-9_]{0,127}$"
+
+
+class Aggregation(StrEnum):
+    COUNT = "COUNT"
+    SUM = "SUM"
+    AVG = "AVG"
+    MIN = "MIN"
+    MAX = "MAX"
+    COUNT_DISTINCT = "COUNT_DISTINCT"
+    LAST = "LAST"
+    FIRST = "FIRST"
+
+
+def _check_windows(v: list[str]) -> list[str]:
+    for w in v:
+        parse_window(w)
+    if len(set(v)) != len(v):
+        raise ValueError("windows must not repeat")
+    return v
+
+
+class FeatureCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=FEATURE_NAME)
+    description: str = Field(default="", max_length=2000)
+    pipeline_id: str = Field(pattern=SLUG)
+    source_event: str = Field(pattern=EVENT_NAME)
+    entity_key: str = Field(
+        default="user_id",
+        pattern=FIELD_NAME,
+        description="user_id, cart_id, session_id or a declared string/number field.",
+    )
+    aggregation: Aggregation
+    field: str | None = Field(
+        default=None, pattern=FIELD_NAME, description="Aggregated field; optional for COUNT."
+    )
+    windows: list[str] = Field(default_factory=lambda: list(DEFAULT_WINDOWS), min_length=1,
+                               max_length=20)
+    enabled: bool = True
+
+    _windows = field_validator("windows")(_check_windows)
+
+
+class FeatureUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = Field(default=None, max_length=2000)
+    pipeline_id: str | None = Field(default=None, pattern=SLUG)
+    source_event: str | None = Field(default=None, pattern=EVENT_NAME)
+    entity_key: str | None = Field(default=None, pattern=FIELD_NAME)
+    aggregation: Aggregation | None = None
+    field: str | None = Field(default=None, pattern=FIELD_NAME)
+    windows: list[str] | None = Field(default=None, min_length=1, max_length=20)
+    enabled: bool | None = None
+
+    @field_validator("windows")
+    @classmethod
+    def _windows(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else _check_windows(v)
+
+
+class WindowRead(BaseModel):
+    window: str
+    seconds: int | None = Field(description="null for lifetime")
+    granularity: str | None = Field(description="g(W): the tile size, e.g. '1s', '1m'")
+    granularity_seconds: int | None
+    value_name: str = Field(description="<feature>_<window>")
+
+
+class FeatureRead(BaseModel):
+    name: str
+    project_id: str
+    description: str
+    pipeline_id: str
+    source_event: str
+    entity_key: str
+    aggregation: Aggregation
+    field: str | None
+    windows: list[WindowRead]
+    enabled: bool
+    version: int = Field(description="Bumped on every change of the definition.")
+    created_at: datetime
+    updated_at: datetime

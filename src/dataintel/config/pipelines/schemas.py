@@ -1,0 +1,129 @@
+"""Pipeline and event-schema payloads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from dataintel.config.projects.schemas import SLUG
+
+EVENT_NAME = r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$"
+FIELD_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+
+
+class FieldType(StrEnum):
+    STRING = "string"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    TIMESTAMP = "timestamp"
+    OBJECT = "object"
+
+
+UnknownPolicy = Literal["allow", "drop", "reject"]
+
+
+class FieldSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=FIELD_NAME)
+    type: FieldType
+    required: bool = False
+    description: str = Field(default="", max_length=2000)
+    pii: bool = Field(default=False, description="Personal data: erased and masked by GDPR tools.")
+
+
+def _unique_fields(fields: list[FieldSpec]) -> list[FieldSpec]:
+    seen: set[str] = set()
+    for f in fields:
+        if f.name in seen:
+            raise ValueError(f"field {f.name!r} is declared twice")
+        seen.add(f.name)
+    return fields
+
+
+class EventCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=EVENT_NAME)
+    description: str = Field(default="", max_length=2000)
+    enabled: bool = True
+    fields: list[FieldSpec] = Field(default_factory=list, max_length=500)
+
+    _unique = field_validator("fields")(_unique_fields)
+
+
+class EventUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = Field(default=None, max_length=2000)
+    enabled: bool | None = None
+    fields: list[FieldSpec] | None = Field(default=None, max_length=500)
+
+    @field_validator("fields")
+    @classmethod
+    def _unique(cls, v: list[FieldSpec] | None) -> list[FieldSpec] | None:
+        return None if v is None else _unique_fields(v)
+
+
+class EventRead(BaseModel):
+    name: str
+    description: str
+    enabled: bool
+    fields: list[FieldSpec]
+
+
+class PipelineCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=SLUG, description="Stable id used in ingest URLs, e.g. 'web'.")
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=2000)
+    unknown_properties: UnknownPolicy = Field(
+        default="allow", description="What ingest does with properties no field declares."
+    )
+    events: list[EventCreate] = Field(default_factory=list, max_length=500)
+
+    @field_validator("events")
+    @classmethod
+    def _unique_events(cls, v: list[EventCreate]) -> list[EventCreate]:
+        names = [e.name for e in v]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"event {sorted(dupes)[0]!r} is declared twice")
+        return v
+
+
+class PipelineUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    unknown_properties: UnknownPolicy | None = None
+
+
+class PipelineRead(BaseModel):
+    id: str
+    project_id: str
+    name: str
+    description: str
+    unknown_properties: UnknownPolicy
+    active: bool = Field(description="Inactive pipelines refuse events (takes effect at once).")
+    events: list[EventRead]
+    ingest_url: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookInfo(BaseModel):
+    url: str
+    secret: str = Field(description="Signing secret for the X-Dataintel-Signature header.")
+    signature_header: str = "X-Dataintel-Signature"
+    scheme: str = "t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.<raw body>'>"
+    tolerance_seconds: int = 300
+    previous_secret_valid_until: datetime | None = Field(
+        description="Until then the secret before the last rotation still verifies."
+    )
+    rotated_at: datetime | None

@@ -1,0 +1,96 @@
+"""The application factory: ``create_app(settings)`` builds one FastAPI app and its state."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from dataintel import __version__
+from dataintel.api import health, logging, problems
+from dataintel.api.metrics import HttpMetrics
+from dataintel.api.middleware import RequestContextMiddleware
+from dataintel.api.ratelimit import RateLimiter
+from dataintel.api.state import AppState
+from dataintel.auth import endpoints as api_keys
+from dataintel.config.deployments import endpoints as deployments
+from dataintel.config.deployments.runtime import ActiveConfigCache
+from dataintel.config.features import endpoints as features
+from dataintel.config.pipelines import endpoints as pipelines
+from dataintel.config.projects import endpoints as projects
+from dataintel.settings import Settings
+from dataintel.storage.metadata import migrate
+from dataintel.storage.metadata.engine import make_engine, make_sessionmaker
+
+DESCRIPTION = """\
+dataintel ingests behavioural e-commerce events, keeps real-time features per user and cart,
+and answers analytics, export, GDPR and data-quality questions.
+
+Authenticate with `Authorization: Bearer <API key or JWT>` (or `X-API-Key`). Errors are
+RFC 9457 `application/problem+json`.
+"""
+
+TAGS = [
+    {"name": "projects", "description": "Tenants. Global admins create them."},
+    {"name": "pipelines", "description": "Event pipelines and their event schemas."},
+    {"name": "features", "description": "Feature definitions (windowed aggregations)."},
+    {"name": "deployments", "description": "Immutable config versions, pending diff, rollback."},
+    {"name": "api-keys", "description": "API keys: shown once, stored hashed, revocable."},
+    {"name": "operations", "description": "Health and metrics."},
+]
+
+
+def build_state(settings: Settings) -> AppState:
+    engine = make_engine(settings.resolved_metadata_url)
+    sessions = make_sessionmaker(engine)
+    limiter = (
+        RateLimiter(settings.rate_limit, settings.rate_limit_storage_url)
+        if settings.rate_limit
+        else None
+    )
+    return AppState(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        rate_limiter=limiter,
+        config_cache=ActiveConfigCache(sessions, settings.config_cache_ttl_seconds),
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    logging.configure(settings.log_level, settings.log_json)
+    state = build_state(settings)
+    if settings.auto_migrate:
+        migrate.upgrade(state.engine)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.engine.dispose()
+
+    app = FastAPI(
+        title="dataintel",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    app.state.dataintel = state
+    problems.install(app)
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=HttpMetrics(state.metrics_registry),
+        max_body_bytes=settings.max_body_bytes,
+    )
+    for router in (
+        health.router,
+        api_keys.router,
+        projects.router,
+        pipelines.router,
+        features.router,
+        deployments.router,
+    ):
+        app.include_router(router)
+    return app

@@ -1,0 +1,97 @@
+"""Runtime configuration, read from the environment (prefix ``DATAINTEL_``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting of the service. Backends are chosen by URL only."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DATAINTEL_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    data_dir: Path = Field(
+        default=Path("./data"),
+        description="Directory holding the embedded stores (SQLite metadata, later logs and tiles).",
+    )
+    metadata_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the MetadataStore; default sqlite:///<data_dir>/metadata.db. "
+        "Use postgresql+psycopg://user@host:5432/db for PostgreSQL.",
+    )
+    auto_migrate: bool = Field(
+        default=True, description="Run pending metadata migrations when the service starts."
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = Field(
+        default=None, description="Externally visible base URL (used in webhook URLs)."
+    )
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_json: bool = Field(default=True, description="JSON log lines (false: console format).")
+
+    max_body_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Largest accepted request body (413 above)."
+    )
+
+    rate_limit: str | None = Field(
+        default="2000/second",
+        description="Per-credential request limit in `limits` notation, e.g. '100/second;5000/minute'. "
+        "Empty disables rate limiting.",
+    )
+    rate_limit_storage_url: str = Field(
+        default="memory://",
+        description="Where rate-limit counters live: memory:// (one process) or redis://host:port/db.",
+    )
+
+    jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
+    jwt_secret: SecretStr | None = Field(default=None, description="HS256 shared secret.")
+    jwt_public_key: str | None = Field(
+        default=None, description="RS256 public key (PEM text, or a path to a PEM file)."
+    )
+    jwt_issuer: str = "dataintel"
+    jwt_audience: str = "dataintel"
+    jwt_leeway_seconds: int = Field(default=30, ge=0)
+
+    webhook_rotation_grace_seconds: int = Field(
+        default=24 * 3600, ge=0, description="How long a rotated-out webhook secret keeps verifying."
+    )
+    config_cache_ttl_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="Upper bound on how stale another replica's view of the deployed config can be.",
+    )
+
+    @model_validator(mode="after")
+    def _check_jwt(self) -> Settings:
+        if self.jwt_algorithm == "RS256" and self.jwt_secret is not None and not self.jwt_public_key:
+            raise ValueError("jwt_algorithm=RS256 needs jwt_public_key, not jwt_secret")
+        return self
+
+    @property
+    def resolved_metadata_url(self) -> str:
+        if self.metadata_url:
+            return self.metadata_url
+        return f"sqlite:///{(self.data_dir / 'metadata.db').resolve()}"
+
+    @cached_property
+    def jwt_verification_key(self) -> str | None:
+        """The key JWTs are verified with, or None when JWT auth is off."""
+        if self.jwt_algorithm == "HS256":
+            return self.jwt_secret.get_secret_value() if self.jwt_secret else None
+        key = self.jwt_public_key
+        if key and not key.lstrip().startswith("-----BEGIN"):
+            key = Path(key).read_text()
+        return key
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"

@@ -1,0 +1,1 @@
+"""Storage ports and their adapters. Domain code imports ports, never drivers."""

@@ -1,0 +1,1 @@
+"""MetadataStore: SQLAlchemy 2 over SQLite (embedded default) or PostgreSQL."""

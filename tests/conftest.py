@@ -1,0 +1,168 @@
+"""Shared fixtures: an app per test on SQLite (default) or PostgreSQL, and credentials.
+
+PostgreSQL and Redis are real servers on 127.0.0.1. Locally a test that needs one is skipped
+when it is down; with CI=true it fails instead (see ``require_service``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from dataintel.auth.permissions import Role
+from dataintel.auth.service import ApiKeyService
+from dataintel.config.projects.schemas import ProjectCreate
+from dataintel.config.projects.service import ProjectService
+from dataintel.main import create_app
+from dataintel.settings import Settings
+
+PG_ADMIN_URL = os.environ.get(
+    "DATAINTEL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("DATAINTEL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    if _reachable(host, port):
+        return
+    message = f"{name} is not reachable on {host}:{port}"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: services are mandatory)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session (per xdist worker)."""
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    name = f"dataintel_test_{worker}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _reset_postgres(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Override with ``@pytest.mark.parametrize('backend', ['sqlite', 'postgres'],
+    indirect=True)`` to run a test on both metadata stores."""
+    return str(request.param)
+
+
+@pytest.fixture
+def metadata_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if backend == "postgres":
+        url = str(request.getfixturevalue("pg_database"))
+        _reset_postgres(url)
+        return url
+    return f"sqlite:///{tmp_path / 'metadata.db'}"
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, metadata_url: str) -> Callable[..., Settings]:
+    def factory(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "data_dir": tmp_path / "data",
+            "metadata_url": metadata_url,
+            "log_json": True,
+            "log_level": "warning",
+            "rate_limit": None,
+            "jwt_secret": "test-secret-" + "x" * 32,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return factory
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def app(settings: Settings) -> Any:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+@dataclass
+class Keys:
+    """Credentials minted straight into the metadata store."""
+
+    app: Any
+
+    def mint(self, roles: list[Role] | list[str], project_id: str | None = None) -> str:
+        with self.app.state.dataintel.sessions.begin() as session:
+            return ApiKeyService(session).mint(
+                "test", project_id, [Role(r) for r in roles], "tests"
+            ).key
+
+    def headers(self, roles: list[Role] | list[str], project_id: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.mint(roles, project_id)}"}
+
+    def project(self, project_id: str, name: str = "Test shop") -> str:
+        with self.app.state.dataintel.sessions.begin() as session:
+            ProjectService(session).create(ProjectCreate(id=project_id, name=name))
+        return project_id
+
+
+@pytest.fixture
+def keys(app: Any) -> Keys:
+    return Keys(app)
+
+
+@pytest.fixture
+def admin(keys: Keys) -> dict[str, str]:
+    """Headers of a global admin."""
+    return keys.headers([Role.ADMIN])
+
+
+def assert_problem(resp: Any, status: int, *, field: str | None = None) -> dict[str, Any]:
+    """The response is RFC 9457 problem+json with ``status`` (and names ``field``)."""
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"].startswith("application/problem+json"), resp.headers
+    body: dict[str, Any] = resp.json()
+    assert body["status"] == status
+    assert body["title"] and body["type"] and body["detail"]
+    if field is not None:
+        blob = str(body.get("errors", "")) + body["detail"]
+        assert field in blob, body
+    return body
