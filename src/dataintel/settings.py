@@ -19,11 +19,12 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(
         default=Path("./data"),
-        description="Directory holding the embedded stores (SQLite metadata, later logs and tiles).",
+        description="Directory holding the embedded stores (SQLite metadata, event log, tiles).",
     )
     metadata_url: str | None = Field(
         default=None,
-        description="SQLAlchemy URL of the MetadataStore; default sqlite:///<data_dir>/metadata.db. "
+        description="SQLAlchemy URL of the MetadataStore; default sqlite:///<data_dir>/metadata.db."
+        " "
         "Use postgresql+psycopg://user@host:5432/db for PostgreSQL.",
     )
     auto_migrate: bool = Field(
@@ -44,7 +45,8 @@ class Settings(BaseSettings):
 
     rate_limit: str | None = Field(
         default="2000/second",
-        description="Per-credential request limit in `limits` notation, e.g. '100/second;5000/minute'. "
+        description="Per-credential request limit in `limits` notation, e.g. "
+        "'100/second;5000/minute'. "
         "Empty disables rate limiting.",
     )
     rate_limit_storage_url: str = Field(
@@ -62,17 +64,23 @@ class Settings(BaseSettings):
     jwt_leeway_seconds: int = Field(default=30, ge=0)
 
     webhook_rotation_grace_seconds: int = Field(
-        default=24 * 3600, ge=0, description="How long a rotated-out webhook secret keeps verifying."
+        default=24 * 3600,
+        ge=0,
+        description="How long a rotated-out webhook secret keeps verifying.",
     )
     config_cache_ttl_seconds: float = Field(
         default=5.0,
         ge=0,
-        description="Upper bound on how stale another replica's view of the deployed config can be.",
+        description="Upper bound on how stale another replica's view of the deployed config is.",
     )
 
     @model_validator(mode="after")
     def _check_jwt(self) -> Settings:
-        if self.jwt_algorithm == "RS256" and self.jwt_secret is not None and not self.jwt_public_key:
+        if (
+            self.jwt_algorithm == "RS256"
+            and self.jwt_secret is not None
+            and not self.jwt_public_key
+        ):
             raise ValueError("jwt_algorithm=RS256 needs jwt_public_key, not jwt_secret")
         return self
 

@@ -31,11 +31,13 @@ def configure(level: str = "info", json: bool = True) -> None:
     # Route stdlib loggers (uvicorn, alembic) through the same JSON renderer.
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(processors=[
-            *shared,
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            renderer,
-        ])
+        structlog.stdlib.ProcessorFormatter(
+            processors=[
+                *shared,
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                renderer,
+            ]
+        )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

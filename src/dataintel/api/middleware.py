@@ -46,9 +46,7 @@ class RequestContextMiddleware:
                 status["code"] = message["status"]
                 status["started"] = True
                 message.setdefault("headers", [])
-                message["headers"] = [
-                    *message["headers"], (b"x-request-id", rid.encode())
-                ]
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
             await send(message)
 
         try:
@@ -116,7 +114,7 @@ class RequestContextMiddleware:
 def _request_id(scope: Scope) -> str:
     for name, value in scope.get("headers", []):
         if name == b"x-request-id":
-            candidate = value.decode("latin-1")
+            candidate: str = value.decode("latin-1")
             if _REQUEST_ID.match(candidate):
                 return candidate
     return uuid.uuid4().hex

@@ -69,7 +69,14 @@ async def _service_error(request: Request, exc: Exception) -> ProblemResponse:
     errors = getattr(exc, "errors", None) or None
     extra = {k: v for k, v in exc.extra.items() if k not in {"type", "title", "status"}}
     return problem(
-        exc.status, exc.title, exc.detail, exc.type_slug, request, exc.headers, errors=errors, **extra
+        exc.status,
+        exc.title,
+        exc.detail,
+        exc.type_slug,
+        request,
+        exc.headers,
+        errors=errors,
+        **extra,
     )
 
 
@@ -95,7 +102,11 @@ async def _http_exception(request: Request, exc: Exception) -> ProblemResponse:
 async def _unhandled(request: Request, exc: Exception) -> ProblemResponse:
     log.exception("unhandled error", exc_info=exc, path=request.url.path)
     return problem(
-        500, "Internal error", "an unexpected error occurred; see the server log", "internal", request
+        500,
+        "Internal error",
+        "an unexpected error occurred; see the server log",
+        "internal",
+        request,
     )
 
 

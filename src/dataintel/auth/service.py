@@ -38,9 +38,7 @@ class ApiKeyService:
         if data.project_id is None:
             if not by.is_global:
                 raise Forbidden("only a global admin may create a key for every project")
-        elif not by.sees_project(data.project_id) or not self.session.get(
-            Project, data.project_id
-        ):
+        elif not by.sees_project(data.project_id) or not self.session.get(Project, data.project_id):
             raise NotFound(f"project '{data.project_id}' not found")
         if data.expires_at is not None and data.expires_at <= utcnow():
             raise InvalidInput.field(["body", "expires_at"], "must be in the future")

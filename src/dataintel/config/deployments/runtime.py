@@ -71,4 +71,6 @@ class ActiveConfigCache:
             rows = session.execute(
                 select(Pipeline.id, Pipeline.active).where(Pipeline.project_id == project_id)
             ).all()
-        return ActiveConfig(project_id, version, snapshot, {pid: act for pid, act in rows})
+        return ActiveConfig(
+            project_id, version, snapshot, {str(pid): bool(act) for pid, act in rows}
+        )

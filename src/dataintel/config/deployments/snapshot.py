@@ -97,7 +97,7 @@ def draft_snapshot(session: Session, project_id: str) -> ConfigSnapshot:
                 id=p.id,
                 name=p.name,
                 description=p.description,
-                unknown_properties=p.unknown_properties,  # type: ignore[arg-type]
+                unknown_properties=p.unknown_properties,
                 events=by_pipeline.get(p.id, []),
             )
             for p in pipelines

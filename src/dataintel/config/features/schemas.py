@@ -49,8 +49,9 @@ class FeatureCreate(BaseModel):
     field: str | None = Field(
         default=None, pattern=FIELD_NAME, description="Aggregated field; optional for COUNT."
     )
-    windows: list[str] = Field(default_factory=lambda: list(DEFAULT_WINDOWS), min_length=1,
-                               max_length=20)
+    windows: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_WINDOWS), min_length=1, max_length=20
+    )
     enabled: bool = True
 
     _windows = field_validator("windows")(_check_windows)

@@ -25,5 +25,6 @@ class ProjectService:
 
     def list(self, by: Principal) -> list[ProjectRead]:
         return [
-            ProjectRead.model_validate(p) for p in repository.list_visible(self.session, by.projects)
+            ProjectRead.model_validate(p)
+            for p in repository.list_visible(self.session, by.projects)
         ]

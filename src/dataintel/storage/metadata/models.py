@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -12,7 +12,10 @@ from dataintel.storage.metadata.types import JSONType, UTCDateTime, utcnow
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSONType,
+    }
 
 
 class Project(Base):
@@ -108,7 +111,9 @@ class Feature(Base):
 
 class Deployment(Base):
     __tablename__ = "deployments"
-    __table_args__ = (Index("ix_deployments_project_version", "project_id", "version", unique=True),)
+    __table_args__ = (
+        Index("ix_deployments_project_version", "project_id", "version", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
