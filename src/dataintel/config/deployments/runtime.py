@@ -26,9 +26,10 @@ class ActiveConfig:
     pipeline_active: dict[str, bool]
 
     def accepts(self, pipeline_id: str) -> bool:
-        """Deployed and switched on."""
+        """Deployed and not switched off. A pipeline deleted from the draft but still
+        deployed keeps accepting events until the deploy that removes it."""
         return self.snapshot.pipeline(pipeline_id) is not None and self.pipeline_active.get(
-            pipeline_id, False
+            pipeline_id, True
         )
 
 

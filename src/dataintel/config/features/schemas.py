@@ -8,7 +8,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dataintel.config.features.windows import DEFAULT_WINDOWS, parse_window
-from dataintel.config.pipelines.schemas import EVENT_NAME, FIELD_NAME
+from dataintel.config.pipelines.schemas import EVENT_NAME, FIELD_NAME, not_null
 from dataintel.config.projects.schemas import SLUG
 
 FEATURE_NAME = r"^[a-z][a-z0-9_]{0,127}$"
@@ -26,10 +26,9 @@ class Aggregation(StrEnum):
 
 
 def _check_windows(v: list[str]) -> list[str]:
-    for w in v:
-        parse_window(w)
-    if len(set(v)) != len(v):
-        raise ValueError("windows must not repeat")
+    spans = [parse_window(w).seconds for w in v]
+    if len(set(spans)) != len(spans):
+        raise ValueError("windows must not repeat (e.g. '60m' and '1h' are the same window)")
     return v
 
 
@@ -68,6 +67,17 @@ class FeatureUpdate(BaseModel):
     field: str | None = Field(default=None, pattern=FIELD_NAME)
     windows: list[str] | None = Field(default=None, min_length=1, max_length=20)
     enabled: bool | None = None
+
+    # Only `field` may be set to null (a COUNT without a field); other nulls are refused.
+    _not_null = field_validator(
+        "description",
+        "pipeline_id",
+        "source_event",
+        "entity_key",
+        "aggregation",
+        "windows",
+        "enabled",
+    )(not_null)
 
     @field_validator("windows")
     @classmethod

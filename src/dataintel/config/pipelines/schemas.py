@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -23,6 +23,16 @@ class FieldType(StrEnum):
 
 
 UnknownPolicy = Literal["allow", "drop", "reject"]
+
+T = TypeVar("T")
+
+
+def not_null(v: T | None) -> T:
+    """For XUpdate fields where null means "leave unchanged" only when omitted: an explicit
+    null is refused (422 naming the field) instead of being silently ignored."""
+    if v is None:
+        raise ValueError("must not be null (omit the field to leave it unchanged)")
+    return v
 
 
 class FieldSpec(BaseModel):
@@ -61,6 +71,8 @@ class EventUpdate(BaseModel):
     description: str | None = Field(default=None, max_length=2000)
     enabled: bool | None = None
     fields: list[FieldSpec] | None = Field(default=None, max_length=500)
+
+    _not_null = field_validator("description", "enabled", "fields")(not_null)
 
     @field_validator("fields")
     @classmethod
@@ -102,6 +114,8 @@ class PipelineUpdate(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
     unknown_properties: UnknownPolicy | None = None
+
+    _not_null = field_validator("name", "description", "unknown_properties")(not_null)
 
 
 class PipelineRead(BaseModel):
