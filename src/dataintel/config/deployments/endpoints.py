@@ -1,3 +1,81 @@
-from fastapi import APIRouter
+"""/api/v1/projects/{project_id}/deployments: history, pending diff, deploy, rollback."""
 
-router = APIRouter()
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, status
+
+from dataintel.api.deps import ProjectScope, app_state, project_scope
+from dataintel.auth.permissions import Permission
+from dataintel.config.deployments.schemas import (
+    DeploymentCreate,
+    DeploymentDetail,
+    DeploymentPage,
+    DeploymentRollback,
+    PendingRead,
+)
+from dataintel.config.deployments.service import DeploymentService
+
+router = APIRouter(prefix="/api/v1/projects/{project_id}/deployments", tags=["deployments"])
+ConfigReader = Annotated[ProjectScope, Depends(project_scope(Permission.CONFIG_READ))]
+Deployer = Annotated[ProjectScope, Depends(project_scope(Permission.DEPLOY))]
+MAX_INT = 2**31 - 1  # what every metadata store holds in an INTEGER column
+Version = Annotated[int, Path(ge=1, le=MAX_INT, description="A deployed config version.")]
+
+
+def _service(request: Request, scope: ProjectScope) -> DeploymentService:
+    return DeploymentService(scope.session, app_state(request).config_cache)
+
+
+@router.get("", summary="List deployed versions, newest first")
+def list_deployments(
+    request: Request,
+    scope: ConfigReader,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+) -> DeploymentPage:
+    return _service(request, scope).list(scope.project, limit, offset)
+
+
+@router.get("/pending", summary="Undeployed changes: diff of the active version to the draft")
+def pending_changes(request: Request, scope: ConfigReader) -> PendingRead:
+    return _service(request, scope).pending(scope.project)
+
+
+@router.get("/{version}", summary="One deployed version with its full config snapshot")
+def get_deployment(request: Request, scope: ConfigReader, version: Version) -> DeploymentDetail:
+    return _service(request, scope).get(scope.project, version)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Deploy the draft as a new immutable version and make it active",
+    responses={409: {"description": "Nothing to deploy, or a concurrent deployment."}},
+)
+def deploy(
+    request: Request,
+    scope: Deployer,
+    data: Annotated[DeploymentCreate | None, Body()] = None,
+) -> DeploymentDetail:
+    message = data.message if data is not None else ""
+    return _service(request, scope).deploy(scope.project, message, scope.principal.subject)
+
+
+@router.post(
+    "/{version}/rollback",
+    status_code=status.HTTP_201_CREATED,
+    summary="Re-activate an earlier version (recorded as a new version)",
+    responses={409: {"description": "Undeployed draft changes (see force), or no difference."}},
+)
+def rollback(
+    request: Request,
+    scope: Deployer,
+    version: Version,
+    data: Annotated[DeploymentRollback | None, Body()] = None,
+) -> DeploymentDetail:
+    data = data or DeploymentRollback()
+    return _service(request, scope).rollback(
+        scope.project, version, scope.principal.subject, data.message, data.force
+    )

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from dataintel.config.deployments.repository import next_feature_version
 from dataintel.config.features import repository
 from dataintel.config.features.schemas import (
     Aggregation,
@@ -88,7 +89,8 @@ class FeatureService:
             raise Conflict(f"feature '{data.name}' already exists")
         definition = data.model_dump(mode="json", include=set(DEFINITION))
         self._check(project_id, definition)
-        row = Feature(project_id=project_id, name=data.name, version=1, **definition)
+        version = next_feature_version(self.session, project_id, data.name)
+        row = Feature(project_id=project_id, name=data.name, version=version, **definition)
         return feature_read(repository.add(self.session, row))
 
     def update(self, project_id: str, name: str, data: FeatureUpdate) -> FeatureRead:
@@ -101,7 +103,7 @@ class FeatureService:
         self._check(project_id, merged)
         for key, value in merged.items():
             setattr(row, key, value)
-        row.version += 1
+        row.version = next_feature_version(self.session, project_id, name)
         self.session.flush()
         return feature_read(row)
 

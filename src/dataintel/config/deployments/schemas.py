@@ -1,0 +1,65 @@
+"""Deployment payloads: immutable config versions, the pending diff, rollback."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dataintel.config.deployments.diff import Change
+from dataintel.config.deployments.snapshot import ConfigSnapshot
+
+
+class DeploymentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(default="", max_length=2000, description="Why this version exists.")
+
+
+class DeploymentRollback(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Defaults to 'rollback to version <n>'.",
+    )
+    force: bool = Field(
+        default=False,
+        description="A rollback also resets the draft to the re-activated config. When the "
+        "draft has undeployed changes the rollback is refused (409) unless force is true, "
+        "in which case those changes are discarded.",
+    )
+
+
+class PendingRead(BaseModel):
+    project_id: str
+    base_version: int | None = Field(description="The active version the diff starts from.")
+    has_changes: bool
+    summary: dict[str, int] = Field(description="Number of changes per action.")
+    changes: list[Change] = Field(description="What a deploy would change, active -> draft.")
+
+
+class DeploymentRead(BaseModel):
+    project_id: str
+    version: int
+    kind: Literal["deploy", "rollback"]
+    rollback_of: int | None = Field(description="For a rollback: the version re-activated.")
+    active: bool = Field(description="This version is the one in force.")
+    message: str
+    created_by: str
+    created_at: datetime
+    summary: dict[str, int] = Field(description="Number of changes per action.")
+    changes: list[Change] = Field(description="What this version changed from the previous one.")
+
+
+class DeploymentDetail(DeploymentRead):
+    snapshot: ConfigSnapshot = Field(description="The whole project config of this version.")
+
+
+class DeploymentPage(BaseModel):
+    items: list[DeploymentRead] = Field(description="Newest first.")
+    total: int
+    limit: int
+    offset: int
