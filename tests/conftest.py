@@ -24,6 +24,7 @@ from dataintel.config.projects.schemas import ProjectCreate
 from dataintel.config.projects.service import ProjectService
 from dataintel.main import create_app
 from dataintel.settings import Settings
+from dataintel.storage.metadata.models import Feature, Pipeline, PipelineEvent
 
 PG_ADMIN_URL = os.environ.get(
     "DATAINTEL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -131,11 +132,15 @@ class Keys:
 
     def mint(self, roles: list[Role] | list[str], project_id: str | None = None) -> str:
         with self.app.state.dataintel.sessions.begin() as session:
-            return ApiKeyService(session).mint(
-                "test", project_id, [Role(r) for r in roles], "tests"
-            ).key
+            return (
+                ApiKeyService(session)
+                .mint("test", project_id, [Role(r) for r in roles], "tests")
+                .key
+            )
 
-    def headers(self, roles: list[Role] | list[str], project_id: str | None = None) -> dict[str, str]:
+    def headers(
+        self, roles: list[Role] | list[str], project_id: str | None = None
+    ) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.mint(roles, project_id)}"}
 
     def project(self, project_id: str, name: str = "Test shop") -> str:
@@ -161,8 +166,38 @@ def assert_problem(resp: Any, status: int, *, field: str | None = None) -> dict[
     assert resp.headers["content-type"].startswith("application/problem+json"), resp.headers
     body: dict[str, Any] = resp.json()
     assert body["status"] == status
-    assert body["title"] and body["type"] and body["detail"]
+    assert body["title"]
+    assert body["type"]
+    assert body["detail"]
     if field is not None:
         blob = str(body.get("errors", "")) + body["detail"]
         assert field in blob, body
     return body
+
+
+def seed_config(app: Any, project_id: str) -> None:
+    """Draft config in an existing project, written through the ORM (independent of the
+    config API): pipeline ``web`` with event ``cart_add`` (sku, price) and feature ``f1``
+    (COUNT of cart_add per user over 1h)."""
+    with app.state.dataintel.sessions.begin() as session:
+        session.add(
+            Pipeline(
+                project_id=project_id, id="web", name="Web", webhook_secret="whsec-" + "s" * 32
+            )
+        )
+        session.flush()
+        fields = [{"name": "sku", "type": "string"}, {"name": "price", "type": "number"}]
+        session.add(
+            PipelineEvent(project_id=project_id, pipeline_id="web", name="cart_add", fields=fields)
+        )
+        session.add(
+            Feature(
+                project_id=project_id,
+                name="f1",
+                pipeline_id="web",
+                entity_key="user_id",
+                source_event="cart_add",
+                aggregation="COUNT",
+                windows=["1h"],
+            )
+        )

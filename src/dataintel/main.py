@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from dataintel import __version__
-from dataintel.api import health, logging, problems
+from dataintel.api import health, logging, openapi, problems
 from dataintel.api.metrics import HttpMetrics
 from dataintel.api.middleware import RequestContextMiddleware
 from dataintel.api.ratelimit import RateLimiter
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.dataintel = state
     problems.install(app)
+    openapi.install(app)
     app.add_middleware(
         RequestContextMiddleware,
         metrics=HttpMetrics(state.metrics_registry),

@@ -82,6 +82,10 @@ class Settings(BaseSettings):
             and not self.jwt_public_key
         ):
             raise ValueError("jwt_algorithm=RS256 needs jwt_public_key, not jwt_secret")
+        secret = self.jwt_secret.get_secret_value() if self.jwt_secret else None
+        if secret is not None and len(secret.encode()) < 32:
+            # RFC 7518 3.2: an HS256 key must be at least as long as the hash (256 bits).
+            raise ValueError("jwt_secret must be at least 32 bytes long")
         return self
 
     @property

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 import structlog
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dataintel.api.metrics import HttpMetrics
@@ -18,8 +19,14 @@ log = structlog.get_logger("dataintel.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` when a streamed body passes the limit. An HTTPException so
+    FastAPI's body parsing re-raises it (it turns other errors into a 400) and the problem
+    handler renders it; the middleware still catches it if it escapes the app."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body exceeds the limit of {limit} bytes")
+        self.limit_bytes = limit
 
 
 class RequestContextMiddleware:
@@ -82,7 +89,7 @@ class RequestContextMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.max_body)
             return message
 
         return wrapped

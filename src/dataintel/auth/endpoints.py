@@ -6,13 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, status
 
-from dataintel.api.deps import SessionDep, require
+from dataintel.api.deps import PROJECT_ID_PATTERN, SessionDep, require
 from dataintel.auth.permissions import Permission
 from dataintel.auth.principal import Principal
 from dataintel.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 from dataintel.auth.service import ApiKeyService
 
 router = APIRouter(prefix="/api/v1/api-keys", tags=["api-keys"])
+KEY_ID_PATTERN = r"^[A-Za-z0-9]{1,40}$"
 KeysAdmin = Annotated[Principal, Depends(require(Permission.KEYS_MANAGE))]
 
 
@@ -25,7 +26,7 @@ def create_key(data: ApiKeyCreate, principal: KeysAdmin, session: SessionDep) ->
 def list_keys(
     principal: KeysAdmin,
     session: SessionDep,
-    project_id: Annotated[str | None, Query(max_length=64)] = None,
+    project_id: Annotated[str | None, Query(pattern=PROJECT_ID_PATTERN, max_length=64)] = None,
     include_revoked: bool = False,
 ) -> list[ApiKeyRead]:
     return ApiKeyService(session).list(principal, project_id, include_revoked)
@@ -33,7 +34,7 @@ def list_keys(
 
 @router.delete("/{key_id}", summary="Revoke an API key")
 def revoke_key(
-    key_id: Annotated[str, Path(max_length=40)],
+    key_id: Annotated[str, Path(pattern=KEY_ID_PATTERN, max_length=40)],
     principal: KeysAdmin,
     session: SessionDep,
 ) -> ApiKeyRead:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from dataintel.config.deployments.diff import Change
 from dataintel.config.deployments.snapshot import ConfigSnapshot
@@ -25,7 +25,7 @@ class DeploymentRollback(BaseModel):
         max_length=2000,
         description="Defaults to 'rollback to version <n>'.",
     )
-    force: bool = Field(
+    force: StrictBool = Field(
         default=False,
         description="A rollback also resets the draft to the re-activated config. When the "
         "draft has undeployed changes the rollback is refused (409) unless force is true, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from dataintel.config.features.windows import DEFAULT_WINDOWS, parse_window
 from dataintel.config.pipelines.schemas import EVENT_NAME, FIELD_NAME, not_null
@@ -51,7 +51,7 @@ class FeatureCreate(BaseModel):
     windows: list[str] = Field(
         default_factory=lambda: list(DEFAULT_WINDOWS), min_length=1, max_length=20
     )
-    enabled: bool = True
+    enabled: StrictBool = True
 
     _windows = field_validator("windows")(_check_windows)
 
@@ -66,7 +66,7 @@ class FeatureUpdate(BaseModel):
     aggregation: Aggregation | None = None
     field: str | None = Field(default=None, pattern=FIELD_NAME)
     windows: list[str] | None = Field(default=None, min_length=1, max_length=20)
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
 
     # Only `field` may be set to null (a COUNT without a field); other nulls are refused.
     _not_null = field_validator(

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from dataintel.config.projects.schemas import SLUG
 
@@ -40,9 +40,11 @@ class FieldSpec(BaseModel):
 
     name: str = Field(pattern=FIELD_NAME)
     type: FieldType
-    required: bool = False
+    required: StrictBool = False
     description: str = Field(default="", max_length=2000)
-    pii: bool = Field(default=False, description="Personal data: erased and masked by GDPR tools.")
+    pii: StrictBool = Field(
+        default=False, description="Personal data: erased and masked by GDPR tools."
+    )
 
 
 def _unique_fields(fields: list[FieldSpec]) -> list[FieldSpec]:
@@ -59,7 +61,7 @@ class EventCreate(BaseModel):
 
     name: str = Field(pattern=EVENT_NAME)
     description: str = Field(default="", max_length=2000)
-    enabled: bool = True
+    enabled: StrictBool = True
     fields: list[FieldSpec] = Field(default_factory=list, max_length=500)
 
     _unique = field_validator("fields")(_unique_fields)
@@ -69,7 +71,7 @@ class EventUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     description: str | None = Field(default=None, max_length=2000)
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
     fields: list[FieldSpec] | None = Field(default=None, max_length=500)
 
     _not_null = field_validator("description", "enabled", "fields")(not_null)
