@@ -27,6 +27,46 @@ class Settings(BaseSettings):
         " "
         "Use postgresql+psycopg://user@host:5432/db for PostgreSQL.",
     )
+    eventlog_url: str | None = Field(
+        default=None,
+        description="The EventLog: default sqlite:///<data_dir>/eventlog.db (embedded, "
+        "group commit); kafka://host:9092/<topic>?partitions=N for Kafka.",
+    )
+    analytics_url: str | None = Field(
+        default=None,
+        description="The AnalyticsStore: default duckdb:///<data_dir>/analytics.duckdb; "
+        "chdb:///<dir> for in-process ClickHouse; clickhouse://host:8123/<db> for a server.",
+    )
+    cache_url: str = Field(
+        default="memory://",
+        description="Shared short-lived state (webhook replay guard, Kafka dedup): memory:// "
+        "(one process) or redis://host:port/db.",
+    )
+    ingest_max_batch_events: int = Field(
+        default=10_000, ge=1, description="Most events in one batch request (413 above)."
+    )
+    ingest_max_future_skew_seconds: int = Field(
+        default=300, ge=0, description="Events timestamped further in the future are rejected."
+    )
+    ingest_allowed_lateness_seconds: int = Field(
+        default=7 * 86400,
+        ge=0,
+        description="Events older than this (event time vs. arrival) are rejected as too_late.",
+    )
+    dedup_window_seconds: int = Field(
+        default=7 * 86400, ge=60, description="How long an event_id is remembered for dedup."
+    )
+    processor_enabled: bool = Field(
+        default=True,
+        description="Run the stream processor inside `serve` (embedded mode). Set false when "
+        "separate `dataintel worker` processes consume the log.",
+    )
+    processor_batch_events: int = Field(
+        default=10_000, ge=1, description="Most log entries one processor micro-batch applies."
+    )
+    wait_processed_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Longest an ingest call with ?wait=processed waits."
+    )
     auto_migrate: bool = Field(
         default=True, description="Run pending metadata migrations when the service starts."
     )
@@ -103,6 +143,14 @@ class Settings(BaseSettings):
         if key and not key.lstrip().startswith("-----BEGIN"):
             key = Path(key).read_text()
         return key
+
+    @property
+    def resolved_eventlog_url(self) -> str:
+        return self.eventlog_url or f"sqlite:///{(self.data_dir / 'eventlog.db').resolve()}"
+
+    @property
+    def resolved_analytics_url(self) -> str:
+        return self.analytics_url or f"duckdb:///{(self.data_dir / 'analytics.duckdb').resolve()}"
 
     @property
     def base_url(self) -> str:

@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from dataintel.api.ratelimit import RateLimiter
 from dataintel.config.deployments.runtime import ActiveConfigCache
 from dataintel.settings import Settings
+from dataintel.storage.analytics.port import AnalyticsStore
+from dataintel.storage.eventlog.port import EventLog
 
 
 @dataclass
@@ -21,3 +23,6 @@ class AppState:
     rate_limiter: RateLimiter | None
     config_cache: ActiveConfigCache
     metrics_registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    # Set by the app's lifespan (ingestion issue); None until started.
+    eventlog: EventLog | None = None
+    analytics: AnalyticsStore | None = None

@@ -1,0 +1,1 @@
+"""AnalyticsStore port and adapters: DuckDB (embedded default) and ClickHouse (chDB, server)."""

@@ -1,0 +1,93 @@
+"""The AnalyticsStore port: every accepted event, queryable by SQL, written exactly once.
+
+``apply`` is idempotent: it skips log entries at or below the position it has stored for their
+partition, and events whose (project_id, event_id) it already holds; it stores the new
+positions atomically with the rows (DuckDB: one transaction; ClickHouse: a deduplication
+token per batch plus a ReplacingMergeTree keyed by event).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pyarrow as pa
+
+from dataintel.storage.eventlog.port import LogEntry
+
+# Columns of the events table, in order. Times are UTC microseconds since the epoch in
+# the log; the table stores them as TIMESTAMP (µs). ``properties`` is JSON text.
+EVENT_COLUMNS = (
+    "project_id",
+    "pipeline_id",
+    "pipeline_version",
+    "event_id",
+    "event",
+    "ts",
+    "received_at",
+    "user_id",
+    "cart_id",
+    "session_id",
+    "properties",
+    "log_partition",
+    "log_offset",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    project_id: str
+    start: datetime | None = None  # inclusive, event time
+    end: datetime | None = None  # exclusive, event time
+    events: Sequence[str] = ()
+    user_id: str | None = None
+    pipeline_id: str | None = None
+    after: tuple[int, str] | None = None  # cursor: (ts µs, event_id) of the last row seen
+    batch_rows: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class EventCount:
+    event: str
+    hour: datetime  # start of the hour (UTC) of received_at
+    count: int
+
+
+@dataclass(slots=True)
+class ApplyResult:
+    inserted: int = 0
+    skipped: int = 0
+    positions: dict[int, int] = field(default_factory=dict)  # next offset per partition
+
+
+class AnalyticsStore(ABC):
+    dialect: str  # "duckdb" | "clickhouse"
+
+    @abstractmethod
+    def apply(self, entries: Sequence[LogEntry]) -> ApplyResult:
+        """Write the events of ``entries`` exactly once (see module doc)."""
+
+    @abstractmethod
+    def positions(self) -> dict[int, int]:
+        """Per partition, the next log offset not yet applied."""
+
+    @abstractmethod
+    def scan_events(self, query: EventQuery) -> Iterator[pa.RecordBatch]:
+        """Matching events ordered by (ts, event_id), in batches of ``query.batch_rows``,
+        with constant memory whatever the result size."""
+
+    @abstractmethod
+    def count_events(self, project_id: str, since: datetime | None = None) -> list[EventCount]:
+        """Stored events per event name and hour of arrival."""
+
+    @abstractmethod
+    def sql(self, query: str, params: Sequence[object] = ()) -> pa.Table:
+        """Run a read-only query written in DuckDB SQL (transpiled for ClickHouse)."""
+
+    @abstractmethod
+    def ping(self) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...

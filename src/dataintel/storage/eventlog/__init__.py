@@ -1,0 +1,1 @@
+"""EventLog port and adapters: SQLite WAL (embedded default) and Kafka (aiokafka)."""
