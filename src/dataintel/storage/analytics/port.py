@@ -1,6 +1,6 @@
 """The AnalyticsStore port: every accepted event, queryable by SQL, written exactly once.
 
-``apply`` is idempotent: it skips log entries at or below the position it has stored for their
+``apply`` is idempotent: it skips log entries below the next offset it has stored for their
 partition, and events whose (project_id, event_id) it already holds; it stores the new
 positions atomically with the rows (DuckDB: one transaction; ClickHouse: a deduplication
 token per batch plus a ReplacingMergeTree keyed by event).

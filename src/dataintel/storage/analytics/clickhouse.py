@@ -1,0 +1,319 @@
+"""AnalyticsStore on ClickHouse: ``chdb:///dir`` (in-process chDB) or
+``clickhouse://[user:password@]host:8123/db`` (a server, through clickhouse-connect).
+
+Both share the SQL below and the queries of ``queries`` (transpiled from DuckDB SQL); only
+the small ``_Engine`` differs. Exactly once without transactions:
+
+1. entries below the stored position of their partition are dropped;
+2. the first entry per (project_id, event_id) by log order is kept;
+3. event ids the project already holds are dropped (anti-join on the primary key);
+4. the rest is inserted as ONE Arrow block with an ``insert_deduplication_token`` derived
+   from its log positions (a concurrent identical insert is dropped by the server);
+5. the positions are written (ReplacingMergeTree(next_offset): the max wins).
+
+A crash between 4 and 5 replays the batch: step 3 finds its rows and inserts nothing. The
+events table is a ReplacingMergeTree keyed by (project_id, event_id) and every read runs
+with ``final = 1``, so even a duplicate that slipped past step 3 never shows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dataintel.errors import BadRequest
+from dataintel.storage.analytics import queries
+from dataintel.storage.analytics.decode import decode_entries
+from dataintel.storage.analytics.port import (
+    AnalyticsStore,
+    ApplyResult,
+    EventCount,
+    EventQuery,
+)
+from dataintel.storage.eventlog.port import LogEntry
+
+DDL = (
+    """CREATE TABLE IF NOT EXISTS events (
+        project_id String,
+        pipeline_id LowCardinality(String),
+        pipeline_version Int64,
+        event_id String,
+        event LowCardinality(String),
+        ts DateTime64(6, 'UTC'),
+        received_at DateTime64(6, 'UTC'),
+        user_id Nullable(String),
+        cart_id Nullable(String),
+        session_id Nullable(String),
+        properties String,
+        log_partition Int64,
+        log_offset Int64
+    ) ENGINE = ReplacingMergeTree ORDER BY (project_id, event_id)
+    SETTINGS non_replicated_deduplication_window = 10000""",
+    """CREATE TABLE IF NOT EXISTS log_positions (
+        log_partition Int64,
+        next_offset Int64
+    ) ENGINE = ReplacingMergeTree(next_offset) ORDER BY log_partition""",
+)
+READ_SETTINGS = {"final": 1}  # every SELECT sees each (project_id, event_id) once
+
+
+class _Engine(Protocol):
+    def command(self, sql: str) -> None: ...
+    def table(self, sql: str, params: dict[str, Any], readonly: bool = False) -> pa.Table: ...
+    def stream(self, sql: str, params: dict[str, Any], rows: int) -> Iterator[pa.RecordBatch]: ...
+    def insert(self, table: str, data: pa.Table, token: str | None) -> None: ...
+    def close(self) -> None: ...
+
+
+class ClickHouseAnalytics(AnalyticsStore):
+    dialect = "clickhouse"
+
+    def __init__(self, engine: _Engine) -> None:
+        self._engine = engine
+        self._lock = threading.Lock()
+        for statement in DDL:
+            engine.command(statement)
+
+    def apply(self, entries: Sequence[LogEntry]) -> ApplyResult:
+        if not entries:
+            return ApplyResult()
+        batch = decode_entries(entries)
+        with self._lock:
+            stored = self.positions()
+            fresh = _first_per_event(_past_positions(batch, stored))
+            fresh = self._not_stored(fresh)
+            if fresh.num_rows:
+                self._engine.insert("events", fresh, _token(fresh))
+            positions = _advance(batch, stored)
+            self._engine.insert("log_positions", _positions_table(positions), None)
+        return ApplyResult(fresh.num_rows, len(entries) - fresh.num_rows, positions)
+
+    def positions(self) -> dict[int, int]:
+        text, params = queries.POSITIONS.clickhouse()
+        rows = self._engine.table(text, params).to_pylist()
+        return {int(row["log_partition"]): int(row["next_offset"]) for row in rows}
+
+    def scan_events(self, query: EventQuery) -> Iterator[pa.RecordBatch]:
+        if query.batch_rows < 1:
+            raise BadRequest("batch_rows must be positive")
+        text, params = queries.scan_events(query).clickhouse()
+        yield from queries.rebatch(
+            self._engine.stream(text, params, query.batch_rows), query.batch_rows
+        )
+
+    def count_events(self, project_id: str, since: datetime | None = None) -> list[EventCount]:
+        text, params = queries.count_events(project_id, since).clickhouse()
+        rows = queries.normalize(self._engine.table(text, params)).to_pylist()
+        return [
+            EventCount(row["event"], row["hour"].astimezone(UTC), int(row["n"])) for row in rows
+        ]
+
+    def sql(self, query: str, params: Sequence[object] = ()) -> pa.Table:
+        text, values = queries.user_query(query, params).clickhouse()
+        try:
+            table = self._engine.table(text, values, readonly=True)
+        except RuntimeError as exc:
+            raise BadRequest(f"the query failed: {exc}") from exc
+        return queries.normalize(table)
+
+    def ping(self) -> None:
+        self._engine.table("SELECT 1", {})
+
+    def close(self) -> None:
+        self._engine.close()
+
+    def _not_stored(self, batch: pa.Table) -> pa.Table:
+        """Drop the rows whose (project_id, event_id) the store already holds."""
+        if not batch.num_rows:
+            return batch
+        keep = pa.array([True] * batch.num_rows)
+        for project in pc.unique(batch.column("project_id")).to_pylist():
+            mine = pc.equal(batch.column("project_id"), project)
+            ids = batch.filter(mine).column("event_id").to_pylist()
+            text, params = queries.stored_event_ids(project, ids).clickhouse()
+            known = self._engine.table(text, params).column("event_id")
+            if len(known):
+                seen = pc.is_in(batch.column("event_id"), value_set=known.combine_chunks())
+                keep = pc.and_(keep, pc.invert(pc.and_(mine, seen)))
+        return batch.filter(keep)
+
+
+def _past_positions(batch: pa.Table, stored: dict[int, int]) -> pa.Table:
+    partitions, offsets = batch.column("log_partition"), batch.column("log_offset")
+    below = pa.array([False] * batch.num_rows)
+    for partition, next_offset in stored.items():
+        old = pc.and_(pc.equal(partitions, partition), pc.less(offsets, next_offset))
+        below = pc.or_(below, old)
+    return batch.filter(pc.invert(below))
+
+
+def _first_per_event(batch: pa.Table) -> pa.Table:
+    """Keep the first row per (project_id, event_id) by (log_partition, log_offset)."""
+    if not batch.num_rows:
+        return batch
+    order = [("log_partition", "ascending"), ("log_offset", "ascending")]
+    batch = batch.take(pc.sort_indices(batch, sort_keys=order))
+    rows = batch.append_column("_row", pa.array(range(batch.num_rows), pa.int64()))
+    firsts = rows.group_by(["project_id", "event_id"], use_threads=False).aggregate(
+        [("_row", "min")]
+    )
+    if firsts.num_rows == batch.num_rows:
+        return batch
+    keep = firsts.column("_row_min").combine_chunks()
+    return batch.take(keep.take(pc.array_sort_indices(keep)))
+
+
+def _advance(batch: pa.Table, stored: dict[int, int]) -> dict[int, int]:
+    ends = batch.group_by("log_partition", use_threads=False).aggregate([("log_offset", "max")])
+    positions = {}
+    for partition, last in zip(
+        ends.column("log_partition").to_pylist(),
+        ends.column("log_offset_max").to_pylist(),
+        strict=True,
+    ):
+        positions[int(partition)] = max(int(last) + 1, stored.get(int(partition), 0))
+    return positions
+
+
+def _positions_table(positions: dict[int, int]) -> pa.Table:
+    return pa.table(
+        {
+            "log_partition": pa.array(list(positions), pa.int64()),
+            "next_offset": pa.array(list(positions.values()), pa.int64()),
+        }
+    )
+
+
+def _token(batch: pa.Table) -> str:
+    """The same rows at the same log positions → the same token."""
+    digest = hashlib.sha256()
+    for name in ("log_partition", "log_offset"):
+        for buffer in batch.column(name).combine_chunks().buffers():
+            if buffer is not None:
+                digest.update(buffer)
+    return "events-" + digest.hexdigest()
+
+
+# ---- engines ----------------------------------------------------------------------------
+
+_ESCAPE = str.maketrans({c: "\\" + c for c in "\\'`\t\n"})
+
+
+def _param_text(value: object, top: bool = True) -> str:
+    """A Python value as ClickHouse parameter text (the escaped format, as HTTP sends it)."""
+    if isinstance(value, str):
+        escaped = value.translate(_ESCAPE)
+        return escaped if top else f"'{escaped}'"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        if value and all(isinstance(item, str) for item in value):  # hot: event ids
+            return "['" + "','".join([item.translate(_ESCAPE) for item in value]) + "']"
+        return "[" + ",".join(_param_text(item, top=False) for item in value) + "]"
+    return str(value)
+
+
+class ChdbEngine:
+    """chDB: the ClickHouse engine in this process, data under ``path``."""
+
+    def __init__(self, path: str, database: str = "dataintel") -> None:
+        if not database.isidentifier():
+            raise ValueError(f"invalid chDB database name {database!r}")
+        self._path, self._database = path, database
+        self._session = self._open(create=True)
+
+    def _open(self, create: bool = False) -> Any:
+        from chdb import session as chdb_session
+
+        session_class: Any = chdb_session.Session  # chdb ships no type hints
+        try:
+            session = session_class(self._path)
+        except RuntimeError as exc:  # one chDB data path per process
+            raise RuntimeError(f"cannot open chDB at {self._path}: {exc}") from exc
+        if create:
+            session.query(f"CREATE DATABASE IF NOT EXISTS {self._database}")
+        session.query(f"USE {self._database}")
+        session.query("SET final = 1")
+        return session
+
+    def command(self, sql: str) -> None:
+        self._session.query(sql)
+
+    def table(self, sql: str, params: dict[str, Any], readonly: bool = False) -> pa.Table:
+        if readonly:
+            sql += " SETTINGS readonly = 1"
+        texts = {name: _param_text(value) for name, value in params.items()}
+        result: pa.Table = self._session.query(sql, "ArrowTable", params=texts)
+        return result
+
+    def stream(self, sql: str, params: dict[str, Any], rows: int) -> Iterator[pa.RecordBatch]:
+        # A session holds one streaming query at a time: each scan gets its own (cheap).
+        texts = {name: _param_text(value) for name, value in params.items()}
+        session = self._open()
+        try:
+            result = session.send_query(sql, "Arrow", params=texts)
+            try:
+                yield from result.record_batch(rows_per_batch=rows)
+            finally:
+                result.close()
+        finally:
+            session.close()
+
+    def insert(self, table: str, data: pa.Table, token: str | None) -> None:
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, data.schema) as writer:
+            writer.write_table(data)
+        settings = f" SETTINGS insert_deduplication_token = '{token}'" if token else ""
+        columns = ", ".join(data.column_names)
+        with self._session.send_insert(
+            f"INSERT INTO {table} ({columns}){settings}", "ArrowStream"
+        ) as ins:
+            ins.append(sink.getvalue().to_pybytes())
+            ins.finish()
+
+    def close(self) -> None:
+        self._session.close()
+
+
+class ServerEngine:
+    """A ClickHouse server through clickhouse-connect (HTTP)."""
+
+    def __init__(self, **client_args: Any) -> None:
+        import clickhouse_connect
+        from clickhouse_connect.driver.exceptions import DatabaseError
+
+        self._client = clickhouse_connect.get_client(**client_args)
+        self._errors = DatabaseError
+
+    def command(self, sql: str) -> None:
+        self._client.command(sql)
+
+    def table(self, sql: str, params: dict[str, Any], readonly: bool = False) -> pa.Table:
+        settings = {**READ_SETTINGS, "readonly": 2} if readonly else READ_SETTINGS
+        try:
+            result: pa.Table = self._client.query_arrow(
+                sql, parameters=params, settings=settings, use_strings=True
+            )
+        except self._errors as exc:
+            raise RuntimeError(str(exc)) from exc
+        return result
+
+    def stream(self, sql: str, params: dict[str, Any], rows: int) -> Iterator[pa.RecordBatch]:
+        del rows  # the server streams its own blocks; rebatch() sizes them
+        with self._client.query_arrow_stream(
+            sql, parameters=params, settings=READ_SETTINGS, use_strings=True
+        ) as stream:
+            yield from stream
+
+    def insert(self, table: str, data: pa.Table, token: str | None) -> None:
+        settings = {"insert_deduplication_token": token} if token else {}
+        self._client.insert_arrow(table, data, settings=settings)
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,164 @@
+"""AnalyticsStore on DuckDB (the embedded default): ``duckdb:///path/analytics.duckdb``.
+
+Exactly once: ``apply`` runs in ONE transaction that filters the batch by the stored log
+positions, keeps the first entry per (project_id, event_id) by log order, inserts with
+``ON CONFLICT DO NOTHING`` against the primary key (project_id, event_id) and upserts the
+new positions. A crash before COMMIT leaves nothing; after it, a replay is skipped.
+
+Threads: one connection; writes hold a lock, every read gets its own cursor (DuckDB MVCC).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from dataintel.errors import BadRequest
+from dataintel.storage.analytics import queries
+from dataintel.storage.analytics.decode import decode_entries
+from dataintel.storage.analytics.port import (
+    AnalyticsStore,
+    ApplyResult,
+    EventCount,
+    EventQuery,
+)
+from dataintel.storage.eventlog.port import LogEntry
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    project_id VARCHAR NOT NULL,
+    pipeline_id VARCHAR NOT NULL,
+    pipeline_version BIGINT NOT NULL,
+    event_id VARCHAR NOT NULL,
+    event VARCHAR NOT NULL,
+    ts TIMESTAMP NOT NULL,
+    received_at TIMESTAMP NOT NULL,
+    user_id VARCHAR,
+    cart_id VARCHAR,
+    session_id VARCHAR,
+    properties JSON NOT NULL,
+    log_partition BIGINT NOT NULL,
+    log_offset BIGINT NOT NULL,
+    PRIMARY KEY (project_id, event_id)
+);
+CREATE TABLE IF NOT EXISTS log_positions (
+    log_partition BIGINT PRIMARY KEY,
+    next_offset BIGINT NOT NULL
+);
+"""
+
+# New rows of the registered batch ``_batch`` (EVENT_COLUMNS): at or past the stored position
+# of their partition, first per event by log order; the primary key drops events already stored.
+_INSERT = """
+INSERT INTO events BY NAME
+SELECT b.* FROM _batch b
+LEFT JOIN log_positions p ON p.log_partition = b.log_partition
+WHERE b.log_offset >= coalesce(p.next_offset, 0)
+QUALIFY row_number() OVER (
+    PARTITION BY b.project_id, b.event_id ORDER BY b.log_partition, b.log_offset) = 1
+ON CONFLICT DO NOTHING
+"""
+_ADVANCE = """
+INSERT INTO log_positions
+SELECT log_partition, max(log_offset) + 1 FROM _batch GROUP BY log_partition
+ON CONFLICT (log_partition) DO UPDATE
+SET next_offset = greatest(log_positions.next_offset, excluded.next_offset)
+RETURNING log_partition, next_offset
+"""
+_NAIVE = pa.timestamp("us")
+
+
+class DuckDBAnalytics(AnalyticsStore):
+    dialect = "duckdb"
+
+    def __init__(self, path: str) -> None:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # No file or network access from SQL: sql() runs queries written by callers.
+        self._db = duckdb.connect(path, config={"enable_external_access": False})
+        self._lock = threading.Lock()
+        self._closed = False
+        with self._lock:
+            self._db.execute("SET TimeZone = 'UTC'")
+            self._db.execute(_SCHEMA)
+
+    def apply(self, entries: Sequence[LogEntry]) -> ApplyResult:
+        if not entries:
+            return ApplyResult()
+        batch = _naive_times(decode_entries(entries))
+        with self._lock:
+            db = self._db
+            db.register("_batch", batch)
+            try:
+                db.execute("BEGIN TRANSACTION")
+                try:
+                    inserted = _count(db.execute(_INSERT).fetchone())
+                    positions = dict(db.execute(_ADVANCE).fetchall())
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            finally:
+                db.unregister("_batch")
+        return ApplyResult(inserted, len(entries) - inserted, positions)
+
+    def positions(self) -> dict[int, int]:
+        text, params = queries.POSITIONS.duckdb()
+        with self._cursor() as cur:
+            return {int(p): int(n) for p, n in cur.execute(text, params).fetchall()}
+
+    def scan_events(self, query: EventQuery) -> Iterator[pa.RecordBatch]:
+        if query.batch_rows < 1:
+            raise BadRequest("batch_rows must be positive")
+        text, params = queries.scan_events(query).duckdb()
+        with self._cursor() as cur:
+            reader = cur.sql(text, params=params).to_arrow_reader(query.batch_rows)
+            yield from queries.rebatch(reader, query.batch_rows)
+
+    def count_events(self, project_id: str, since: datetime | None = None) -> list[EventCount]:
+        text, params = queries.count_events(project_id, since).duckdb()
+        with self._cursor() as cur:
+            rows = cur.execute(text, params).fetchall()
+        return [EventCount(event, hour.replace(tzinfo=UTC), int(n)) for event, hour, n in rows]
+
+    def sql(self, query: str, params: Sequence[object] = ()) -> pa.Table:
+        text, values = queries.user_query(query, params).duckdb()
+        with self._cursor() as cur:
+            try:
+                table = cur.sql(text, params=values).to_arrow_table()
+            except duckdb.Error as exc:
+                raise BadRequest(f"the query failed: {exc}") from exc
+        return queries.normalize(table)
+
+    def ping(self) -> None:
+        with self._cursor() as cur:
+            cur.execute("SELECT 1").fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._db.close()
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            return self._db.cursor()
+
+
+def _count(row: tuple[object, ...] | None) -> int:
+    return int(str(row[0])) if row else 0
+
+
+def _naive_times(table: pa.Table) -> pa.Table:
+    """UTC timestamps → naive (TIMESTAMP columns hold UTC; no time-zone cast on insert)."""
+    for name in ("ts", "received_at"):
+        index = table.schema.get_field_index(name)
+        table = table.set_column(
+            index, pa.field(name, _NAIVE, nullable=False), table.column(index).cast(_NAIVE)
+        )
+    return table
