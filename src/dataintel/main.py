@@ -19,9 +19,15 @@ from dataintel.config.deployments.runtime import ActiveConfigCache
 from dataintel.config.features import endpoints as features
 from dataintel.config.pipelines import endpoints as pipelines
 from dataintel.config.projects import endpoints as projects
+from dataintel.export import endpoints as export
+from dataintel.ingest import endpoints as ingest
+from dataintel.ingest import segment
+from dataintel.ingest.deadletters import endpoints as dead_letters
+from dataintel.ingest.runtime import runtime_of
 from dataintel.settings import Settings
 from dataintel.storage.metadata import migrate
 from dataintel.storage.metadata.engine import make_engine, make_sessionmaker
+from dataintel.stream.runtime import StreamRuntime, embedded_analytics
 
 DESCRIPTION = """\
 dataintel ingests behavioural e-commerce events, keeps real-time features per user and cart,
@@ -37,6 +43,10 @@ TAGS = [
     {"name": "features", "description": "Feature definitions (windowed aggregations)."},
     {"name": "deployments", "description": "Immutable config versions, pending diff, rollback."},
     {"name": "api-keys", "description": "API keys: shown once, stored hashed, revocable."},
+    {"name": "ingest", "description": "Events in: single, batch, signed webhooks; stats."},
+    {"name": "segment", "description": "Segment-compatible tracking API (HTTP Basic auth)."},
+    {"name": "dead-letters", "description": "Rejected events: list, filter, replay."},
+    {"name": "export", "description": "Events out: NDJSON, CSV, Parquet, streamed."},
     {"name": "operations", "description": "Health and metrics."},
 ]
 
@@ -66,9 +76,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrate.upgrade(state.engine)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        state.engine.dispose()
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stream = await StreamRuntime.start(
+            settings,
+            state.metrics_registry,
+            run_processor=settings.processor_enabled,
+            open_analytics_store=settings.processor_enabled or not embedded_analytics(settings),
+        )
+        state.eventlog, state.analytics, state.progress = (
+            stream.eventlog,
+            stream.analytics,
+            stream.progress,
+        )
+        ingest_rt = runtime_of(app)
+        ingest_rt.start()
+        try:
+            yield
+        finally:
+            ingest_rt.stop()
+            await stream.stop()
+            state.eventlog = state.analytics = state.progress = None
+            state.engine.dispose()
 
     app = FastAPI(
         title="dataintel",
@@ -92,6 +120,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pipelines.router,
         features.router,
         deployments.router,
+        ingest.router,
+        segment.router,
+        dead_letters.router,
+        export.router,
     ):
         app.include_router(router)
     return app

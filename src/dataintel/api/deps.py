@@ -6,14 +6,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from dataintel.api.state import AppState
 from dataintel.auth.authenticate import authenticate
 from dataintel.auth.permissions import Permission
 from dataintel.auth.principal import Principal
-from dataintel.errors import Forbidden, NotFound
+from dataintel.errors import Forbidden, InvalidInput, NotFound
 from dataintel.settings import Settings
 from dataintel.storage.metadata.models import Project
 
@@ -80,6 +80,17 @@ class ProjectScope:
         return self.project.id
 
 
+def _scope(
+    principal: Principal, session: Session, project_id: str, permission: Permission
+) -> ProjectScope:
+    project = session.get(Project, project_id) if principal.sees_project(project_id) else None
+    if project is None:
+        raise NotFound(f"project '{project_id}' not found")
+    if not principal.can(permission):
+        raise Forbidden(f"this credential lacks the '{permission}' permission")
+    return ProjectScope(principal, project, session)
+
+
 def project_scope(permission: Permission) -> Callable[..., ProjectScope]:
     """Project-scoped routes: 404 for a project the caller cannot see (whether or not it
     exists, so tenants learn nothing of each other), then 403 for a missing permission."""
@@ -89,12 +100,35 @@ def project_scope(permission: Permission) -> Callable[..., ProjectScope]:
         session: SessionDep,
         project_id: Annotated[str, Path(pattern=PROJECT_ID_PATTERN, max_length=64)],
     ) -> ProjectScope:
-        project = session.get(Project, project_id) if principal.sees_project(project_id) else None
-        if project is None:
-            raise NotFound(f"project '{project_id}' not found")
-        if not principal.can(permission):
-            raise Forbidden(f"this credential lacks the '{permission}' permission")
-        return ProjectScope(principal, project, session)
+        return _scope(principal, session, project_id, permission)
+
+    dependency.permission = permission  # type: ignore[attr-defined]
+    return dependency
+
+
+def credential_project_scope(permission: Permission) -> Callable[..., ProjectScope]:
+    """For /v1/... routes: the project is the credential's own (a key scoped to one project),
+    or the ``project_id`` query parameter (required for credentials that span projects)."""
+
+    def dependency(
+        principal: PrincipalDep,
+        session: SessionDep,
+        project_id: Annotated[
+            str | None,
+            Query(
+                pattern=PROJECT_ID_PATTERN,
+                max_length=64,
+                description="Required when the credential spans several projects.",
+            ),
+        ] = None,
+    ) -> ProjectScope:
+        if project_id is None:
+            if principal.projects is None or len(principal.projects) != 1:
+                raise InvalidInput.field(
+                    ["query", "project_id"], "required: this credential spans several projects"
+                )
+            (project_id,) = principal.projects
+        return _scope(principal, session, project_id, permission)
 
     dependency.permission = permission  # type: ignore[attr-defined]
     return dependency

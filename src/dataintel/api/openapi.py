@@ -4,12 +4,12 @@ FastAPI documents only the success response and a 422 with its own (unused) body
 ``install(app)`` post-processes the generated document once per route set, so every router,
 whoever wrote it, declares the RFC 9457 problem responses it can actually return:
 
-- every operation under /api/: 401, 403, 404, 429 and 503;
+- every authenticated operation (all but /health/* and /metrics): 401, 403, 404, 429 and 503;
 - operations with parameters or a body: 422; with a body: 400 and 413;
 - operations that change state (POST, PUT, PATCH, DELETE): 409.
 
 A status a route already declares keeps its description; its content becomes problem+json.
-Operations under /api/ also declare their security: a bearer token (API key or JWT) or the
+Authenticated operations also declare their security: a bearer token (API key or JWT) or the
 X-API-Key header.
 """
 
@@ -82,17 +82,24 @@ SECURITY_SCHEMES: dict[str, Any] = {
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
 
 
+PUBLIC_PREFIXES = ("/health/", "/metrics")
+
+
+def authenticated(path: str) -> bool:
+    return not path.startswith(PUBLIC_PREFIXES)
+
+
 def problem_statuses(path: str, method: str, operation: dict[str, Any]) -> set[int]:
     """The problem statuses ``method path`` can return (see the module docstring)."""
     has_body = "requestBody" in operation
     statuses: set[int] = set()
-    if path.startswith("/api/"):
+    if authenticated(path):
         statuses |= {401, 403, 404, 429, 503}
     if has_body or operation.get("parameters"):
         statuses.add(422)
     if has_body:
         statuses |= {400, 413}
-    if method in MUTATING and path.startswith("/api/"):
+    if method in MUTATING and authenticated(path):
         statuses.add(409)
     return statuses
 
@@ -114,7 +121,7 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
         for method, operation in item.items():
             if method not in METHODS:
                 continue
-            if path.startswith("/api/"):
+            if authenticated(path):
                 operation.setdefault("security", SECURITY)
             responses: dict[str, Any] = operation.setdefault("responses", {})
             declared_errors = {int(s) for s in responses if s.isdigit() and int(s) >= 400}

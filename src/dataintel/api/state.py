@@ -13,6 +13,7 @@ from dataintel.config.deployments.runtime import ActiveConfigCache
 from dataintel.settings import Settings
 from dataintel.storage.analytics.port import AnalyticsStore
 from dataintel.storage.eventlog.port import EventLog
+from dataintel.stream.progress import Progress
 
 
 @dataclass
@@ -26,3 +27,4 @@ class AppState:
     # Set by the app's lifespan (ingestion issue); None until started.
     eventlog: EventLog | None = None
     analytics: AnalyticsStore | None = None
+    progress: Progress | None = None

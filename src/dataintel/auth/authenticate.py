@@ -53,4 +53,5 @@ def principal_from_api_key(presented: str, session: Session) -> Principal:
         roles=frozenset(Role(r) for r in row.roles),
         projects=None if row.project_id is None else frozenset({row.project_id}),
         key_id=row.id,
+        pipeline_id=row.pipeline_id,
     )

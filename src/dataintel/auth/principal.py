@@ -13,6 +13,7 @@ class Principal:
     roles: frozenset[Role]
     projects: frozenset[str] | None  # None: every project (a global credential)
     key_id: str | None = None
+    pipeline_id: str | None = None  # an ingest key bound to one pipeline (/v1/events)
 
     @property
     def is_global(self) -> bool:

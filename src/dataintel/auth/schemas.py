@@ -20,6 +20,13 @@ class ApiKeyCreate(BaseModel):
     )
     roles: list[Role] = Field(min_length=1, max_length=6)
     expires_at: AwareDatetime | None = None
+    pipeline_id: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        description="For ingest keys: the pipeline POST /v1/events writes to (a pipeline of "
+        "project_id). Without it /v1/events needs the project to have exactly one deployed "
+        "pipeline.",
+    )
 
 
 class ApiKeyRead(BaseModel):
@@ -28,6 +35,7 @@ class ApiKeyRead(BaseModel):
     id: str
     name: str
     project_id: str | None
+    pipeline_id: str | None = None
     roles: list[Role]
     prefix: str = Field(description="The key's visible start, to recognise it.")
     created_by: str

@@ -12,7 +12,7 @@ from dataintel.auth.principal import Principal
 from dataintel.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 from dataintel.auth.tokens import display_prefix, new_key
 from dataintel.errors import Forbidden, InvalidInput, NotFound
-from dataintel.storage.metadata.models import ApiKey, Project
+from dataintel.storage.metadata.models import ApiKey, Pipeline, Project
 from dataintel.storage.metadata.types import utcnow
 
 
@@ -21,6 +21,7 @@ def to_read(key: ApiKey) -> ApiKeyRead:
         id=key.id,
         name=key.name,
         project_id=key.project_id,
+        pipeline_id=key.pipeline_id,
         roles=[Role(r) for r in key.roles],
         prefix=display_prefix(key.id),
         created_by=key.created_by,
@@ -42,6 +43,13 @@ class ApiKeyService:
             raise NotFound(f"project '{data.project_id}' not found")
         if data.expires_at is not None and data.expires_at <= utcnow():
             raise InvalidInput.field(["body", "expires_at"], "must be in the future")
+        if data.pipeline_id is not None and (
+            data.project_id is None
+            or not self.session.get(Pipeline, (data.project_id, data.pipeline_id))
+        ):
+            raise InvalidInput.field(
+                ["body", "pipeline_id"], "no such pipeline in the key's project"
+            )
         return self.mint(data.name, data.project_id, data.roles, by.subject, data)
 
     def mint(
@@ -62,6 +70,7 @@ class ApiKeyService:
             created_by=created_by,
             created_at=utcnow(),
             expires_at=data.expires_at if data else None,
+            pipeline_id=data.pipeline_id if data else None,
         )
         repository.add_key(self.session, row)
         return ApiKeyCreated(**to_read(row).model_dump(), key=secret)

@@ -38,7 +38,16 @@ pytestmark = pytest.mark.parametrize(
     "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )
 
-TABLES = {"projects", "api_keys", "pipelines", "pipeline_events", "features", "deployments"}
+TABLES = {
+    "projects",
+    "api_keys",
+    "pipelines",
+    "pipeline_events",
+    "features",
+    "deployments",
+    "dead_letters",
+    "ingest_stats",
+}
 WHEN = datetime(2024, 2, 29, 23, 59, 58, 123456, tzinfo=timezone(timedelta(hours=5, minutes=30)))
 
 

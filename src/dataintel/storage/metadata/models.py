@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, ForeignKeyConstraint, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from dataintel.storage.metadata.types import JSONType, UTCDateTime, utcnow
@@ -43,6 +43,8 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The pipeline /v1/events ingests into (ingest keys); null: the project's only pipeline.
+    pipeline_id: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class Pipeline(Base):
@@ -125,3 +127,43 @@ class Deployment(Base):
     changes: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeadLetter(Base):
+    """A rejected event: the original item, why, and what became of it (replay).
+
+    No foreign key to pipelines: a pipeline deleted from the draft keeps receiving events
+    until the deploy that removes it, and its dead letters outlive it."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (Index("ix_dead_letters_pipeline", "project_id", "pipeline_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    pipeline_id: Mapped[str] = mapped_column(String(64))
+    pipeline_version: Mapped[int | None] = mapped_column(Integer, default=None)
+    event_id: Mapped[str] = mapped_column(String(200))
+    event: Mapped[str | None] = mapped_column(String(128), default=None)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    payload: Mapped[Any] = mapped_column(JSONType)
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    # ",code1,code2," of the reasons: a portable filter (LIKE '%,code,%') on both stores
+    reason_codes: Mapped[str] = mapped_column(String(400))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    replayed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class IngestStat(Base):
+    """Ingest counters per pipeline, hour of arrival (UTC) and event name, flushed in bulk."""
+
+    __tablename__ = "ingest_stats"
+
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    pipeline_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    event: Mapped[str] = mapped_column(String(128), primary_key=True)
+    accepted: Mapped[int] = mapped_column(BigInteger, default=0)
+    duplicate: Mapped[int] = mapped_column(BigInteger, default=0)
+    rejected: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,0 +1,1 @@
+"""Exports: events (and later features, predictions) streamed in NDJSON, CSV or Parquet."""

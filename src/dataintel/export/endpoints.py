@@ -1,0 +1,69 @@
+"""GET /v1/export/events: stream a project's events as NDJSON, CSV or Parquet."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import iterate_in_threadpool
+
+from dataintel.api.deps import ProjectScope, app_state, credential_project_scope
+from dataintel.auth.permissions import Permission
+from dataintel.errors import Unavailable
+from dataintel.export.formats import ExportFormat, from_accept
+from dataintel.export.service import ExportRequest, ExportService
+
+router = APIRouter(tags=["export"])
+ExportScope = Annotated[ProjectScope, Depends(credential_project_scope(Permission.EXPORT_READ))]
+
+
+@router.get(
+    "/v1/export/events",
+    summary="Stream events (NDJSON, CSV or Parquet), ordered by time, resumable by cursor",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "The events, streamed in batches.",
+            "content": {
+                "application/x-ndjson": {},
+                "text/csv": {},
+                "application/vnd.apache.parquet": {},
+            },
+        }
+    },
+)
+def export_events(
+    request: Request,
+    scope: ExportScope,
+    start: Annotated[datetime | None, Query(description="Event time, inclusive.")] = None,
+    end: Annotated[datetime | None, Query(description="Event time, exclusive.")] = None,
+    event: Annotated[
+        list[str] | None, Query(max_length=100, description="Event names (repeat).")
+    ] = None,
+    user_id: Annotated[str | None, Query(max_length=256)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=400, description="'<timestamp>,<event_id>' of the last row received."),
+    ] = None,
+    limit: Annotated[int | None, Query(ge=1, le=100_000, description="Rows per page.")] = None,
+    format: Annotated[ExportFormat | None, Query(description="Else from Accept.")] = None,
+) -> StreamingResponse:
+    analytics = app_state(request).analytics
+    if analytics is None:
+        raise Unavailable("the analytics store is not open in this process")
+    req = ExportRequest(
+        start=start,
+        end=end,
+        events=tuple(event or ()),
+        user_id=user_id,
+        cursor=cursor,
+        limit=limit,
+        fmt=format or from_accept(request.headers.get("accept")) or ExportFormat.NDJSON,
+    )
+    stream = ExportService(analytics).events(scope.project_id, req)
+    headers = {"X-Next-Cursor": stream.next_cursor} if stream.next_cursor else {}
+    return StreamingResponse(
+        iterate_in_threadpool(stream.body), media_type=stream.media_type, headers=headers
+    )

@@ -1,0 +1,107 @@
+"""Arrow record batches → bytes, one chunk per batch, for NDJSON, CSV and Parquet."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Iterator
+from datetime import UTC
+from enum import StrEnum
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+
+class ExportFormat(StrEnum):
+    NDJSON = "ndjson"
+    CSV = "csv"
+    PARQUET = "parquet"
+
+
+MEDIA_TYPES = {
+    ExportFormat.NDJSON: "application/x-ndjson",
+    ExportFormat.CSV: "text/csv; charset=utf-8",
+    ExportFormat.PARQUET: "application/vnd.apache.parquet",
+}
+ACCEPT = {
+    "application/x-ndjson": ExportFormat.NDJSON,
+    "application/jsonl": ExportFormat.NDJSON,
+    "text/csv": ExportFormat.CSV,
+    "application/vnd.apache.parquet": ExportFormat.PARQUET,
+    "application/x-parquet": ExportFormat.PARQUET,
+}
+
+
+def from_accept(accept: str | None) -> ExportFormat | None:
+    for part in (accept or "").split(","):
+        media = part.split(";")[0].strip().lower()
+        if media in ACCEPT:
+            return ACCEPT[media]
+    return None
+
+
+def _iso(value: Any) -> Any:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else value
+
+
+def ndjson(batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
+    for batch in batches:
+        lines = []
+        for row in batch.to_pylist():
+            row["timestamp"] = _iso(row["timestamp"])
+            row["received_at"] = _iso(row["received_at"])
+            row["properties"] = orjson.Fragment(row["properties"] or "{}")
+            lines.append(orjson.dumps(row))
+        if lines:
+            yield b"\n".join(lines) + b"\n"
+
+
+def csv(batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
+    first = True
+    for batch in batches:
+        buf = io.BytesIO()
+        options = pacsv.WriteOptions(include_header=first)
+        pacsv.write_csv(_utc_strings(batch), buf, write_options=options)
+        first = False
+        yield buf.getvalue()
+
+
+def _utc_strings(batch: pa.RecordBatch) -> pa.RecordBatch:
+    columns = [
+        pc.strftime(col, format="%Y-%m-%dT%H:%M:%S.%fZ") if pa.types.is_timestamp(col.type) else col
+        for col in batch.columns
+    ]
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
+class _Chunks(io.RawIOBase):
+    """A write-only file that hands what was written to the caller chunk by chunk."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        out = b"".join(self.parts)
+        self.parts.clear()
+        return out
+
+
+def parquet(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[bytes]:
+    sink = _Chunks()
+    with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+            chunk = sink.take()
+            if chunk:
+                yield chunk
+    yield sink.take()

@@ -1,0 +1,1 @@
+"""Event ingestion: HTTP request -> validation -> EventLog (and the dead-letter store)."""

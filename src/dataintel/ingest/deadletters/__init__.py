@@ -1,0 +1,1 @@
+"""Rejected events: stored with their reasons, listed, and replayed after a schema fix."""

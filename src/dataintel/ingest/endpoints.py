@@ -1,0 +1,187 @@
+"""Ingest routes: /ingest/{project_id}/{pipeline_id}[/batch], /v1/events[/batch], stats.
+
+Bodies are read raw and parsed with orjson (no request model: validation is precompiled per
+deployed pipeline version); responses are orjson-encoded dicts of the documented shapes.
+A single event answers 202 (accepted), 200 (duplicate) or a 422 problem (rejected: the event
+is dead-lettered and the problem's ``errors`` name each field); a batch answers 200 with a
+result per item.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from dataintel.api.deps import (
+    ProjectScope,
+    SessionDep,
+    app_state,
+    credential_project_scope,
+)
+from dataintel.api.problems import problem
+from dataintel.auth.permissions import Permission
+from dataintel.config.projects.schemas import SLUG
+from dataintel.ingest.deps import RawBody, key_target, pipeline_target
+from dataintel.ingest.envelope import batch_items, parse_json
+from dataintel.ingest.runtime import ingest_runtime
+from dataintel.ingest.schemas import (
+    BATCH_SCHEMA,
+    ENVELOPE_SCHEMA,
+    IngestBatchRead,
+    IngestEventRead,
+    IngestStatsRead,
+    json_body,
+)
+from dataintel.ingest.service import IngestOutcome, IngestService, IngestTarget
+from dataintel.ingest.stats_service import StatsService
+
+router = APIRouter(tags=["ingest"])
+
+PipelineTarget = Annotated[IngestTarget, Depends(pipeline_target)]
+KeyTarget = Annotated[IngestTarget, Depends(key_target)]
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The body is not JSON (or not a batch)."},
+    401: {"description": "Missing or invalid credentials or webhook signature, or a replay."},
+    403: {"description": "The credential lacks events:write."},
+    404: {"description": "Unknown project or pipeline, or nothing deployed."},
+    409: {"description": "The pipeline is deactivated."},
+    413: {"description": "The body or the number of events exceeds the limit."},
+    429: {"description": "Rate limit exceeded."},
+    503: {"description": "The event log is unavailable; retry."},
+}
+SINGLE: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    200: {"model": IngestEventRead, "description": "A duplicate of a stored event."},
+    202: {"model": IngestEventRead, "description": "Accepted: durable in the event log."},
+    422: {"description": "Rejected (dead-lettered): `errors` name each field and reason."},
+}
+BATCH: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    200: {"model": IngestBatchRead, "description": "A result per event."},
+}
+
+
+def _service(request: Request, session: SessionDep) -> IngestService:
+    return IngestService(session, ingest_runtime(request), app_state(request).eventlog)
+
+
+Service = Annotated[IngestService, Depends(_service)]
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def single_response(request: Request, outcome: IngestOutcome) -> Response:
+    """202 accepted, 200 duplicate, or a 422 problem for a rejected (dead-lettered) event."""
+    item = outcome.items[0]
+    if item["status"] == "rejected":
+        errors = [problem_error(e) for e in item["errors"]]
+        detail = "; ".join(
+            f"{e['pointer'] or '(the event)'}: {e['message']}" for e in item["errors"][:5]
+        )
+        return problem(
+            422,
+            "Event rejected",
+            f"the event was rejected and dead-lettered: {detail}",
+            "event-rejected",
+            request,
+            errors=errors,
+            event_id=item["event_id"],
+        )
+    body = {
+        "status": item["status"],
+        "event_id": item["event_id"],
+        "log_positions": {str(p): o for p, o in outcome.log_positions.items()},
+    }
+    return json_response(body, 202 if item["status"] == "accepted" else 200)
+
+
+def problem_error(error: dict[str, Any]) -> dict[str, Any]:
+    """A typed reason in the problem+json ``errors`` shape (loc/pointer/msg/type), keeping
+    ``code`` and ``message``."""
+    pointer = error["pointer"]
+    loc = [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
+    return {
+        "loc": loc,
+        "pointer": pointer,
+        "msg": error["message"],
+        "type": error["code"],
+        "code": error["code"],
+        "message": error["message"],
+    }
+
+
+@router.post(
+    "/ingest/{project_id}/{pipeline_id}",
+    status_code=202,
+    response_model=None,
+    responses=SINGLE,
+    openapi_extra=json_body(ENVELOPE_SCHEMA),
+    summary="Ingest one event (API key with events:write, or the pipeline's webhook signature)",
+)
+async def ingest_event(
+    request: Request, target: PipelineTarget, body: RawBody, service: Service
+) -> Response:
+    outcome = await service.ingest(target, [parse_json(body)], None)
+    return single_response(request, outcome)
+
+
+@router.post(
+    "/ingest/{project_id}/{pipeline_id}/batch",
+    response_model=None,
+    responses=BATCH,
+    openapi_extra=json_body(BATCH_SCHEMA),
+    summary="Ingest a batch of events; a result per event",
+)
+async def ingest_batch(target: PipelineTarget, body: RawBody, service: Service) -> Response:
+    items, prefix = batch_items(parse_json(body))
+    outcome = await service.ingest_batch(target, items, prefix)
+    return json_response(outcome.body())
+
+
+@router.post(
+    "/v1/events",
+    status_code=202,
+    response_model=None,
+    responses=SINGLE,
+    openapi_extra=json_body(ENVELOPE_SCHEMA),
+    summary="Ingest one event into the project and pipeline of the API key",
+)
+async def ingest_key_event(
+    request: Request, target: KeyTarget, body: RawBody, service: Service
+) -> Response:
+    outcome = await service.ingest(target, [parse_json(body)], None)
+    return single_response(request, outcome)
+
+
+@router.post(
+    "/v1/events/batch",
+    response_model=None,
+    responses=BATCH,
+    openapi_extra=json_body(BATCH_SCHEMA),
+    summary="Ingest a batch into the project and pipeline of the API key",
+)
+async def ingest_key_batch(target: KeyTarget, body: RawBody, service: Service) -> Response:
+    items, prefix = batch_items(parse_json(body))
+    outcome = await service.ingest_batch(target, items, prefix)
+    return json_response(outcome.body())
+
+
+@router.get(
+    "/v1/events/stats",
+    responses={k: v for k, v in ERRORS.items() if k in (401, 403, 404, 429)},
+    summary="Accepted/duplicate/rejected counts per event and hour, dead letters, lag",
+)
+async def ingest_stats(
+    request: Request,
+    scope: Annotated[ProjectScope, Depends(credential_project_scope(Permission.EVENTS_WRITE))],
+    pipeline_id: Annotated[str | None, Query(pattern=SLUG, max_length=64)] = None,
+    hours: Annotated[int, Query(ge=1, le=24 * 90, description="Look back this many hours.")] = 24,
+) -> IngestStatsRead:
+    state = app_state(request)
+    service = StatsService(scope.session, state.eventlog, state.analytics)
+    return await service.read(scope.project_id, pipeline_id, hours)

@@ -1,0 +1,144 @@
+"""Ingest payloads as documented in OpenAPI.
+
+The hot path never builds these models: it validates with precompiled checks and answers
+with orjson-encoded dicts of exactly these shapes (tests compare them).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+ReasonCode = Literal[
+    "missing_field",
+    "wrong_type",
+    "unknown_event",
+    "event_disabled",
+    "unknown_property",
+    "invalid_timestamp",
+    "future_timestamp",
+    "too_late",
+    "invalid_envelope",
+]
+ItemStatus = Literal["accepted", "duplicate", "rejected"]
+
+
+class ItemError(BaseModel):
+    code: ReasonCode
+    pointer: str = Field(description="JSON pointer into the request body, e.g. /3/properties/price")
+    message: str
+
+
+class ItemResult(BaseModel):
+    index: int = Field(description="Position of the event in the request.")
+    status: ItemStatus
+    event_id: str = Field(description="The client's event_id, or the one generated for it.")
+    errors: list[ItemError] = Field(description="Why it was rejected (empty otherwise).")
+
+
+LOG_POSITIONS = Field(
+    description="Per event-log partition, the offset of the last event this request wrote "
+    "there (read-after-write: the event is processed once the processor is past it)."
+)
+
+
+class IngestBatchRead(BaseModel):
+    accepted: int
+    duplicate: int
+    rejected: int
+    items: list[ItemResult] = Field(description="One per input event, in input order.")
+    log_positions: dict[str, int] = LOG_POSITIONS
+
+
+class IngestEventRead(BaseModel):
+    status: Literal["accepted", "duplicate"]
+    event_id: str
+    log_positions: dict[str, int] = LOG_POSITIONS
+
+
+class SegmentRead(IngestBatchRead):
+    success: bool = Field(description="Segment's acknowledgement: the request was processed.")
+
+
+class EventCountRead(BaseModel):
+    accepted: int
+    duplicate: int
+    rejected: int
+
+
+class EventTypeCounts(EventCountRead):
+    event: str = Field(description="Event name; '(unknown)' for rejected unknown names.")
+
+
+class HourCounts(EventCountRead):
+    hour: datetime = Field(description="Start of the hour of arrival (UTC).")
+
+
+class ProcessingLag(BaseModel):
+    total: int = Field(description="Events in the log not yet in the analytics store.")
+    partitions: dict[str, int]
+
+
+class IngestStatsRead(BaseModel):
+    project_id: str
+    pipeline_id: str | None
+    since: datetime
+    totals: EventCountRead
+    by_event: list[EventTypeCounts]
+    by_hour: list[HourCounts]
+    dead_letters: dict[str, int] = Field(description="Dead letters per status.")
+    processing_lag: ProcessingLag | None = Field(
+        description="Null when the event log or the analytics store is not running here."
+    )
+
+
+# --- request bodies (documentation only: bodies are read raw and checked by validation) ---
+
+_ID: dict[str, Any] = {
+    "anyOf": [{"type": "string", "maxLength": 256}, {"type": "integer"}, {"type": "null"}]
+}
+ENVELOPE_SCHEMA: dict[str, Any] = {
+    "title": "Event",
+    "type": "object",
+    "description": "One event. Only `event` is required; `properties` are checked against "
+    "the pipeline's deployed schema.",
+    "required": ["event"],
+    "additionalProperties": False,
+    "properties": {
+        "event_id": {
+            "anyOf": [{"type": "string", "minLength": 1, "maxLength": 128}, {"type": "integer"}],
+            "description": "Dedup key (per project); generated when absent.",
+        },
+        "event": {"type": "string", "minLength": 1, "maxLength": 128},
+        "timestamp": {
+            "anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}],
+            "description": "ISO-8601 with any offset (naive: UTC), or epoch seconds or "
+            "milliseconds (above 1e11). Default: time of arrival.",
+        },
+        "user_id": _ID,
+        "cart_id": _ID,
+        "session_id": _ID,
+        "properties": {"type": "object"},
+    },
+}
+BATCH_SCHEMA: dict[str, Any] = {
+    "title": "EventBatch",
+    "description": 'A JSON array of events (see Event), or {"events": [...]}. Each item is '
+    "validated on its own: invalid items are rejected (and dead-lettered), the rest accepted.",
+    "anyOf": [
+        {"type": "array", "items": {}},
+        {
+            "type": "object",
+            "required": ["events"],
+            "additionalProperties": False,
+            "properties": {"events": {"type": "array", "items": {}}},
+        },
+    ],
+}
+
+
+def json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    """``openapi_extra`` declaring a raw JSON request body."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}

@@ -1,0 +1,1 @@
+"""The stream processor: consumes the EventLog in micro-batches into the sinks, exactly once."""

@@ -1,0 +1,120 @@
+"""Ingest fixtures: the app with a real (SQLite) EventLog, a deployed shop config, keys.
+
+The event log is opened in the TestClient's event loop (its portal) and closed after the
+test; appended entries are read back with ``eventlog.read``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from dataintel.auth.permissions import Role
+from dataintel.config.declarative.apply import apply
+from dataintel.config.declarative.spec import parse
+from dataintel.ingest.runtime import runtime_of
+from dataintel.settings import Settings
+from dataintel.storage import records
+from dataintel.storage.eventlog.port import EventLog
+from dataintel.storage.eventlog.registry import open_eventlog
+from tests.conftest import Keys
+
+SHOP_V1 = """
+project: {id: shop, name: Shop}
+pipelines:
+  - id: web
+    name: Web
+    events:
+      - name: cart_add
+        fields:
+          - {name: sku, type: string, required: true}
+          - {name: price, type: number, required: true}
+          - {name: quantity, type: number}
+          - {name: gift, type: boolean}
+          - {name: added_at, type: timestamp}
+          - {name: meta, type: object}
+      - name: page_view
+        fields: [{name: url, type: string}]
+      - {name: legacy, enabled: false}
+  - id: strict
+    name: Strict
+    unknown_properties: reject
+    events: [{name: cart_add, fields: [{name: sku, type: string}]}]
+  - id: lenient
+    name: Lenient
+    unknown_properties: drop
+    events: [{name: cart_add, fields: [{name: sku, type: string}]}]
+"""
+
+
+@pytest.fixture
+def client(app: Any, settings: Settings) -> Iterator[TestClient]:
+    """The app's TestClient with a started EventLog on app.state (unless the app's lifespan
+    already opened one)."""
+    with TestClient(app, raise_server_exceptions=False) as c:
+        state = app.state.dataintel
+        opened: EventLog | None = None
+        if state.eventlog is None:
+            opened = open_eventlog(settings.resolved_eventlog_url, settings)
+            assert c.portal is not None
+            c.portal.call(opened.start)
+            state.eventlog = opened
+        try:
+            yield c
+        finally:
+            runtime_of(app).stop()
+            if opened is not None:
+                assert c.portal is not None
+                c.portal.call(opened.close)
+                state.eventlog = None
+
+
+def apply_yaml(app: Any, text: str, deploy: bool = True) -> None:
+    state = app.state.dataintel
+    with state.sessions.begin() as session:
+        apply(session, parse(text), by="tests", cache=state.config_cache, deploy=deploy)
+
+
+@dataclass
+class Shop:
+    """Project ``shop`` with SHOP_V1 deployed and an ingest key."""
+
+    app: Any
+    client: TestClient
+    keys: Keys
+    ingest: dict[str, str]
+
+    @property
+    def eventlog(self) -> EventLog:
+        log: EventLog = self.app.state.dataintel.eventlog
+        return log
+
+    def entries(self) -> list[records.StoredEvent]:
+        """Every event in the log, decoded (all partitions)."""
+        log, portal = self.eventlog, self.client.portal
+        assert portal is not None
+        found: list[records.StoredEvent] = []
+        for partition in range(log.partitions):
+            for entry in portal.call(log.read, partition, 0, 1_000_000):
+                found.append(records.decode(entry.value))
+        return found
+
+    def stored(self, event_id: str) -> list[records.StoredEvent]:
+        return [e for e in self.entries() if e["event_id"] == event_id]
+
+    def flush_stats(self) -> None:
+        runtime_of(self.app).stats.flush()
+
+    def post(self, path: str, body: Any, headers: dict[str, str] | None = None) -> Any:
+        return self.client.post(path, json=body, headers=headers or self.ingest)
+
+
+@pytest.fixture
+def shop(app: Any, client: TestClient, keys: Keys) -> Shop:
+    keys.project("shop")
+    apply_yaml(app, SHOP_V1)
+    return Shop(app, client, keys, keys.headers([Role.INGEST], "shop"))
