@@ -1,12 +1,10 @@
-"""Ingest fixtures: the app with a real (SQLite) EventLog, a deployed shop config, keys.
-
-The event log is opened in the TestClient's event loop (its portal) and closed after the
-test; appended entries are read back with ``eventlog.read``.
+"""Ingest fixtures: a deployed shop config and keys. The app's lifespan opens the real
+embedded EventLog and AnalyticsStore and runs the processor; entries are read back with
+``eventlog.read``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,10 +15,8 @@ from dataintel.auth.permissions import Role
 from dataintel.config.declarative.apply import apply
 from dataintel.config.declarative.spec import parse
 from dataintel.ingest.runtime import runtime_of
-from dataintel.settings import Settings
 from dataintel.storage import records
 from dataintel.storage.eventlog.port import EventLog
-from dataintel.storage.eventlog.registry import open_eventlog
 from tests.conftest import Keys
 
 SHOP_V1 = """
@@ -49,28 +45,6 @@ pipelines:
     unknown_properties: drop
     events: [{name: cart_add, fields: [{name: sku, type: string}]}]
 """
-
-
-@pytest.fixture
-def client(app: Any, settings: Settings) -> Iterator[TestClient]:
-    """The app's TestClient with a started EventLog on app.state (unless the app's lifespan
-    already opened one)."""
-    with TestClient(app, raise_server_exceptions=False) as c:
-        state = app.state.dataintel
-        opened: EventLog | None = None
-        if state.eventlog is None:
-            opened = open_eventlog(settings.resolved_eventlog_url, settings)
-            assert c.portal is not None
-            c.portal.call(opened.start)
-            state.eventlog = opened
-        try:
-            yield c
-        finally:
-            runtime_of(app).stop()
-            if opened is not None:
-                assert c.portal is not None
-                c.portal.call(opened.close)
-                state.eventlog = None
 
 
 def apply_yaml(app: Any, text: str, deploy: bool = True) -> None:

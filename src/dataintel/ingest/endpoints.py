@@ -36,6 +36,7 @@ from dataintel.ingest.schemas import (
 )
 from dataintel.ingest.service import IngestOutcome, IngestService, IngestTarget
 from dataintel.ingest.stats_service import StatsService
+from dataintel.ingest.waiting import WaitParam, settle
 
 router = APIRouter(tags=["ingest"])
 
@@ -75,7 +76,9 @@ def json_response(body: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
-def single_response(request: Request, outcome: IngestOutcome) -> Response:
+def single_response(
+    request: Request, outcome: IngestOutcome, extra: dict[str, Any] | None = None
+) -> Response:
     """202 accepted, 200 duplicate, or a 422 problem for a rejected (dead-lettered) event."""
     item = outcome.items[0]
     if item["status"] == "rejected":
@@ -96,6 +99,7 @@ def single_response(request: Request, outcome: IngestOutcome) -> Response:
         "status": item["status"],
         "event_id": item["event_id"],
         "log_positions": {str(p): o for p, o in outcome.log_positions.items()},
+        **(extra or {}),
     }
     return json_response(body, 202 if item["status"] == "accepted" else 200)
 
@@ -124,10 +128,14 @@ def problem_error(error: dict[str, Any]) -> dict[str, Any]:
     summary="Ingest one event (API key with events:write, or the pipeline's webhook signature)",
 )
 async def ingest_event(
-    request: Request, target: PipelineTarget, body: RawBody, service: Service
+    request: Request,
+    target: PipelineTarget,
+    body: RawBody,
+    service: Service,
+    wait: WaitParam = None,
 ) -> Response:
     outcome = await service.ingest(target, [parse_json(body)], None)
-    return single_response(request, outcome)
+    return single_response(request, outcome, await settle(request, outcome, wait))
 
 
 @router.post(
@@ -137,10 +145,16 @@ async def ingest_event(
     openapi_extra=json_body(BATCH_SCHEMA),
     summary="Ingest a batch of events; a result per event",
 )
-async def ingest_batch(target: PipelineTarget, body: RawBody, service: Service) -> Response:
+async def ingest_batch(
+    request: Request,
+    target: PipelineTarget,
+    body: RawBody,
+    service: Service,
+    wait: WaitParam = None,
+) -> Response:
     items, prefix = batch_items(parse_json(body))
     outcome = await service.ingest_batch(target, items, prefix)
-    return json_response(outcome.body())
+    return json_response({**outcome.body(), **await settle(request, outcome, wait)})
 
 
 @router.post(
@@ -152,10 +166,10 @@ async def ingest_batch(target: PipelineTarget, body: RawBody, service: Service) 
     summary="Ingest one event into the project and pipeline of the API key",
 )
 async def ingest_key_event(
-    request: Request, target: KeyTarget, body: RawBody, service: Service
+    request: Request, target: KeyTarget, body: RawBody, service: Service, wait: WaitParam = None
 ) -> Response:
     outcome = await service.ingest(target, [parse_json(body)], None)
-    return single_response(request, outcome)
+    return single_response(request, outcome, await settle(request, outcome, wait))
 
 
 @router.post(
@@ -165,10 +179,12 @@ async def ingest_key_event(
     openapi_extra=json_body(BATCH_SCHEMA),
     summary="Ingest a batch into the project and pipeline of the API key",
 )
-async def ingest_key_batch(target: KeyTarget, body: RawBody, service: Service) -> Response:
+async def ingest_key_batch(
+    request: Request, target: KeyTarget, body: RawBody, service: Service, wait: WaitParam = None
+) -> Response:
     items, prefix = batch_items(parse_json(body))
     outcome = await service.ingest_batch(target, items, prefix)
-    return json_response(outcome.body())
+    return json_response({**outcome.body(), **await settle(request, outcome, wait)})
 
 
 @router.get(

@@ -1,0 +1,30 @@
+"""Open the EventLog named by a URL: ``sqlite:///path`` (embedded) or ``kafka://host:port/topic``."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from dataintel.settings import Settings
+from dataintel.storage.eventlog.port import EventLog
+
+
+def open_eventlog(url: str, settings: Settings) -> EventLog:
+    """The adapter for ``url`` (not started: call ``await log.start()``)."""
+    scheme = urlsplit(url).scheme
+    if scheme == "sqlite":
+        from dataintel.storage.eventlog.sqlite import SqliteEventLog
+
+        return SqliteEventLog.from_url(url, settings.dedup_window_seconds)
+    if scheme == "kafka":
+        try:
+            import aiokafka  # noqa: F401
+        except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
+            raise RuntimeError(
+                "eventlog_url kafka:// needs the aiokafka package: pip install aiokafka"
+            ) from exc
+        from dataintel.storage.eventlog.dedup import open_dedup_store
+        from dataintel.storage.eventlog.kafka import KafkaEventLog
+
+        dedup = open_dedup_store(settings.cache_url, settings.dedup_window_seconds)
+        return KafkaEventLog.from_url(url, dedup)
+    raise ValueError(f"unsupported eventlog_url scheme {scheme!r} (sqlite, kafka)")
