@@ -95,7 +95,8 @@ def test_export_filters_and_formats(loaded: Shop) -> None:
     assert read.num_rows == 250
     assert read.schema.field("timestamp").type.tz == "UTC"
     none = loaded.client.get("/v1/export/events", params={"event": "page_view"}, headers=h)
-    assert none.status_code == 200 and none.content == b""
+    assert none.status_code == 200
+    assert none.content == b""
 
 
 def test_export_pages_with_a_cursor_resume_exactly(loaded: Shop) -> None:
@@ -126,7 +127,8 @@ def test_export_errors_and_tenancy(loaded: Shop) -> None:
     loaded.keys.project("other")
     other = loaded.keys.headers([Role.ANALYST], "other")
     resp = loaded.client.get("/v1/export/events", headers=other)
-    assert resp.status_code == 200 and resp.content == b""
+    assert resp.status_code == 200
+    assert resp.content == b""
     cross = loaded.client.get("/v1/export/events", params={"project_id": "shop"}, headers=other)
     assert_problem(cross, 404)
     admin = loaded.keys.headers([Role.ADMIN])
