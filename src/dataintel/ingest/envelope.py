@@ -15,8 +15,8 @@ over plain values: it runs once per event, so it stays small.
 
 from __future__ import annotations
 
-import time
 import os
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict
