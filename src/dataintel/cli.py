@@ -174,5 +174,22 @@ def serve(ctx: click.Context, host: str | None, port: int | None, with_demo: boo
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
 
 
+@main.command(help="Run the stream processor alone (scale out: one per log partition set).")
+@click.pass_context
+@_one_line_errors
+def worker(ctx: click.Context) -> None:
+    """Consume the event log into the analytics store until SIGINT/SIGTERM. Run `serve` with
+    DATAINTEL_PROCESSOR_ENABLED=false beside it; several workers share Kafka partitions."""
+    import asyncio
+
+    from dataintel.api.logging import configure
+    from dataintel.stream.worker import run_worker
+
+    settings = _settings(ctx)
+    configure(settings.log_level, settings.log_json)
+    click.echo(f"dataintel worker: {settings.resolved_eventlog_url} -> analytics")
+    asyncio.run(run_worker(settings))
+
+
 if __name__ == "__main__":  # pragma: no cover - `python -m dataintel.cli`
     main()

@@ -16,7 +16,7 @@ import sys
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +30,7 @@ from dataintel.storage.eventlog.registry import open_eventlog
 from dataintel.storage.eventlog.sqlite import SqliteEventLog, partition_for
 from dataintel.storage.eventlog.sqlite import parse_url as parse_sqlite_url
 from tests.conftest import REDIS_URL, require_service
-from tests.storage.kafka_broker import KafkaBroker, running_broker
+from tests.storage.kafka_broker import KafkaBroker
 
 pytestmark = pytest.mark.anyio
 
@@ -41,12 +41,6 @@ KAFKA_CONSUMER_QUERY = "&session_timeout_ms=2000&heartbeat_interval_ms=200"
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture(scope="session")
-def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
-    with running_broker(tmp_path_factory.mktemp("kafka")) as broker:
-        yield broker
 
 
 @dataclass

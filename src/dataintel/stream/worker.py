@@ -1,0 +1,23 @@
+"""`dataintel worker`: the processor as its own process, stopped cleanly by SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from prometheus_client import CollectorRegistry
+
+from dataintel.settings import Settings
+from dataintel.stream.runtime import StreamRuntime
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runtime = await StreamRuntime.start(settings, CollectorRegistry(), run_processor=True)
+    try:
+        await stop.wait()
+    finally:
+        await runtime.stop()
