@@ -15,7 +15,6 @@ import duckdb
 
 from dataintel.settings import Settings
 from dataintel.storage.eventlog.registry import open_eventlog
-
 from tests.stream.crashkit import Client, Proc, free_port, prepare, stored_events, wait_ready
 
 
