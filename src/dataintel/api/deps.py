@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from dataintel.api.state import AppState
-from dataintel.auth.authenticate import authenticate
+from dataintel.auth.authenticate import authenticate_async
 from dataintel.auth.permissions import Permission
 from dataintel.auth.principal import Principal
 from dataintel.errors import Forbidden, InvalidInput, NotFound
@@ -29,14 +30,19 @@ def get_settings(request: Request) -> Settings:
     return app_state(request).settings
 
 
-def _session(request: Request) -> Iterator[Session]:
-    """One unit of work per request: committed when the endpoint returns, else rolled back."""
+async def _session(request: Request) -> AsyncIterator[Session]:
+    """One unit of work per request: committed when the endpoint returns, else rolled back.
+
+    A session that never touched the database (an ingest request served from caches) costs
+    no thread hop; one that did is committed in a worker thread, off the event loop."""
     session = app_state(request).sessions()
     try:
         yield session
-        session.commit()
+        if session.in_transaction():
+            await run_in_threadpool(session.commit)
     except BaseException:
-        session.rollback()
+        if session.in_transaction():
+            await run_in_threadpool(session.rollback)
         raise
     finally:
         session.close()
@@ -45,9 +51,9 @@ def _session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
 
 
-def _principal(request: Request, session: SessionDep) -> Principal:
+async def _principal(request: Request, session: SessionDep) -> Principal:
     state = app_state(request)
-    principal = authenticate(request.headers, session, state.settings)
+    principal = await authenticate_async(request.headers, session, state.settings)
     request.state.principal = principal
     if state.rate_limiter is not None:
         state.rate_limiter.hit(principal.rate_limit_id)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from dataintel.auth import repository
 from dataintel.auth.jwt_tokens import principal_from_jwt
+from dataintel.auth.key_cache import KEY_CACHE
 from dataintel.auth.permissions import Role
 from dataintel.auth.principal import Principal
 from dataintel.auth.tokens import KEY_PREFIX, secret_matches, split_key
@@ -30,14 +32,28 @@ def credential_from_headers(headers: Mapping[str, str]) -> str:
     return value.strip()
 
 
-def authenticate(headers: Mapping[str, str], session: Session, settings: Settings) -> Principal:
+async def authenticate_async(
+    headers: Mapping[str, str], session: Session, settings: Settings
+) -> Principal:
+    """``authenticate`` without blocking the event loop: a key verified moments ago comes
+    from the cache, a JWT is checked in place (CPU only), a key lookup runs in a thread."""
     credential = credential_from_headers(headers)
     if credential.startswith(KEY_PREFIX):
-        return principal_from_api_key(credential, session)
+        return await api_key_principal_async(credential, session)
     return principal_from_jwt(credential, settings)
 
 
+async def api_key_principal_async(presented: str, session: Session) -> Principal:
+    cached = KEY_CACHE.get(presented)
+    if cached is not None:
+        return cached
+    return await run_in_threadpool(principal_from_api_key, presented, session)
+
+
 def principal_from_api_key(presented: str, session: Session) -> Principal:
+    cached = KEY_CACHE.get(presented)
+    if cached is not None:
+        return cached
     parts = split_key(presented)
     row = repository.get_key(session, parts[0]) if parts else None
     # Compare even when the row is missing so timing does not reveal which ids exist.
@@ -48,10 +64,12 @@ def principal_from_api_key(presented: str, session: Session) -> Principal:
         raise Unauthorized("API key revoked")
     if row.expires_at is not None and row.expires_at <= utcnow():
         raise Unauthorized("API key expired")
-    return Principal(
+    principal = Principal(
         subject=f"key:{row.id}",
         roles=frozenset(Role(r) for r in row.roles),
         projects=None if row.project_id is None else frozenset({row.project_id}),
         key_id=row.id,
         pipeline_id=row.pipeline_id,
     )
+    KEY_CACHE.put(presented, principal, row.expires_at)
+    return principal

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from dataintel.auth import repository
+from dataintel.auth.key_cache import KEY_CACHE
 from dataintel.auth.permissions import Role
 from dataintel.auth.principal import Principal
 from dataintel.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
@@ -89,10 +91,14 @@ class ApiKeyService:
         if key is None or not visible:
             raise NotFound(f"API key '{key_id}' not found")
         repository.revoke(key, utcnow())
+        event.listen(
+            self.session, "after_commit", lambda _s: KEY_CACHE.evict_key(key_id), once=True
+        )
         return to_read(key)
 
     def rotate_named(self, name: str, project_id: str | None, roles: Sequence[Role]) -> str:
         """Revoke the live keys called ``name`` and mint a fresh one (used by the CLI)."""
         for key in repository.keys_named(self.session, name, project_id):
             repository.revoke(key, utcnow())
+            KEY_CACHE.evict_key(key.id)
         return self.mint(name, project_id, roles, "cli").key

@@ -20,9 +20,10 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from dataintel.api.deps import PROJECT_ID_PATTERN, SessionDep, app_state
-from dataintel.auth.authenticate import authenticate, principal_from_api_key
+from dataintel.auth.authenticate import api_key_principal_async, authenticate_async
 from dataintel.auth.permissions import Permission
 from dataintel.auth.principal import Principal
 from dataintel.config.pipelines.webhooks import SIGNATURE_HEADER
@@ -61,7 +62,7 @@ def _check_write(principal: Principal, project_id: str) -> None:
         raise Forbidden(f"this credential lacks the '{WRITE}' permission")
 
 
-def pipeline_target(
+async def pipeline_target(
     request: Request,
     session: SessionDep,
     body: RawBody,
@@ -72,13 +73,15 @@ def pipeline_target(
     header = request.headers.get(SIGNATURE_HEADER)
     if header is not None:
         guard = ingest_runtime(request).replay_guard
-        verify_webhook(session, guard, (project_id, pipeline_id), header, body, utcnow())
+        await run_in_threadpool(
+            verify_webhook, session, guard, (project_id, pipeline_id), header, body, utcnow()
+        )
         limiter = state.rate_limiter
         if limiter is not None:
             limiter.hit(f"webhook:{project_id}/{pipeline_id}")
     else:
-        principal = _admit(request, authenticate(request.headers, session, state.settings))
-        _check_write(principal, project_id)
+        principal = await authenticate_async(request.headers, session, state.settings)
+        _check_write(_admit(request, principal), project_id)
     return resolve_target(state.config_cache, project_id, pipeline_id)
 
 
@@ -113,10 +116,10 @@ def bound_target(request: Request, principal: Principal) -> IngestTarget:
     return resolve_target(cache, project_id, pipeline_id)
 
 
-def key_target(request: Request, session: SessionDep) -> IngestTarget:
+async def key_target(request: Request, session: SessionDep) -> IngestTarget:
     state = app_state(request)
-    principal = _admit(request, authenticate(request.headers, session, state.settings))
-    return bound_target(request, principal)
+    principal = await authenticate_async(request.headers, session, state.settings)
+    return bound_target(request, _admit(request, principal))
 
 
 key_target.permission = WRITE  # type: ignore[attr-defined]
@@ -135,18 +138,18 @@ def basic_user(headers: Mapping[str, str]) -> str | None:
     return decoded.partition(":")[0]
 
 
-def segment_principal(request: Request, session: Session) -> Principal:
+async def segment_principal(request: Request, session: Session) -> Principal:
     state = app_state(request)
     write_key = basic_user(request.headers)
     if write_key is None:
-        return _admit(request, authenticate(request.headers, session, state.settings))
+        return _admit(request, await authenticate_async(request.headers, session, state.settings))
     if not write_key:
         raise Unauthorized("missing write key: send it as the Basic auth user name")
-    return _admit(request, principal_from_api_key(write_key, session))
+    return _admit(request, await api_key_principal_async(write_key, session))
 
 
-def segment_target(request: Request, session: SessionDep) -> IngestTarget:
-    return bound_target(request, segment_principal(request, session))
+async def segment_target(request: Request, session: SessionDep) -> IngestTarget:
+    return bound_target(request, await segment_principal(request, session))
 
 
 segment_target.permission = WRITE  # type: ignore[attr-defined]

@@ -1,0 +1,62 @@
+"""A short-lived, per-process cache of verified API keys.
+
+Ingest and serving authenticate every request; a metadata lookup each time would cost a
+database round trip and hold a pooled connection across the request. A verified key is
+remembered for TTL_SECONDS under the SHA-256 of the presented key (never the key itself).
+Revoking a key in this process evicts it once the revocation commits; other replicas stop
+accepting it within TTL_SECONDS. Expiry is re-checked on every use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from datetime import datetime
+
+from dataintel.auth.principal import Principal
+from dataintel.storage.metadata.types import utcnow
+
+TTL_SECONDS = 5.0
+MAX_ENTRIES = 10_000
+
+
+class KeyCache:
+    def __init__(self, ttl_s: float = TTL_SECONDS) -> None:
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, Principal, datetime | None]] = {}
+
+    @staticmethod
+    def _digest(presented: str) -> str:
+        return hashlib.sha256(presented.encode()).hexdigest()
+
+    def get(self, presented: str) -> Principal | None:
+        digest = self._digest(presented)
+        with self._lock:
+            hit = self._entries.get(digest)
+        if hit is None:
+            return None
+        cached_at, principal, expires_at = hit
+        if time.monotonic() - cached_at > self.ttl_s or (
+            expires_at is not None and expires_at <= utcnow()
+        ):
+            with self._lock:
+                self._entries.pop(digest, None)
+            return None
+        return principal
+
+    def put(self, presented: str, principal: Principal, expires_at: datetime | None) -> None:
+        with self._lock:
+            if len(self._entries) >= MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[self._digest(presented)] = (time.monotonic(), principal, expires_at)
+
+    def evict_key(self, key_id: str) -> None:
+        with self._lock:
+            stale = [d for d, (_, p, _) in self._entries.items() if p.key_id == key_id]
+            for digest in stale:
+                del self._entries[digest]
+
+
+KEY_CACHE = KeyCache()
