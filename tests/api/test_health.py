@@ -26,11 +26,13 @@ def test_ready_lists_each_configured_backend(make_settings: Callable[..., Settin
     with TestClient(app) as client:
         resp = client.get("/health/ready")
     assert resp.status_code == 200
-    assert resp.json() == {"status": "ready", "checks": {"metadata": "ok", "rate_limit": "ok"}}
+    checks = {"metadata": "ok", "rate_limit": "ok", "eventlog": "ok", "analytics": "ok"}
+    assert resp.json() == {"status": "ready", "checks": checks}
 
 
-def test_ready_without_rate_limiting_checks_metadata_only(client: TestClient) -> None:
-    assert client.get("/health/ready").json()["checks"] == {"metadata": "ok"}
+def test_ready_without_rate_limiting_checks_the_stores_only(client: TestClient) -> None:
+    checks = client.get("/health/ready").json()["checks"]
+    assert checks == {"metadata": "ok", "eventlog": "ok", "analytics": "ok"}
 
 
 def test_unreachable_metadata_store_is_503_naming_metadata(

@@ -51,9 +51,9 @@ async def _session(request: Request) -> AsyncIterator[Session]:
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
 
 
-async def _principal(request: Request, session: SessionDep) -> Principal:
+async def _principal(request: Request) -> Principal:
     state = app_state(request)
-    principal = await authenticate_async(request.headers, session, state.settings)
+    principal = await authenticate_async(request.headers, state.sessions, state.settings)
     request.state.principal = principal
     if state.rate_limiter is not None:
         state.rate_limiter.hit(principal.rate_limit_id)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response
@@ -40,13 +42,21 @@ async def ready(request: Request) -> Response | Readiness:
     state = app_state(request)
     checks: dict[str, Literal["ok"]] = {}
     failures: dict[str, str] = {}
-    backends = {"metadata": lambda: ping(state.engine)}
+    backends: dict[str, Callable[[], Awaitable[object]]] = {
+        "metadata": lambda: asyncio.to_thread(ping, state.engine)
+    }
     if state.rate_limiter is not None:
         limiter = state.rate_limiter
-        backends["rate_limit"] = lambda: None if limiter.check_storage() else _fail()
+        backends["rate_limit"] = lambda: asyncio.to_thread(
+            lambda: None if limiter.check_storage() else _fail()
+        )
+    if state.eventlog is not None:
+        backends["eventlog"] = state.eventlog.ping
+    if state.analytics is not None:
+        backends["analytics"] = partial(asyncio.to_thread, state.analytics.ping)
     for name, check in backends.items():
         try:
-            await asyncio.wait_for(asyncio.to_thread(check), timeout=3.0)
+            await asyncio.wait_for(check(), timeout=3.0)
             checks[name] = "ok"
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
             failures[name] = f"{type(exc).__name__}: {exc}"[:300]

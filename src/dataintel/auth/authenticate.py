@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from dataintel.auth import repository
@@ -33,21 +33,31 @@ def credential_from_headers(headers: Mapping[str, str]) -> str:
 
 
 async def authenticate_async(
-    headers: Mapping[str, str], session: Session, settings: Settings
+    headers: Mapping[str, str], sessions: sessionmaker[Session], settings: Settings
 ) -> Principal:
-    """``authenticate`` without blocking the event loop: a key verified moments ago comes
-    from the cache, a JWT is checked in place (CPU only), a key lookup runs in a thread."""
+    """The caller's Principal without blocking the event loop: a key verified moments ago
+    comes from the cache, a JWT is checked in place (CPU only), a key lookup runs in a
+    thread with its own short session (no pooled connection is held across the request)."""
     credential = credential_from_headers(headers)
     if credential.startswith(KEY_PREFIX):
-        return await api_key_principal_async(credential, session)
+        return await api_key_principal_async(credential, sessions)
     return principal_from_jwt(credential, settings)
 
 
-async def api_key_principal_async(presented: str, session: Session) -> Principal:
+async def api_key_principal_async(presented: str, sessions: sessionmaker[Session]) -> Principal:
     cached = KEY_CACHE.get(presented)
     if cached is not None:
         return cached
-    return await run_in_threadpool(principal_from_api_key, presented, session)
+    async with KEY_CACHE.single_flight(presented):
+        cached = KEY_CACHE.get(presented)  # another request may have just looked it up
+        if cached is not None:
+            return cached
+        return await run_in_threadpool(_lookup, presented, sessions)
+
+
+def _lookup(presented: str, sessions: sessionmaker[Session]) -> Principal:
+    with sessions() as session:
+        return principal_from_api_key(presented, session)
 
 
 def principal_from_api_key(presented: str, session: Session) -> Principal:

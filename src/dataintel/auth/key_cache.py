@@ -9,6 +9,7 @@ accepting it within TTL_SECONDS. Expiry is re-checked on every use.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 import time
@@ -26,6 +27,7 @@ class KeyCache:
         self.ttl_s = ttl_s
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[float, Principal, datetime | None]] = {}
+        self._flights: dict[str, asyncio.Lock] = {}
 
     @staticmethod
     def _digest(presented: str) -> str:
@@ -51,6 +53,18 @@ class KeyCache:
             if len(self._entries) >= MAX_ENTRIES:
                 self._entries.clear()
             self._entries[self._digest(presented)] = (time.monotonic(), principal, expires_at)
+
+    def single_flight(self, presented: str) -> asyncio.Lock:
+        """One lookup per key at a time: when an entry expires under load, the concurrent
+        requests wait for one database lookup instead of each making their own."""
+        digest = self._digest(presented)
+        with self._lock:
+            lock = self._flights.get(digest)
+            if lock is None:
+                if len(self._flights) >= MAX_ENTRIES:
+                    self._flights.clear()
+                lock = self._flights[digest] = asyncio.Lock()
+            return lock
 
     def evict_key(self, key_id: str) -> None:
         with self._lock:

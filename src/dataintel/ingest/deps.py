@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from dataintel.api.deps import PROJECT_ID_PATTERN, SessionDep, app_state
@@ -80,7 +79,7 @@ async def pipeline_target(
         if limiter is not None:
             limiter.hit(f"webhook:{project_id}/{pipeline_id}")
     else:
-        principal = await authenticate_async(request.headers, session, state.settings)
+        principal = await authenticate_async(request.headers, state.sessions, state.settings)
         _check_write(_admit(request, principal), project_id)
     return resolve_target(state.config_cache, project_id, pipeline_id)
 
@@ -116,9 +115,9 @@ def bound_target(request: Request, principal: Principal) -> IngestTarget:
     return resolve_target(cache, project_id, pipeline_id)
 
 
-async def key_target(request: Request, session: SessionDep) -> IngestTarget:
+async def key_target(request: Request) -> IngestTarget:
     state = app_state(request)
-    principal = await authenticate_async(request.headers, session, state.settings)
+    principal = await authenticate_async(request.headers, state.sessions, state.settings)
     return bound_target(request, _admit(request, principal))
 
 
@@ -138,18 +137,20 @@ def basic_user(headers: Mapping[str, str]) -> str | None:
     return decoded.partition(":")[0]
 
 
-async def segment_principal(request: Request, session: Session) -> Principal:
+async def segment_principal(request: Request) -> Principal:
     state = app_state(request)
     write_key = basic_user(request.headers)
     if write_key is None:
-        return _admit(request, await authenticate_async(request.headers, session, state.settings))
+        return _admit(
+            request, await authenticate_async(request.headers, state.sessions, state.settings)
+        )
     if not write_key:
         raise Unauthorized("missing write key: send it as the Basic auth user name")
-    return _admit(request, await api_key_principal_async(write_key, session))
+    return _admit(request, await api_key_principal_async(write_key, state.sessions))
 
 
-async def segment_target(request: Request, session: SessionDep) -> IngestTarget:
-    return bound_target(request, await segment_principal(request, session))
+async def segment_target(request: Request) -> IngestTarget:
+    return bound_target(request, await segment_principal(request))
 
 
 segment_target.permission = WRITE  # type: ignore[attr-defined]
