@@ -171,6 +171,16 @@ def test_serve_demo_as_a_real_process(tmp_path: Path) -> None:
         resp = httpx.get(f"{base}/api/v1/projects/demo-shop", headers=auth(key.group(1)))
         assert resp.status_code == 200
         assert resp.json()["active_version"] == 1
+        # The demo data: real shop events ingested through the API, visible in the export.
+        deadline = time.monotonic() + 60
+        while "Demo data:" not in "".join(lines) and time.monotonic() < deadline:
+            assert proc.poll() is None, "".join(lines)
+            time.sleep(0.2)
+        assert "Demo data: 5417 new real shop events" in "".join(lines), "".join(lines)
+        export = httpx.get(f"{base}/v1/export/events", headers=auth(key.group(1)), timeout=30)
+        assert export.status_code == 200
+        rows = export.content.splitlines()
+        assert len(rows) == 5417
     finally:
         proc.terminate()
         try:

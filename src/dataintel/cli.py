@@ -170,8 +170,25 @@ def serve(ctx: click.Context, host: str | None, port: int | None, with_demo: boo
     click.echo(f"API docs: {url}/docs")
     if key is not None:
         click.echo(f"API key: {key}")
+        _send_demo_events_when_up(url, key)
     app = create_app(settings)
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
+
+
+def _send_demo_events_when_up(url: str, key: str) -> None:
+    """Once the server answers, ingest the bundled demo events through its API."""
+    import threading
+
+    from dataintel.config.declarative.demo_events import send_demo_events
+
+    def send() -> None:
+        try:
+            accepted = send_demo_events(url, key)
+            click.echo(f"Demo data: {accepted} new real shop events ingested (REES46 slice).")
+        except OSError as exc:  # the server went away: nothing to report to
+            click.echo(f"Demo data not loaded: {exc}", err=True)
+
+    threading.Thread(target=send, name="demo-events", daemon=True).start()
 
 
 @main.command(help="Run the stream processor alone (scale out: one per log partition set).")
