@@ -195,7 +195,7 @@ def one_run(extra: dict[str, str], port: int) -> dict[str, float]:
         env, key = prepare(Path(tmp) / "data", extra)
         payloads = bodies(100, run)
         worker = None
-        if env.get("DATAINTEL_PROCESSOR_ENABLED") == "false":  # the processor in its own process
+        if extra.get("DATAINTEL_PROCESSOR_ENABLED") == "false" and not extra.get("NO_WORKER"):
             worker = subprocess.Popen(
                 [sys.executable, "-m", "dataintel.cli", "worker"],
                 env=env,
@@ -231,12 +231,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--kafka", action="store_true", help="also run with the Kafka log")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--mode", action="append", help="run only these modes (repeat)")
     args = parser.parse_args()
     from tests.storage.kafka_broker import free_port, running_broker
 
     modes: dict[str, dict[str, str]] = {
         "embedded": {},
         "embedded, worker process": {"DATAINTEL_PROCESSOR_ENABLED": "false"},
+        # Diagnostic: the API alone, nothing consuming the log (shows the API's own tail).
+        "api alone, no processor": {"DATAINTEL_PROCESSOR_ENABLED": "false", "NO_WORKER": "1"},
     }
     results: dict[str, Any] = {}
     with ExitStack() as stack:
@@ -246,6 +249,8 @@ def main() -> None:
                 "DATAINTEL_EVENTLOG_URL": broker.url("bench-" + uuid.uuid4().hex[:6], 4)
             }
         for mode, extra in modes.items():
+            if args.mode and mode not in args.mode:
+                continue
             runs = [one_run(extra, free_port()) for _ in range(args.runs)]
             results[mode] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
             results[mode]["runs"] = runs
