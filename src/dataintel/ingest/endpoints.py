@@ -36,7 +36,7 @@ from dataintel.ingest.schemas import (
 )
 from dataintel.ingest.service import IngestOutcome, IngestService, IngestTarget
 from dataintel.ingest.stats_service import StatsService
-from dataintel.ingest.waiting import WaitParam, settle
+from dataintel.ingest.waiting import Wait, WaitParam, settle
 
 router = APIRouter(tags=["ingest"])
 
@@ -104,6 +104,21 @@ def single_response(
     return json_response(body, 202 if item["status"] == "accepted" else 200)
 
 
+async def _one(
+    request: Request, target: IngestTarget, body: bytes, service: IngestService, wait: Wait | None
+) -> Response:
+    outcome = await service.ingest(target, [parse_json(body)], None)
+    return single_response(request, outcome, await settle(request, outcome, wait))
+
+
+async def _many(
+    request: Request, target: IngestTarget, body: bytes, service: IngestService, wait: Wait | None
+) -> Response:
+    items, prefix = batch_items(parse_json(body))
+    outcome = await service.ingest_batch(target, items, prefix)
+    return json_response({**outcome.body(), **await settle(request, outcome, wait)})
+
+
 def problem_error(error: dict[str, Any]) -> dict[str, Any]:
     """A typed reason in the problem+json ``errors`` shape (loc/pointer/msg/type), keeping
     ``code`` and ``message``."""
@@ -134,8 +149,7 @@ async def ingest_event(
     service: Service,
     wait: WaitParam = None,
 ) -> Response:
-    outcome = await service.ingest(target, [parse_json(body)], None)
-    return single_response(request, outcome, await settle(request, outcome, wait))
+    return await _one(request, target, body, service, wait)
 
 
 @router.post(
@@ -152,9 +166,7 @@ async def ingest_batch(
     service: Service,
     wait: WaitParam = None,
 ) -> Response:
-    items, prefix = batch_items(parse_json(body))
-    outcome = await service.ingest_batch(target, items, prefix)
-    return json_response({**outcome.body(), **await settle(request, outcome, wait)})
+    return await _many(request, target, body, service, wait)
 
 
 @router.post(
@@ -168,8 +180,7 @@ async def ingest_batch(
 async def ingest_key_event(
     request: Request, target: KeyTarget, body: RawBody, service: Service, wait: WaitParam = None
 ) -> Response:
-    outcome = await service.ingest(target, [parse_json(body)], None)
-    return single_response(request, outcome, await settle(request, outcome, wait))
+    return await _one(request, target, body, service, wait)
 
 
 @router.post(
@@ -182,9 +193,7 @@ async def ingest_key_event(
 async def ingest_key_batch(
     request: Request, target: KeyTarget, body: RawBody, service: Service, wait: WaitParam = None
 ) -> Response:
-    items, prefix = batch_items(parse_json(body))
-    outcome = await service.ingest_batch(target, items, prefix)
-    return json_response({**outcome.body(), **await settle(request, outcome, wait)})
+    return await _many(request, target, body, service, wait)
 
 
 @router.get(
