@@ -29,7 +29,7 @@ from dataintel.config.pipelines.webhooks import SIGNATURE_HEADER
 from dataintel.config.projects.schemas import SLUG
 from dataintel.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from dataintel.ingest.runtime import ingest_runtime
-from dataintel.ingest.service import IngestTarget, resolve_target, verify_webhook
+from dataintel.ingest.service import IngestTarget, target_in, verify_webhook
 from dataintel.storage.metadata.types import utcnow
 
 WRITE = Permission.EVENTS_WRITE
@@ -81,13 +81,13 @@ async def pipeline_target(
     else:
         principal = await authenticate_async(request.headers, state.sessions, state.settings)
         _check_write(_admit(request, principal), project_id)
-    return resolve_target(state.config_cache, project_id, pipeline_id)
+    return target_in(await state.config_cache.aget(project_id), project_id, pipeline_id)
 
 
 pipeline_target.permission = WRITE  # type: ignore[attr-defined]
 
 
-def bound_target(request: Request, principal: Principal) -> IngestTarget:
+async def bound_target(request: Request, principal: Principal) -> IngestTarget:
     """The project and pipeline a credential is bound to (``/v1/events``, Segment)."""
     if not principal.can(WRITE):
         raise Forbidden(f"this credential lacks the '{WRITE}' permission")
@@ -98,10 +98,9 @@ def bound_target(request: Request, principal: Principal) -> IngestTarget:
             "POST /ingest/{project_id}/{pipeline_id}",
         )
     (project_id,) = principal.projects
-    cache = app_state(request).config_cache
+    config = await app_state(request).config_cache.aget(project_id)
     pipeline_id = principal.pipeline_id
     if pipeline_id is None:
-        config = cache.get(project_id)
         if config.version is None:
             raise NotFound(f"project '{project_id}' has no deployed config")
         deployed = [p.id for p in config.snapshot.pipelines]
@@ -112,13 +111,13 @@ def bound_target(request: Request, principal: Principal) -> IngestTarget:
                 "with a pipeline_id, or POST /ingest/{project_id}/{pipeline_id}",
             )
         pipeline_id = deployed[0]
-    return resolve_target(cache, project_id, pipeline_id)
+    return target_in(config, project_id, pipeline_id)
 
 
 async def key_target(request: Request) -> IngestTarget:
     state = app_state(request)
     principal = await authenticate_async(request.headers, state.sessions, state.settings)
-    return bound_target(request, _admit(request, principal))
+    return await bound_target(request, _admit(request, principal))
 
 
 key_target.permission = WRITE  # type: ignore[attr-defined]
@@ -150,7 +149,7 @@ async def segment_principal(request: Request) -> Principal:
 
 
 async def segment_target(request: Request) -> IngestTarget:
-    return bound_target(request, await segment_principal(request))
+    return await bound_target(request, await segment_principal(request))
 
 
 segment_target.permission = WRITE  # type: ignore[attr-defined]

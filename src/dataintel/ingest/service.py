@@ -59,9 +59,12 @@ class IngestTarget:
 
 
 def resolve_target(cache: ActiveConfigCache, project_id: str, pipeline_id: str) -> IngestTarget:
+    return target_in(cache.get(project_id), project_id, pipeline_id)
+
+
+def target_in(config: ActiveConfig, project_id: str, pipeline_id: str) -> IngestTarget:
     """The deployed pipeline events go to: 404 when nothing is deployed or the pipeline is not
     in the deployed version, 409 when it is deactivated."""
-    config = cache.get(project_id)
     if config.version is None:
         raise NotFound(f"project '{project_id}' has no deployed config (or does not exist)")
     spec = config.snapshot.pipeline(pipeline_id)

@@ -7,6 +7,7 @@ in this process invalidates it at once; other replicas pick the change up within
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from dataclasses import dataclass
@@ -50,6 +51,15 @@ class ActiveConfigCache:
         with self._lock:
             self._entries[project_id] = (now, config)
         return config
+
+    async def aget(self, project_id: str) -> ActiveConfig:
+        """``get`` for the event loop: a fresh entry costs nothing, a reload runs in a thread
+        (the hot ingest path must not wait on the metadata store in the loop)."""
+        with self._lock:
+            hit = self._entries.get(project_id)
+        if hit is not None and time.monotonic() - hit[0] < self._ttl:
+            return hit[1]
+        return await asyncio.to_thread(self.get, project_id)
 
     def invalidate(self, project_id: str | None = None) -> None:
         with self._lock:
