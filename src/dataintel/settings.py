@@ -37,6 +37,16 @@ class Settings(BaseSettings):
         description="The AnalyticsStore: default duckdb:///<data_dir>/analytics.duckdb; "
         "chdb:///<dir> for in-process ClickHouse; clickhouse://host:8123/<db> for a server.",
     )
+    online_url: str | None = Field(
+        default=None,
+        description="The OnlineStore (feature tiles): default sqlite:///<data_dir>/online.db "
+        "(in-process, durable); redis://host:6379/<db>[?prefix=name] for Redis.",
+    )
+    online_ttl_seconds: int = Field(
+        default=90 * 86400,
+        ge=3600,
+        description="An entity with no new event for this long expires from the online store.",
+    )
     cache_url: str = Field(
         default="memory://",
         description="Shared short-lived state (webhook replay guard, Kafka dedup): memory:// "
@@ -151,6 +161,10 @@ class Settings(BaseSettings):
     @property
     def resolved_analytics_url(self) -> str:
         return self.analytics_url or f"duckdb:///{(self.data_dir / 'analytics.duckdb').resolve()}"
+
+    @property
+    def resolved_online_url(self) -> str:
+        return self.online_url or f"sqlite:///{(self.data_dir / 'online.db').resolve()}"
 
     @property
     def base_url(self) -> str:

@@ -43,6 +43,8 @@ class EventQuery:
     end: datetime | None = None  # exclusive, event time
     events: Sequence[str] = ()
     user_id: str | None = None
+    cart_id: str | None = None
+    session_id: str | None = None
     pipeline_id: str | None = None
     after: tuple[int, str] | None = None  # cursor: (ts µs, event_id) of the last row seen
     batch_rows: int = 10_000

@@ -110,9 +110,11 @@ def scan_events(query: EventQuery) -> Query:
     if query.events:
         where.append("list_contains($events, event)")
         params["events"] = list(query.events)
-    if query.user_id is not None:
-        where.append("user_id = $user_id")
-        params["user_id"] = query.user_id
+    for column in ("user_id", "cart_id", "session_id"):
+        value = getattr(query, column)
+        if value is not None:
+            where.append(f"{column} = ${column}")
+            params[column] = value
     if query.pipeline_id is not None:
         where.append("pipeline_id = $pipeline_id")
         params["pipeline_id"] = query.pipeline_id

@@ -1,0 +1,1 @@
+"""The OnlineStore port and its adapters (embedded SQLite, Redis)."""
