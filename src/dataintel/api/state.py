@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
@@ -10,9 +11,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dataintel.api.ratelimit import RateLimiter
 from dataintel.config.deployments.runtime import ActiveConfigCache
+from dataintel.features.engine import FeatureEngine
+from dataintel.features.serving import FeatureServer
 from dataintel.settings import Settings
 from dataintel.storage.analytics.port import AnalyticsStore
 from dataintel.storage.eventlog.port import EventLog
+from dataintel.storage.online.port import OnlineStore
 from dataintel.stream.progress import Progress
 
 
@@ -28,3 +32,7 @@ class AppState:
     eventlog: EventLog | None = None
     analytics: AnalyticsStore | None = None
     progress: Progress | None = None
+    online: OnlineStore | None = None
+    features: FeatureEngine | None = None  # the in-process processor's, when it runs here
+    processor_lock: asyncio.Lock | None = None  # held by that processor while it applies
+    feature_server: FeatureServer | None = None

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from dataintel.storage.analytics.port import AnalyticsStore
+from dataintel.features.engine import FeatureEngine
+from dataintel.storage.analytics.port import AnalyticsStore, ApplyResult
 from dataintel.storage.eventlog.port import EventLog, LogConsumer, LogEntry
 from dataintel.stream.progress import Progress
 
@@ -78,13 +79,16 @@ class Processor:
         progress: Progress,
         metrics: ProcessorMetrics,
         batch_events: int,
+        features: FeatureEngine | None = None,
     ) -> None:
+        self.features = features
         self.eventlog = eventlog
         self.analytics = analytics
         self.progress = progress
         self.metrics = metrics
         self.batch_events = batch_events
         self._stop = asyncio.Event()
+        self.lock = asyncio.Lock()  # held while a batch or a backfill is applied
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -115,24 +119,40 @@ class Processor:
     async def _consumer(self) -> LogConsumer:
         consumer = self.eventlog.consumer(GROUP)
         await consumer.start(self._resume)
-        await self.progress.advance(await asyncio.to_thread(self.analytics.positions))
+        await self.progress.advance(await asyncio.to_thread(self.applied_positions))
         return consumer
 
-    def _resume(self, partitions: set[int]) -> dict[int, int]:
+    def applied_positions(self) -> dict[int, int]:
+        """Per partition, the next offset EVERY sink has applied (the resume point)."""
         applied = self.analytics.positions()
+        if self.features is None:
+            return applied
+        online = self.features.online.positions()
+        return {p: min(n, online.get(p, 0)) for p, n in applied.items()}
+
+    def _resume(self, partitions: set[int]) -> dict[int, int]:
+        applied = self.applied_positions()
         return {p: applied.get(p, 0) for p in partitions}
 
+    async def _between_batches(self) -> None:
+        """Backfill new feature versions while both sinks stand at the same position."""
+        if self.features is not None:
+            await asyncio.to_thread(self.features.maybe_backfill)
+
     async def step(self, consumer: LogConsumer) -> int:
+        async with self.lock:
+            await self._between_batches()
         entries = await consumer.poll(self.batch_events, timeout_s=0.2)
         if not entries:
             return 0
-        applied = await self.apply(entries)
+        async with self.lock:
+            applied = await self.apply(entries)
         await consumer.commit(self.progress.snapshot())
         return applied
 
     async def apply(self, entries: list[LogEntry]) -> int:
         started = time.perf_counter()
-        result = await asyncio.to_thread(self.analytics.apply, entries)
+        result = await asyncio.to_thread(self._apply_sinks, entries)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         self.metrics.applied.inc(result.inserted)
         self.metrics.skipped.inc(result.skipped)
@@ -141,3 +161,9 @@ class Processor:
         done = self.progress.snapshot()
         self.metrics.lag.set(sum(max(0, end - done.get(p, 0)) for p, end in ends.items()))
         return result.inserted
+
+    def _apply_sinks(self, entries: list[LogEntry]) -> ApplyResult:
+        result = self.analytics.apply(entries)
+        if self.features is not None:
+            self.features.apply(entries, result)
+        return result

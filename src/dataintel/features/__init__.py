@@ -1,0 +1,1 @@
+"""Real-time features: tiles, the processor sink, serving, offline computation."""

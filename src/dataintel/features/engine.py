@@ -1,0 +1,165 @@
+"""The feature side of the stream processor: apply micro-batches, backfill new versions.
+
+The processor calls ``apply`` after the analytics sink has applied a batch, and
+``maybe_backfill`` between batches. Both run in a worker thread.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from dataintel.config.deployments.runtime import ActiveConfigCache
+from dataintel.features.backfill import BackfillProgress, build_states, run_backfill
+from dataintel.features.plans import FeaturePlan, plan_project
+from dataintel.features.sink import FeatureSink, now_us
+from dataintel.storage.analytics.decode import decode_entries
+from dataintel.storage.analytics.port import AnalyticsStore, ApplyResult
+from dataintel.storage.eventlog.port import LogEntry
+from dataintel.storage.metadata.models import Project
+from dataintel.storage.online.port import EntityRef, OnlineStore
+
+log = structlog.get_logger("dataintel.features")
+BACKFILL_CHECK_SECONDS = 1.0
+
+
+class FeatureEngine:
+    def __init__(
+        self,
+        online: OnlineStore,
+        analytics: AnalyticsStore,
+        configs: ActiveConfigCache,
+        sessions: sessionmaker[Session],
+        clock: Callable[[], int] = now_us,
+    ) -> None:
+        self.online = online
+        self.analytics = analytics
+        self.configs = configs
+        self.sessions = sessions
+        self.clock = clock
+        self.sink = FeatureSink(online, configs, clock)
+        self.backfills: dict[str, BackfillProgress] = {}
+        self._checked = 0.0
+
+    # --- the stream -------------------------------------------------------------------
+
+    def apply(self, entries: Sequence[LogEntry], result: ApplyResult) -> None:
+        """Apply the events the analytics sink holds for ``entries``; record the position."""
+        batch = decode_entries(entries)
+        if result.inserted < len(entries):
+            batch = self._canonical(batch)
+        self.sink.apply(batch)
+        ends: dict[int, int] = {}
+        for entry in entries:
+            if entry.offset + 1 > ends.get(entry.partition, 0):
+                ends[entry.partition] = entry.offset + 1
+        self.online.commit(ends)
+
+    def _canonical(self, batch: pa.Table) -> pa.Table:
+        """Keep the entries the analytics store holds as *the* copy of their event (a replay,
+        or log duplicates of one event: the first by log order wins, as in analytics)."""
+        keep: set[tuple[int, int]] = set()
+        partitions = pc.unique(batch.column("log_partition")).to_pylist()
+        for partition in partitions:
+            rows = batch.filter(pc.equal(batch.column("log_partition"), partition))
+            low, high = pc.min_max(rows.column("log_offset")).values()
+            found = self.analytics.sql(
+                "SELECT log_partition, log_offset FROM events "
+                "WHERE log_partition = ? AND log_offset BETWEEN ? AND ?",
+                [partition, low.as_py(), high.as_py()],
+            )
+            keep.update(
+                zip(
+                    found.column("log_partition").to_pylist(),
+                    found.column("log_offset").to_pylist(),
+                    strict=True,
+                )
+            )
+        mask = [
+            (p, o) in keep
+            for p, o in zip(
+                batch.column("log_partition").to_pylist(),
+                batch.column("log_offset").to_pylist(),
+                strict=True,
+            )
+        ]
+        return batch.filter(pa.array(mask, type=pa.bool_()))
+
+    # --- backfill ---------------------------------------------------------------------
+
+    def pending(self) -> dict[str, list[FeaturePlan]]:
+        """Deployed feature versions whose online state is not built, per project."""
+        with self.sessions() as session:
+            projects = session.scalars(
+                select(Project.id).where(Project.active_version.is_not(None))
+            ).all()
+        out: dict[str, list[FeaturePlan]] = {}
+        for project_id in projects:
+            plans = plan_project(project_id, self.configs.get(project_id).snapshot)
+            if not plans:
+                continue
+            built = self.online.built(project_id)
+            todo = [p for p in plans if p.state_field not in built]
+            if todo:
+                out[project_id] = todo
+        return out
+
+    def maybe_backfill(self, analytics_next: dict[int, int] | None = None) -> int:
+        """Build every pending version (checked once a second). Only when the online store
+        has applied everything the analytics store has (``analytics_next``: its positions),
+        so the state built from analytics continues exactly where the stream stands.
+        Returns how many versions were built."""
+        now = time.monotonic()
+        if now - self._checked < BACKFILL_CHECK_SECONDS:
+            return 0
+        self._checked = now
+        applied = self.analytics.positions() if analytics_next is None else analytics_next
+        online = self.online.positions()
+        if any(online.get(p, 0) < n for p, n in applied.items()):
+            return 0
+        built = 0
+        for project_id, plans in self.pending().items():
+            progress = BackfillProgress(project_id, [p.state_field for p in plans])
+            self.backfills[project_id] = progress
+            log.info("backfill started", project_id=project_id, fields=progress.fields)
+            try:
+                run_backfill(
+                    self.analytics, self.online, self.sink.builder, plans, self.clock(), progress
+                )
+            except Exception as exc:
+                progress.state, progress.error = "failed", repr(exc)
+                progress.finished_at = time.time()
+                raise
+            built += len(plans)
+        return built
+
+    def recompute(self, project_id: str, entity_key: str, ids: Sequence[str]) -> int:
+        """Rebuild the given entities' state from the analytics store (repair)."""
+        plans = [
+            p
+            for p in plan_project(project_id, self.configs.get(project_id).snapshot)
+            if p.entity_key == entity_key
+        ]
+        now = self.clock()
+        written = 0
+        for entity_id in ids:
+            states = build_states(
+                self.analytics, self.sink.builder, plans, now, entity=(entity_key, entity_id)
+            )
+            ref = EntityRef(project_id, entity_key, entity_id)
+            blobs = states.get(ref, {})
+            # An entity with no event keeps no stale state: write empty blobs explicitly.
+            for plan in plans:
+                blobs.setdefault(plan.state_field, {"t": {}, "b": None, "e": None, "l": None})
+            self.online.replace({ref: blobs})
+            written += 1
+        return written
+
+    def close(self) -> None:
+        self.sink.close()
