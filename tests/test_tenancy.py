@@ -110,15 +110,15 @@ def concrete_path(endpoint: Endpoint, values: dict[str, str]) -> tuple[str, bool
     return PARAM.sub(fill, endpoint.path), known
 
 
-def _seed_b(app: FastAPI, keys: Keys) -> TenantB:
+def _seed_b(app: FastAPI, client: TestClient, keys: Keys) -> TenantB:
     """Project B with real content: pipeline web / event cart_add / feature f1, an API key,
     and a deployment (through the API when the deployments route exists)."""
     keys.project(B, "Tenant B")
     seed_config(app, B)
     b_key = keys.mint(ALL_ROLES, B)
     headers = {"Authorization": f"Bearer {b_key}"}
-    with TestClient(app) as client:
-        deployed = client.post(f"/api/v1/projects/{B}/deployments", json={}, headers=headers)
+    # The test's own client: a second TestClient would run (and end) a second app lifespan.
+    deployed = client.post(f"/api/v1/projects/{B}/deployments", json={}, headers=headers)
     if deployed.status_code in (404, 405):  # no deployments API: record version 1 directly
         with app.state.dataintel.sessions.begin() as session:
             snapshot = draft_snapshot(session, B).model_dump(mode="json")
@@ -157,9 +157,9 @@ def _state_of_b(app: FastAPI) -> dict[str, Any]:
 
 
 @pytest.fixture
-def tenants(app: FastAPI, keys: Keys) -> TenantB:
+def tenants(app: FastAPI, client: TestClient, keys: Keys) -> TenantB:
     keys.project(A, "Tenant A")
-    return _seed_b(app, keys)
+    return _seed_b(app, client, keys)
 
 
 def _a_credentials(keys: Keys, kind: str) -> dict[str, str]:

@@ -20,6 +20,8 @@ from dataintel.config.features import endpoints as features
 from dataintel.config.pipelines import endpoints as pipelines
 from dataintel.config.projects import endpoints as projects
 from dataintel.export import endpoints as export
+from dataintel.features import endpoints as serving
+from dataintel.features.serving import FeatureServer
 from dataintel.ingest import endpoints as ingest
 from dataintel.ingest import segment
 from dataintel.ingest.deadletters import endpoints as dead_letters
@@ -47,6 +49,7 @@ TAGS = [
     {"name": "segment", "description": "Segment-compatible tracking API (HTTP Basic auth)."},
     {"name": "dead-letters", "description": "Rejected events: list, filter, replay."},
     {"name": "export", "description": "Events out: NDJSON, CSV, Parquet, streamed."},
+    {"name": "serving", "description": "Feature vectors per user and cart, in milliseconds."},
     {"name": "operations", "description": "Health and metrics."},
 ]
 
@@ -81,6 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings,
             state.metrics_registry,
             run_processor=settings.processor_enabled,
+            configs=state.config_cache,
+            sessions=state.sessions,
             open_analytics_store=settings.processor_enabled or not embedded_analytics(settings),
         )
         state.eventlog, state.analytics, state.progress = (
@@ -88,6 +93,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stream.analytics,
             stream.progress,
         )
+        state.online, state.features = stream.online, stream.features
+        state.processor_lock = stream.processor.lock if stream.processor else None
+        state.feature_server = FeatureServer(stream.online, state.config_cache)
         ingest_rt = runtime_of(app)
         ingest_rt.start()
         try:
@@ -96,6 +104,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ingest_rt.stop()
             await stream.stop()
             state.eventlog = state.analytics = state.progress = None
+            state.online = state.features = state.feature_server = None
+            state.processor_lock = None
             state.engine.dispose()
 
     app = FastAPI(
@@ -124,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         segment.router,
         dead_letters.router,
         export.router,
+        serving.router,
     ):
         app.include_router(router)
     return app

@@ -1,0 +1,47 @@
+"""GET /v1/features/definitions: what is deployed, how precise each window is, and whether
+each version is built."""
+
+from __future__ import annotations
+
+from dataintel.config.deployments.runtime import ActiveConfig
+from dataintel.config.features.windows import format_seconds, parse_window
+from dataintel.features.schemas import Definitions, FeatureDefinition, WindowDefinition
+
+
+def definitions(project_id: str, config: ActiveConfig, built: set[str]) -> Definitions:
+    out: list[FeatureDefinition] = []
+    for spec in config.snapshot.features:
+        if not spec.enabled:
+            continue
+        expression = getattr(spec, "expression", None)
+        windows = []
+        for text in spec.windows if not expression else []:
+            w = parse_window(text)
+            g = w.granularity_seconds
+            windows.append(
+                WindowDefinition(
+                    window=w.name,
+                    value_name=f"{spec.name}_{w.name}",
+                    seconds=w.seconds,
+                    granularity=None if g is None else format_seconds(g),
+                    granularity_seconds=g,
+                )
+            )
+        ready = bool(expression) or f"{spec.name}@{spec.version}" in built
+        out.append(
+            FeatureDefinition(
+                name=spec.name,
+                kind="derived" if expression else "aggregation",
+                version=spec.version,
+                entity_key=spec.entity_key,
+                description=spec.description,
+                pipeline_id=spec.pipeline_id or None,
+                source_event=spec.source_event or None,
+                aggregation=None if expression or spec.aggregation is None else spec.aggregation,
+                field=spec.field,
+                expression=expression,
+                windows=windows,
+                status="ready" if ready else "building",
+            )
+        )
+    return Definitions(project_id=project_id, deployment_version=config.version, features=out)

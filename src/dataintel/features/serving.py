@@ -1,0 +1,242 @@
+"""Serving: feature vectors per entity at t = now, from the OnlineStore, in one round trip.
+
+The deployed config is compiled once per version into a ``Catalog`` (plans per entity key,
+value names, derived features); a request reads the blobs of the selected feature versions
+for all its entities at once and evaluates the windows (``tiles.evaluate``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from dataintel.config.deployments.runtime import ActiveConfig, ActiveConfigCache
+from dataintel.errors import InvalidInput
+from dataintel.features.derived import DerivedFeature, compile_derived, evaluate_derived
+from dataintel.features.plans import OWNER_FIELD, FeaturePlan, owner_plan, plan_project
+from dataintel.features.schemas import EntityFeatures
+from dataintel.features.sink import now_us
+from dataintel.features.tiles import WindowSpec, evaluate
+from dataintel.storage.online.port import Blob, EntityRef, OnlineStore
+
+BUILT_TTL_SECONDS = 1.0
+
+
+@dataclass
+class Selection:
+    """What to serve for one entity key: plans with their chosen windows, derived features."""
+
+    plans: list[tuple[FeaturePlan, tuple[WindowSpec, ...]]] = field(default_factory=list)
+    derived: list[DerivedFeature] = field(default_factory=list)
+
+    @property
+    def fields(self) -> list[str]:
+        return [p.state_field for p, _ in self.plans]
+
+
+@dataclass
+class Catalog:
+    version: int | None
+    plans: dict[str, list[FeaturePlan]]  # entity key → plans
+    derived: dict[str, list[DerivedFeature]]  # entity key → derived features
+    versions: dict[str, int]  # feature name → version
+
+    def select(self, entity_key: str, names: Sequence[str] | None, loc: str) -> Selection:
+        plans = self.plans.get(entity_key, [])
+        derived = self.derived.get(entity_key, [])
+        if names is None:
+            return Selection([(p, p.windows) for p in plans], list(derived))
+        chosen: dict[str, set[str]] = {}
+        picked: list[DerivedFeature] = []
+        for name in names:
+            if not self._pick(name, plans, derived, chosen, picked):
+                raise InvalidInput.field(
+                    ["query", loc], f"'{name}' is neither a feature nor a value of {entity_key}"
+                )
+        # A derived feature needs the values it references.
+        for d in picked:
+            for ref in d.names:
+                self._pick(ref, plans, [], chosen, [])
+        selection = Selection(derived=picked)
+        for plan in plans:
+            if plan.name in chosen:
+                wanted = chosen[plan.name]
+                selection.plans.append(
+                    (plan, tuple(w for w in plan.windows if w.value_name in wanted))
+                )
+        return selection
+
+    @staticmethod
+    def _pick(
+        name: str,
+        plans: Sequence[FeaturePlan],
+        derived: Sequence[DerivedFeature],
+        chosen: dict[str, set[str]],
+        picked: list[DerivedFeature],
+    ) -> bool:
+        for plan in plans:
+            if name == plan.name:
+                chosen.setdefault(plan.name, set()).update(w.value_name for w in plan.windows)
+                return True
+            for w in plan.windows:
+                if name == w.value_name:
+                    chosen.setdefault(plan.name, set()).add(name)
+                    return True
+        for d in derived:
+            if name == d.name:
+                if d not in picked:
+                    picked.append(d)
+                return True
+        return False
+
+
+def build_catalog(config: ActiveConfig) -> Catalog:
+    plans: dict[str, list[FeaturePlan]] = {}
+    for plan in plan_project(config.project_id, config.snapshot):
+        if plan.state_field != OWNER_FIELD:
+            plans.setdefault(plan.entity_key, []).append(plan)
+    derived: dict[str, list[DerivedFeature]] = {}
+    for d in compile_derived(config.snapshot):
+        derived.setdefault(d.entity_key, []).append(d)
+    versions = {f.name: f.version for f in config.snapshot.features if f.enabled}
+    return Catalog(config.version, plans, derived, versions)
+
+
+class FeatureServer:
+    def __init__(self, online: OnlineStore, configs: ActiveConfigCache) -> None:
+        self.online = online
+        self.configs = configs
+        self._catalogs: dict[tuple[str, int | None], Catalog] = {}
+        self._built: dict[str, tuple[float, set[str]]] = {}
+
+    async def catalog(self, project_id: str) -> Catalog:
+        config = await self.configs.aget(project_id)
+        key = (project_id, config.version)
+        catalog = self._catalogs.get(key)
+        if catalog is None:
+            catalog = self._catalogs[key] = build_catalog(config)
+        return catalog
+
+    async def built(self, project_id: str) -> set[str]:
+        hit = self._built.get(project_id)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < BUILT_TTL_SECONDS:
+            return hit[1]
+        fields: set[str] = await self._call(self.online.built, project_id)
+        self._built[project_id] = (now, fields)
+        return fields
+
+    async def entities(
+        self,
+        project_id: str,
+        entity_key: str,
+        ids: Sequence[str],
+        names: Sequence[str] | None,
+        loc: str = "features",
+    ) -> tuple[int, list[EntityFeatures]]:
+        catalog = await self.catalog(project_id)
+        selection = catalog.select(entity_key, names, loc)
+        built = await self.built(project_id)
+        refs = [EntityRef(project_id, entity_key, i) for i in ids]
+        blobs = await self._call(self.online.read, refs, selection.fields)
+        t = now_us()
+        return t, [
+            vector(ref, b, selection, built, catalog.versions, t)
+            for ref, b in zip(refs, blobs, strict=True)
+        ]
+
+    async def cart(
+        self, project_id: str, cart_id: str, names: Sequence[str] | None
+    ) -> EntityFeatures:
+        """The cart's features and, prefixed ``user.``, those of the user owning the cart."""
+        cart_names = None if names is None else [n for n in names if not n.startswith("user.")]
+        user_names = None if names is None else [n[5:] for n in names if n.startswith("user.")]
+        catalog = await self.catalog(project_id)
+        selection = catalog.select("cart_id", cart_names, "features")
+        user_selection = catalog.select("user_id", user_names, "features")
+        built = await self.built(project_id)
+        ref = EntityRef(project_id, "cart_id", cart_id)
+        [blobs] = await self._call(self.online.read, [ref], [*selection.fields, OWNER_FIELD])
+        t = now_us()
+        out = vector(ref, blobs, selection, built, catalog.versions, t)
+        owner = blobs.get(OWNER_FIELD)
+        user_id = evaluate(owner_plan(project_id).aggregation, owner, _LIFETIME, t)
+        owner_id = next(iter(user_id.values()))[0] if owner is not None else None
+        if user_names == [] or (not user_selection.plans and not user_selection.derived):
+            return out
+        if owner_id is None:
+            for _plan, windows in user_selection.plans:
+                for w in windows:
+                    out.values[f"user.{w.value_name}"] = None
+                    out.status[f"user.{w.value_name}"] = "no_data"
+            return out
+        uref = EntityRef(project_id, "user_id", str(owner_id))
+        [ublobs] = await self._call(self.online.read, [uref], user_selection.fields)
+        user = vector(uref, ublobs, user_selection, built, catalog.versions, t)
+        out.values.update({f"user.{k}": v for k, v in user.values.items()})
+        out.status.update({f"user.{k}": v for k, v in user.status.items()})
+        out.sources.update({f"user.{k}": v for k, v in user.sources.items()})
+        out.values["user.user_id"] = str(owner_id)
+        return out
+
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        if self.online.kind == "embedded":
+            return fn(*args)  # in-memory reads: cheaper than a thread hop
+        return await asyncio.to_thread(fn, *args)
+
+
+_LIFETIME = owner_plan("_").windows
+
+
+def as_datetime(t_us: int) -> datetime:
+    return datetime.fromtimestamp(t_us / 1_000_000, UTC)
+
+
+def vector(
+    ref: EntityRef,
+    blobs: dict[str, Blob],
+    selection: Selection,
+    built: set[str],
+    versions: dict[str, int],
+    t: int,
+) -> EntityFeatures:
+    values: dict[str, Any] = {}
+    status: dict[str, Any] = {}
+    sources: dict[str, datetime] = {}
+    times: dict[str, int | None] = {}
+    for plan, windows in selection.plans:
+        if plan.state_field not in built:
+            for w in windows:
+                values[w.value_name] = None
+                status[w.value_name] = "building"
+            continue
+        blob = blobs.get(plan.state_field)
+        for name, (value, event_t) in evaluate(plan.aggregation, blob, windows, t).items():
+            values[name] = value
+            times[name] = event_t
+            if blob is None:
+                status[name] = "no_data"
+        if blob is not None and blob.get("l") is not None:
+            key = f"{plan.pipeline_id}.{plan.source_event}"
+            seen = as_datetime(int(blob["l"]))
+            if key not in sources or sources[key] < seen:
+                sources[key] = seen
+    for d in selection.derived:
+        value, ok = evaluate_derived(d, values, times, t)
+        values[d.name] = value
+        if not ok:
+            status[d.name] = "error"
+    return EntityFeatures(
+        entity_key=ref.entity_key,
+        entity_id=ref.entity_id,
+        as_of=as_datetime(t),
+        values=values,
+        status=status,
+        sources=sources,
+        versions={p.name: versions.get(p.name, p.version) for p, _ in selection.plans}
+        | {d.name: d.version for d in selection.derived},
+    )

@@ -1,0 +1,220 @@
+"""The serving API through HTTP on the real embedded stack: ingest with ?wait=processed, then
+read user and cart vectors, definitions, backfill of a new feature, recompute."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from tests.conftest import Keys, assert_problem
+from tests.ingest.conftest import apply_yaml
+
+from dataintel.auth.permissions import Role
+
+STORE = """
+project: {id: store, name: Store}
+pipelines:
+  - id: web
+    name: Web
+    events:
+      - name: cart_add
+        fields:
+          - {name: sku, type: string, required: true}
+          - {name: price, type: number, required: true}
+      - name: purchase
+        fields: [{name: revenue, type: number, required: true}]
+features:
+  - {name: adds, pipeline_id: web, source_event: cart_add, aggregation: COUNT,
+     windows: [5m, 1h, 24h, lifetime]}
+  - {name: spend, pipeline_id: web, source_event: cart_add, aggregation: SUM, field: price,
+     windows: [1h, 7d]}
+  - {name: avg_price, pipeline_id: web, source_event: cart_add, aggregation: AVG, field: price,
+     windows: [1h]}
+  - {name: skus, pipeline_id: web, source_event: cart_add, aggregation: COUNT_DISTINCT,
+     field: sku, windows: [24h]}
+  - {name: last_sku, pipeline_id: web, source_event: cart_add, aggregation: LAST, field: sku,
+     windows: [24h]}
+  - {name: cart_value, pipeline_id: web, source_event: cart_add, entity_key: cart_id,
+     aggregation: SUM, field: price, windows: [1h, lifetime]}
+  - {name: orders, pipeline_id: web, source_event: purchase, aggregation: COUNT,
+     windows: [30d]}
+"""
+EXTRA_FEATURE = """
+  - {name: max_price, pipeline_id: web, source_event: cart_add, aggregation: MAX, field: price,
+     windows: [24h]}
+"""
+
+
+def iso(dt: datetime) -> str:
+    return dt.isoformat().replace("+00:00", "Z")
+
+
+def add(i: int, user: str, cart: str, sku: str, price: float, ago: timedelta) -> dict[str, Any]:
+    return {
+        "event_id": f"a{i}",
+        "event": "cart_add",
+        "timestamp": iso(datetime.now(UTC) - ago),
+        "user_id": user,
+        "cart_id": cart,
+        "properties": {"sku": sku, "price": price},
+    }
+
+
+class Store:
+    def __init__(self, app: Any, client: TestClient, keys: Keys) -> None:
+        keys.project("store")
+        apply_yaml(app, STORE)
+        self.app, self.client, self.keys = app, client, keys
+        self.ingest = keys.headers([Role.INGEST], "store")
+        self.service = keys.headers([Role.SERVICE], "store")
+
+    def send(self, events: list[dict[str, Any]]) -> None:
+        resp = self.client.post(
+            "/ingest/store/web/batch?wait=processed", json=events, headers=self.ingest
+        )
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["processed"] is True
+
+    def get(self, path: str, **params: Any) -> Any:
+        resp = self.client.get(path, headers=self.service, params=params)
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
+    def wait_ready(self) -> dict[str, Any]:
+        deadline = time.monotonic() + 20
+        while True:
+            body: dict[str, Any] = self.get("/v1/features/definitions")
+            if all(f["status"] == "ready" for f in body["features"]):
+                return body
+            assert time.monotonic() < deadline, body
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def store(app: Any, client: TestClient, keys: Keys) -> Store:
+    s = Store(app, client, keys)
+    s.wait_ready()
+    s.send(
+        [
+            add(1, "u1", "c1", "s1", 10.0, timedelta(minutes=2)),
+            add(2, "u1", "c1", "s2", 20.0, timedelta(minutes=30)),
+            add(3, "u1", "c2", "s1", 30.5, timedelta(hours=3)),
+            add(4, "u2", "c3", "s9", 5.0, timedelta(days=2)),
+        ]
+    )
+    return s
+
+
+def test_user_vector_is_exact_and_explains_itself(store: Store) -> None:
+    body = store.get("/features/store/users/u1")
+    v = body["values"]
+    assert (v["adds_5m"], v["adds_1h"], v["adds_24h"], v["adds_lifetime"]) == (1, 2, 3, 3)
+    assert v["spend_1h"] == pytest.approx(30.0) and v["spend_7d"] == pytest.approx(60.5)
+    assert v["avg_price_1h"] == pytest.approx(15.0)
+    assert v["skus_24h"] == 2
+    assert v["last_sku_24h"] == "s1"  # the latest add (2 min ago)
+    assert v["orders_30d"] == 0 and body["status"] == {"orders_30d": "no_data"}
+    assert body["entity_key"] == "user_id" and body["entity_id"] == "u1"
+    assert set(body["sources"]) == {"web.cart_add"}
+    assert body["versions"]["adds"] == 1
+    as_of = datetime.fromisoformat(body["as_of"])
+    assert abs((datetime.now(UTC) - as_of).total_seconds()) < 5
+
+
+def test_selection_by_feature_or_value_name(store: Store) -> None:
+    body = store.get("/features/store/users/u1", features="adds_1h,spend")
+    assert set(body["values"]) == {"adds_1h", "spend_1h", "spend_7d"}
+    resp = store.client.get(
+        "/features/store/users/u1", params={"features": "nope_1h"}, headers=store.service
+    )
+    assert_problem(resp, 422, field="/query/features")
+
+
+def test_batch_of_users_in_one_call(store: Store) -> None:
+    resp = store.client.post(
+        "/features/store/users/batch",
+        json={"user_ids": ["u1", "u2", "ghost"], "features": ["adds_lifetime", "spend_7d"]},
+        headers=store.service,
+    )
+    assert resp.status_code == 200, resp.text
+    rows = resp.json()["results"]
+    assert [r["entity_id"] for r in rows] == ["u1", "u2", "ghost"]
+    assert [r["values"]["adds_lifetime"] for r in rows] == [3, 1, 0]
+    assert rows[1]["values"]["spend_7d"] == pytest.approx(5.0)
+    assert rows[2]["status"] == {"adds_lifetime": "no_data", "spend_7d": "no_data"}
+    too_many = store.client.post(
+        "/features/store/users/batch",
+        json={"user_ids": [str(i) for i in range(1001)]},
+        headers=store.service,
+    )
+    assert_problem(too_many, 422, field="/body/user_ids")
+
+
+def test_cart_vector_carries_its_owner_under_user_prefix(store: Store) -> None:
+    body = store.get("/v1/features/c1")
+    v = body["values"]
+    assert v["cart_value_1h"] == pytest.approx(30.0)
+    assert v["cart_value_lifetime"] == pytest.approx(30.0)
+    assert v["user.adds_lifetime"] == 3 and v["user.user_id"] == "u1"
+    only = store.get("/v1/features/c1", features="cart_value_1h,user.adds_5m")
+    assert set(only["values"]) == {"cart_value_1h", "user.adds_5m", "user.user_id"}
+    unknown = store.get("/v1/features/nocart")
+    assert unknown["status"]["cart_value_1h"] == "no_data"
+    assert unknown["values"]["user.adds_5m"] is None
+
+
+def test_definitions_show_windows_granularities_and_versions(store: Store) -> None:
+    body = store.get("/v1/features/definitions")
+    adds = next(f for f in body["features"] if f["name"] == "adds")
+    by_window = {w["window"]: w for w in adds["windows"]}
+    assert by_window["5m"]["granularity"] == "1s"
+    assert by_window["24h"]["granularity"] == "1m"  # 86400/200 = 432 s → 1 min
+    assert by_window["lifetime"]["granularity"] is None
+    spend = next(f for f in body["features"] if f["name"] == "spend")
+    assert {w["window"]: w["granularity_seconds"] for w in spend["windows"]} == {
+        "1h": 1,
+        "7d": 60,
+    }
+    assert adds["version"] == 1 and adds["status"] == "ready" and adds["kind"] == "aggregation"
+
+
+def test_a_new_feature_is_backfilled_from_history_before_it_is_served(store: Store) -> None:
+    apply_yaml(store.app, STORE + EXTRA_FEATURE)
+    body = store.wait_ready()
+    assert any(f["name"] == "max_price" for f in body["features"])
+    v = store.get("/features/store/users/u1", features="max_price")["values"]
+    assert v["max_price_24h"] == pytest.approx(30.5)
+    # and the stream keeps it current after the backfill
+    store.send([add(9, "u1", "c1", "s3", 99.0, timedelta(seconds=1))])
+    v = store.get("/features/store/users/u1", features="max_price,adds_5m")["values"]
+    assert v["max_price_24h"] == pytest.approx(99.0) and v["adds_5m"] == 2
+
+
+def test_recompute_rebuilds_from_the_analytics_store(store: Store) -> None:
+    resp = store.client.post(
+        "/v1/features/compute",
+        json={"entity_key": "user_id", "entity_ids": ["u1", "u2"], "features": ["adds"]},
+        headers=store.service,
+    )
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["written"] is True
+    assert [r["values"]["adds_lifetime"] for r in body["results"]] == [3, 1]
+
+
+def test_another_tenant_sees_nothing(store: Store) -> None:
+    store.keys.project("other")
+    other = store.keys.headers([Role.SERVICE], "other")
+    resp = store.client.get("/features/store/users/u1", headers=other)
+    assert_problem(resp, 404)
+    mine = store.client.get("/v1/features/c1", headers=other)
+    assert mine.status_code == 200
+    assert mine.json()["values"] == {}
+
+
+def test_ingest_role_cannot_read_features(store: Store) -> None:
+    resp = store.client.get("/features/store/users/u1", headers=store.ingest)
+    assert_problem(resp, 403)
