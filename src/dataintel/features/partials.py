@@ -36,14 +36,17 @@ def _json_path(name: str) -> str:
 def entity_sql(entity_key: str) -> str:
     if is_envelope(entity_key):
         return entity_key
-    return f"json_extract_string(properties, {_json_path(entity_key)})"
+    return f"nullif(json_extract_string(properties, {_json_path(entity_key)}), '')"
 
 
 def text_sql(field: str) -> str:
-    """The field as text (NULL when missing or JSON null): the COUNT_DISTINCT key."""
+    """The field as text (NULL when missing, JSON null or empty): the COUNT_DISTINCT key.
+
+    ``nullif(…, '')`` makes both engines agree: ClickHouse's JSONExtractString answers ''
+    for a missing key where DuckDB answers NULL."""
     if is_envelope(field):
-        return field
-    return f"json_extract_string(properties, {_json_path(field)})"
+        return f"nullif({field}, '')"
+    return f"nullif(json_extract_string(properties, {_json_path(field)}), '')"
 
 
 def number_sql(field: str) -> str:
@@ -74,7 +77,7 @@ def _aggregates(i: int, plan: FeaturePlan) -> list[str]:
         return [f"list(DISTINCT {v}) FILTER (WHERE {v} IS NOT NULL) AS a{i}"]
     fn = "min" if agg is Aggregation.FIRST else "max"
     return [
-        f"{fn}(row(t, event_id, {json_sql(field)})) "
+        f"{fn}({{'t': t, 'event_id': event_id, 'v': {json_sql(field)}}}) "
         f"FILTER (WHERE {text_sql(field)} IS NOT NULL) AS a{i}"
     ]
 
@@ -102,6 +105,7 @@ SELECT entity, log_partition, level, tile, min(log_offset) AS lo, max(log_offset
   {aggregates}
 FROM x
 GROUP BY ALL
+ORDER BY entity, log_partition
 """  # noqa: S608
 
 
@@ -140,53 +144,82 @@ class PartialBuilder:
         now_us: int,
         updates: dict[tuple[EntityRef, int], EntityUpdate],
     ) -> None:
-        key = tuple((p.name, p.version) for p in plans)
-        query = self._queries.get(key)
+        cache_key = tuple((p.name, p.version) for p in plans)
+        query = self._queries.get(cache_key)
         if query is None:
-            query = self._queries[key] = group_query(plans)
+            query = self._queries[cache_key] = group_query(plans)
         first = plans[0]
         params: dict[str, object] = {"project": first.project_id, "head": now_us - HEAD_US}
         if first.source_event != ANY:
             params["pipeline"], params["event"] = first.pipeline_id, first.source_event
-        rows = self._db.execute(query, params).fetchall()
+        table = self._db.sql(query, params=params).to_arrow_table()
+        if table.num_rows == 0:
+            return
+        cols = [c.to_pylist() for c in table.columns]
+        entities, partitions, levels, tiles, los, his, lasts = cols[:7]
+        states = _state_columns(plans, cols[7:])
         cuts = [cutoffs(p.keep, now_us) for p in plans]
-        for row in rows:
-            entity, partition, level, tile, lo, hi, last_t = row[:7]
-            ref = EntityRef(first.project_id, first.entity_key, str(entity))
-            update = updates.get((ref, partition))
-            if update is None:
-                update = updates[(ref, partition)] = EntityUpdate(ref, partition, lo, hi, {})
-            else:
-                update.first_offset = min(update.first_offset, lo)
-                update.last_offset = max(update.last_offset, hi)
-            values = row[7:]
-            column = 0
-            for i, plan in enumerate(plans):
-                state, column = _state(plan.aggregation, values, column)
-                feature = update.features.get(plan.state_field)
-                if feature is None:
-                    feature = update.features[plan.state_field] = FeatureUpdate(
-                        plan.aggregation, {}, last_t, cuts[i], plan.lifetime
+        names = [p.state_field for p in plans]
+        project, key = first.project_id, first.entity_key
+        current: tuple[object, int] | None = None
+        features: list[FeatureUpdate] = []
+        level_names = LEVELS
+        for r, entity in enumerate(entities):
+            partition = partitions[r]
+            if current != (entity, partition):
+                current = (entity, partition)
+                ref = EntityRef(project, key, str(entity))
+                update = updates.get((ref, partition))
+                if update is None:
+                    update = updates[(ref, partition)] = EntityUpdate(
+                        ref, partition, los[r], his[r], {}
                     )
-                elif last_t > feature.last_ts:
-                    feature.last_ts = last_t
+                features = []
+                for i, plan in enumerate(plans):
+                    fu = update.features.get(names[i])
+                    if fu is None:
+                        fu = update.features[names[i]] = FeatureUpdate(
+                            plan.aggregation, {}, lasts[r], cuts[i], plan.lifetime
+                        )
+                    features.append(fu)
+            else:
+                assert update is not None
+            if los[r] < update.first_offset:
+                update.first_offset = los[r]
+            if his[r] > update.last_offset:
+                update.last_offset = his[r]
+            level, tile, last = level_names[levels[r]], tiles[r], lasts[r]
+            for i, fu in enumerate(features):
+                if last > fu.last_ts:
+                    fu.last_ts = last
+                state = states[i][r]
                 if state is not None:
-                    feature.tiles.setdefault(LEVELS[level], {})[tile] = state
+                    found = fu.tiles.get(level)
+                    if found is None:
+                        found = fu.tiles[level] = {}
+                    found[tile] = state
 
 
-def _state(agg: Aggregation, values: Sequence[Any], column: int) -> tuple[Any, int]:
-    """The tile state of one feature from its aggregate columns (None: nothing to merge)."""
-    value = values[column]
-    if agg is Aggregation.AVG:
-        count = values[column + 1]
-        return ([value, count] if count else None), column + 2
-    if agg is Aggregation.COUNT:
-        return (value or None), column + 1
-    if agg in (Aggregation.FIRST, Aggregation.LAST):
-        if value is None:
-            return None, column + 1
-        t, event_id, text = value
-        return [t, event_id, orjson.loads(text)], column + 1
-    if agg is Aggregation.COUNT_DISTINCT:
-        return (value or None), column + 1
-    return value, column + 1
+def _state_columns(plans: Sequence[FeaturePlan], cols: Sequence[list[Any]]) -> list[list[Any]]:
+    """Per plan, the tile state of every result row (None: nothing to merge)."""
+    out: list[list[Any]] = []
+    c = 0
+    for plan in plans:
+        agg = plan.aggregation
+        values = cols[c]
+        if agg is Aggregation.AVG:
+            counts = cols[c + 1]
+            out.append([[v, n] if n else None for v, n in zip(values, counts, strict=True)])
+            c += 2
+            continue
+        c += 1
+        if agg in (Aggregation.FIRST, Aggregation.LAST):
+            loads = orjson.loads
+            out.append(
+                [None if v is None else [v["t"], v["event_id"], loads(v["v"])] for v in values]
+            )
+        elif agg in (Aggregation.COUNT, Aggregation.COUNT_DISTINCT):
+            out.append([v or None for v in values])
+        else:
+            out.append(values)
+    return out

@@ -1,0 +1,140 @@
+"""Feature processor throughput: 10 features x 5 windows, side by side with the analytics
+sink alone (the processor of the ingestion issue) on the same events in the same run.
+
+Run: .venv/bin/python bench/features.py --runs 3 [--events 200000] [--online redis]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from dataintel.storage import records
+from dataintel.storage.eventlog.port import LogEntry
+
+FEATURES_YAML = """
+project: {id: bench, name: Bench}
+pipelines:
+  - id: web
+    name: Web
+    events:
+      - name: cart_add
+        fields:
+          - {name: sku, type: string, required: true}
+          - {name: price, type: number, required: true}
+      - name: product_view
+        fields: [{name: sku, type: string, required: true}, {name: price, type: number}]
+features:
+  - {name: adds, pipeline_id: web, source_event: cart_add, aggregation: COUNT}
+  - {name: add_value, pipeline_id: web, source_event: cart_add, aggregation: SUM, field: price}
+  - {name: avg_add, pipeline_id: web, source_event: cart_add, aggregation: AVG, field: price}
+  - {name: max_add, pipeline_id: web, source_event: cart_add, aggregation: MAX, field: price}
+  - {name: min_add, pipeline_id: web, source_event: cart_add, aggregation: MIN, field: price}
+  - {name: add_skus, pipeline_id: web, source_event: cart_add, aggregation: COUNT_DISTINCT,
+     field: sku}
+  - {name: last_sku, pipeline_id: web, source_event: cart_add, aggregation: LAST, field: sku}
+  - {name: views, pipeline_id: web, source_event: product_view, aggregation: COUNT}
+  - {name: view_skus, pipeline_id: web, source_event: product_view,
+     aggregation: COUNT_DISTINCT, field: sku}
+  - {name: cart_value, pipeline_id: web, source_event: cart_add, entity_key: cart_id,
+     aggregation: SUM, field: price}
+"""
+BATCH = 5_000
+
+
+def make_entries(n: int, users: int, now_us: int) -> list[LogEntry]:
+    """n events over the last hour for ``users`` users, arriving in time order."""
+    run = uuid.uuid4().hex[:6]
+    out = []
+    for i in range(n):
+        ts = now_us - 3_600_000_000 + i * 3_600_000_000 // n
+        u = (i * 7919) % users
+        stored: records.StoredEvent = {
+            "project_id": "bench",
+            "pipeline_id": "web",
+            "pipeline_version": 1,
+            "event_id": f"{run}-{i}",
+            "event": "cart_add" if i % 3 else "product_view",
+            "ts": ts,
+            "received_at": ts,
+            "user_id": f"u{u}",
+            "cart_id": f"c{u}-{i // 50_000}",
+            "session_id": None,
+            "properties": {"sku": f"sku-{i % 500}", "price": float(i % 97) + 0.99},
+        }
+        out.append(LogEntry(0, i, records.encode(stored)))
+    return out
+
+
+def one_run(n: int, users: int, online_url: str | None) -> dict[str, float]:
+    from dataintel.config.declarative.apply import apply
+    from dataintel.config.declarative.spec import parse
+    from dataintel.config.deployments.runtime import ActiveConfigCache
+    from dataintel.features.engine import FeatureEngine
+    from dataintel.storage.analytics.registry import open_analytics
+    from dataintel.storage.metadata import migrate
+    from dataintel.storage.metadata.engine import make_engine, make_sessionmaker
+    from dataintel.storage.online.registry import open_online
+
+    now = time.time_ns() // 1000
+    entries = make_entries(n, users, now)
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite:///{tmp}/meta.db")
+        migrate.upgrade(engine)
+        sessions = make_sessionmaker(engine)
+        configs = ActiveConfigCache(sessions, 60)
+        with sessions.begin() as session:
+            apply(session, parse(FEATURES_YAML), by="bench", cache=configs, deploy=True)
+
+        base = open_analytics(f"duckdb:///{tmp}/base.duckdb")
+        start = time.perf_counter()
+        for s in range(0, n, BATCH):
+            base.apply(entries[s : s + BATCH])
+        analytics_only = n / (time.perf_counter() - start)
+        base.close()
+
+        url = online_url or f"sqlite:///{tmp}/online.db"
+        if url.startswith("redis"):
+            url += ("&" if "?" in url else "?") + f"prefix=bench-{uuid.uuid4().hex[:8]}"
+        online = open_online(url, 86400)
+        analytics = open_analytics(f"duckdb:///{tmp}/a.duckdb")
+        features = FeatureEngine(online, analytics, configs, sessions, lambda: now)
+        features.maybe_backfill()  # marks the (empty) versions built
+        start = time.perf_counter()
+        for s in range(0, n, BATCH):
+            chunk = entries[s : s + BATCH]
+            features.apply(chunk, analytics.apply(chunk))
+        both = n / (time.perf_counter() - start)
+        features.close()
+        analytics.close()
+        online.close()
+        engine.dispose()
+    return {"with_features_eps": both, "analytics_only_eps": analytics_only}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--users", type=int, default=20_000)
+    parser.add_argument("--online", default=None, help="online store URL (default embedded)")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    runs = [one_run(args.events, args.users, args.online) for _ in range(args.runs)]
+    result: dict[str, Any] = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+    result["ratio"] = result["with_features_eps"] / result["analytics_only_eps"]
+    result["runs"] = runs
+    result["online"] = args.online or "embedded"
+    print(json.dumps(result, indent=2))
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
