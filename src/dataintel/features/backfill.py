@@ -112,6 +112,7 @@ def run_backfill(
     plans: Sequence[FeaturePlan],
     now: int,
     progress: BackfillProgress,
+    on_progress: Callable[[BackfillProgress], None] | None = None,
 ) -> None:
     """Build and store the state of ``plans`` (one project), then mark them built."""
     sources = {(p.pipeline_id, p.source_event) for p in plans}
@@ -121,8 +122,14 @@ def run_backfill(
         if any(event in (c.event, ANY) for _, event in sources)
     )
 
+    last = time.monotonic()
+
     def advance(rows: int) -> None:
+        nonlocal last
         progress.events_done += rows
+        if on_progress is not None and time.monotonic() - last > 1.0:
+            last = time.monotonic()
+            on_progress(progress)
 
     states = build_states(analytics, builder, plans, now, on_batch=advance)
     # Entities with no event of a new feature must not keep a blob of an older build.

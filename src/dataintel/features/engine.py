@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dataintel.config.deployments.runtime import ActiveConfigCache
+from dataintel.features import backfill_repository
 from dataintel.features.backfill import BackfillProgress, build_states, run_backfill
 from dataintel.features.plans import FeaturePlan, plan_project
 from dataintel.features.sink import FeatureSink, now_us
@@ -125,19 +126,33 @@ class FeatureEngine:
             return 0
         built = 0
         for project_id, plans in self.pending().items():
+            version = self.configs.get(project_id).version or 0
             progress = BackfillProgress(project_id, [p.state_field for p in plans])
             self.backfills[project_id] = progress
             log.info("backfill started", project_id=project_id, fields=progress.fields)
+            self._save(version, progress)
             try:
                 run_backfill(
-                    self.analytics, self.online, self.sink.builder, plans, self.clock(), progress
+                    self.analytics,
+                    self.online,
+                    self.sink.builder,
+                    plans,
+                    self.clock(),
+                    progress,
+                    on_progress=lambda p, v=version: self._save(v, p),  # type: ignore[misc]
                 )
             except Exception as exc:
                 progress.state, progress.error = "failed", repr(exc)
                 progress.finished_at = time.time()
+                self._save(version, progress)
                 raise
+            self._save(version, progress)
             built += len(plans)
         return built
+
+    def _save(self, version: int, progress: BackfillProgress) -> None:
+        with self.sessions.begin() as session:
+            backfill_repository.save(session, version, progress)
 
     def recompute(self, project_id: str, entity_key: str, ids: Sequence[str]) -> int:
         """Rebuild the given entities' state from the analytics store (repair)."""

@@ -54,8 +54,25 @@ class DeploymentRead(BaseModel):
     changes: list[Change] = Field(description="What this version changed from the previous one.")
 
 
+class BackfillRead(BaseModel):
+    state: Literal["running", "done", "failed"]
+    fields: list[str] = Field(description="Feature versions built, '<feature>@<version>'.")
+    events_total: int = Field(description="Events of their sources in the analytics store.")
+    events_done: int
+    entities: int = Field(description="Entities whose state has been written.")
+    error: str | None
+    started_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
 class DeploymentDetail(DeploymentRead):
     snapshot: ConfigSnapshot = Field(description="The whole project config of this version.")
+    backfill: BackfillRead | None = Field(
+        default=None,
+        description="Building the online state of this version's new or changed features "
+        "from history; their values are served once it is done (null: nothing to build).",
+    )
 
 
 class DeploymentPage(BaseModel):

@@ -20,6 +20,7 @@ from dataintel.config.deployments.runtime import ActiveConfigCache
 from dataintel.config.deployments.schemas import (
     DeploymentDetail,
     DeploymentPage,
+    BackfillRead,
     DeploymentRead,
     PendingRead,
 )
@@ -27,6 +28,7 @@ from dataintel.config.deployments.snapshot import ConfigSnapshot, FeatureSpec, d
 from dataintel.config.features.validation import check_feature
 from dataintel.config.pipelines.schemas import FieldType
 from dataintel.errors import Conflict, InvalidInput, NotFound
+from dataintel.storage.metadata.feature_models import FeatureBackfill
 from dataintel.storage.metadata.models import Deployment, Project
 
 Loc = list[str | int]
@@ -76,10 +78,13 @@ def _read(row: Deployment, project: Project) -> DeploymentRead:
     )
 
 
-def _detail(row: Deployment, project: Project) -> DeploymentDetail:
+def _detail(
+    row: Deployment, project: Project, backfill: FeatureBackfill | None = None
+) -> DeploymentDetail:
     return DeploymentDetail(
         **_read(row, project).model_dump(),
         snapshot=ConfigSnapshot.model_validate(row.snapshot),
+        backfill=None if backfill is None else BackfillRead.model_validate(backfill.as_dict()),
     )
 
 
@@ -126,7 +131,8 @@ class DeploymentService:
         )
 
     def get(self, project: Project, version: int) -> DeploymentDetail:
-        return _detail(self._row(project.id, version), project)
+        backfill = self.session.get(FeatureBackfill, (project.id, version))
+        return _detail(self._row(project.id, version), project, backfill)
 
     def rollback(
         self, project: Project, version: int, by: str, message: str | None, force: bool

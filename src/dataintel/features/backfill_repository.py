@@ -1,0 +1,31 @@
+"""Backfill progress rows (``feature_backfills``), written by the processor as it goes."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from dataintel.features.backfill import BackfillProgress
+from dataintel.storage.metadata.feature_models import FeatureBackfill
+from dataintel.storage.metadata.types import utcnow
+
+
+def save(session: Session, version: int, progress: BackfillProgress) -> None:
+    """Insert or update the row of (project, deployment version)."""
+    row = session.get(FeatureBackfill, (progress.project_id, version))
+    if row is None:
+        row = FeatureBackfill(
+            project_id=progress.project_id,
+            deployment_version=version,
+            state=progress.state,
+            fields=list(progress.fields),
+        )
+        session.add(row)
+    row.state = progress.state
+    row.fields = list(progress.fields)
+    row.events_total = progress.events_total
+    row.events_done = progress.events_done
+    row.entities = progress.entities
+    row.error = progress.error
+    row.updated_at = utcnow()
+    if progress.state != "running":
+        row.finished_at = row.updated_at
