@@ -16,6 +16,7 @@ from dataintel.api.state import AppState
 from dataintel.auth import endpoints as api_keys
 from dataintel.config.deployments import endpoints as deployments
 from dataintel.config.deployments.runtime import ActiveConfigCache
+from dataintel.config.derived import endpoints as derived
 from dataintel.config.features import endpoints as features
 from dataintel.config.pipelines import endpoints as pipelines
 from dataintel.config.projects import endpoints as projects
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         projects.router,
         pipelines.router,
         features.router,
+        derived.router,
         deployments.router,
         ingest.router,
         segment.router,

@@ -157,6 +157,7 @@ def test_first_deploy_of_an_empty_project_then_nothing(client: TestClient, keys:
     assert first.json()["snapshot"] == {
         "pipelines": [],
         "features": [],
+        "derived": [],
     }
     body = assert_problem(client.post(BASE, headers=dev), 409)
     assert "nothing to deploy" in body["detail"]

@@ -44,4 +44,17 @@ def definitions(project_id: str, config: ActiveConfig, built: set[str]) -> Defin
                 status="ready" if ready else "building",
             )
         )
+    for d in config.snapshot.derived:
+        if d.enabled:
+            out.append(
+                FeatureDefinition(
+                    name=d.name,
+                    kind="derived",
+                    version=d.version,
+                    entity_key=d.entity_key,
+                    description=d.description,
+                    expression=d.expression,
+                    status="ready",
+                )
+            )
     return Definitions(project_id=project_id, deployment_version=config.version, features=out)

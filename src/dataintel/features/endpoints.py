@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from dataintel.api.deps import ProjectScope, app_state, credential_project_scope, project_scope
 from dataintel.auth.permissions import Permission
 from dataintel.errors import Unavailable
+from dataintel.features.batch_compute import BatchComputePage, BatchComputeRequest, batch_compute
 from dataintel.features.definitions import definitions
 from dataintel.features.schemas import (
     BatchFeatures,
@@ -20,6 +21,7 @@ from dataintel.features.schemas import (
     UserBatchRequest,
 )
 from dataintel.features.serving import FeatureServer, as_datetime
+from dataintel.features.sink import now_us
 
 router = APIRouter(tags=["serving"])
 PathScope = Annotated[ProjectScope, Depends(project_scope(Permission.FEATURES_READ))]
@@ -105,6 +107,21 @@ async def compute(request: Request, scope: KeyScope, body: ComputeRequest) -> Co
         scope.project_id, body.entity_key, body.entity_ids, body.features
     )
     return ComputeResult(written=True, as_of=as_datetime(t), results=vectors)
+
+
+@router.post(
+    "/v1/features/batch-compute",
+    summary="Values as of t for many entities chosen by a filter (offline), paginated",
+    response_model=BatchComputePage,
+)
+async def batch_compute_page(
+    request: Request, scope: KeyScope, body: BatchComputeRequest
+) -> BatchComputePage:
+    state = app_state(request)
+    if state.analytics is None:
+        raise Unavailable("the analytics store is not open in this process")
+    config = await state.config_cache.aget(scope.project_id)
+    return await asyncio.to_thread(batch_compute, state.analytics, config, body, now_us())
 
 
 @router.get(

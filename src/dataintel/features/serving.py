@@ -57,10 +57,17 @@ class Catalog:
                 raise InvalidInput.field(
                     ["query", loc], f"'{name}' is neither a feature nor a value of {entity_key}"
                 )
-        # A derived feature needs the values it references.
-        for d in picked:
-            for ref in d.names:
-                self._pick(ref, plans, [], chosen, [])
+        # A derived feature needs the values it references (and the derived ones among them).
+        by_name = {d.name: d for d in derived}
+        todo = list(picked)
+        while todo:
+            for ref in todo.pop().names:
+                if ref in by_name and by_name[ref] not in picked:
+                    picked.append(by_name[ref])
+                    todo.append(by_name[ref])
+                else:
+                    self._pick(ref, plans, [], chosen, [])
+        picked = [d for d in derived if d in picked]  # dependency order
         selection = Selection(derived=picked)
         for plan in plans:
             if plan.name in chosen:
@@ -103,6 +110,7 @@ def build_catalog(config: ActiveConfig) -> Catalog:
     for d in compile_derived(config.snapshot):
         derived.setdefault(d.entity_key, []).append(d)
     versions = {f.name: f.version for f in config.snapshot.features if f.enabled}
+    versions |= {d.name: d.version for d in config.snapshot.derived if d.enabled}
     return Catalog(config.version, plans, derived, versions)
 
 

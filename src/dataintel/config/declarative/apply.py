@@ -16,6 +16,7 @@ from dataintel.config.deployments.diff import Change, diff, summarize
 from dataintel.config.deployments.runtime import ActiveConfigCache
 from dataintel.config.deployments.service import DeploymentService, check_features
 from dataintel.config.deployments.snapshot import ConfigSnapshot, draft_snapshot
+from dataintel.config.derived.validation import compile_all
 from dataintel.config.projects import repository as projects
 from dataintel.errors import InvalidInput
 from dataintel.storage.metadata.models import Project
@@ -92,8 +93,10 @@ def _ensure_project(session: Session, project: Project | None, spec: ProjectFile
 def _check(spec: ProjectFile, desired: ConfigSnapshot) -> None:
     """Every feature against the file's pipelines; the error names the YAML path."""
     order = {f.name: i for i, f in enumerate(spec.features)}  # desired is sorted by name
+    derived = {d.name: i for i, d in enumerate(spec.derived)}
     try:
         check_features(desired.features, desired, lambda _i, f: ["features", order[f.name]])
+        compile_all(desired.features, desired.derived, lambda d: ["derived", derived[d.name]])
     except InvalidInput as exc:
         err = exc.errors[0]
         raise InvalidInput(

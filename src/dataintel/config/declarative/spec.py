@@ -17,10 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from dataintel.config.deployments.snapshot import (
     ConfigSnapshot,
+    DerivedSpec,
     EventSpec,
     FeatureSpec,
     PipelineSpec,
 )
+from dataintel.config.derived.schemas import DerivedCreate
 from dataintel.config.features.schemas import FeatureCreate
 from dataintel.config.pipelines.schemas import PipelineCreate
 from dataintel.config.projects.schemas import ProjectCreate
@@ -45,6 +47,7 @@ class ProjectFile(BaseModel):
     project: ProjectCreate
     pipelines: list[PipelineCreate] = Field(default_factory=list, max_length=200)
     features: list[FeatureCreate] = Field(default_factory=list, max_length=2000)
+    derived: list[DerivedCreate] = Field(default_factory=list, max_length=500)
     _source: str = PrivateAttr(default="<config>")
 
     @property
@@ -84,7 +87,11 @@ class ProjectFile(BaseModel):
         features = [
             FeatureSpec.model_validate(f.model_dump()) for f in sorted(self.features, key=_name)
         ]
-        return ConfigSnapshot(pipelines=pipelines, features=features)
+        derived = [
+            DerivedSpec.model_validate(d.model_dump())
+            for d in sorted(self.derived, key=lambda d: d.name)
+        ]
+        return ConfigSnapshot(pipelines=pipelines, features=features, derived=derived)
 
 
 def _name(f: FeatureCreate) -> str:

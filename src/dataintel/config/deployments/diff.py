@@ -19,13 +19,15 @@ from dataintel.config.deployments.snapshot import (
     PipelineSpec,
 )
 
-ChangeKind = Literal["pipeline", "event", "feature"]
+ChangeKind = Literal["pipeline", "event", "feature", "derived"]
 ChangeAction = Literal["create", "update", "delete"]
 
 
 class Change(BaseModel):
     kind: ChangeKind
-    key: str = Field(description="'web' (pipeline), 'web/cart_add' (event), 'cart_adds' (feature)")
+    key: str = Field(
+        description="'web' (pipeline), 'web/cart_add' (event), 'cart_adds' (feature or derived)"
+    )
     action: ChangeAction
     fields: list[str] = Field(
         default_factory=list, description="Changed attributes (updates only)."
@@ -97,6 +99,13 @@ def diff(before: ConfigSnapshot, after: ConfigSnapshot) -> list[Change]:
             "feature",
             {f.name: _feature_attrs(f) for f in before.features},
             {f.name: _feature_attrs(f) for f in after.features},
+        )
+    )
+    changes.extend(
+        _pair(
+            "derived",
+            {d.name: d.model_dump(mode="json") for d in before.derived},
+            {d.name: d.model_dump(mode="json") for d in after.derived},
         )
     )
     return changes

@@ -247,11 +247,49 @@ def replace_draft(
     stale_pipelines = _write_pipelines(session, project_id, snapshot)
     stale_events = _write_events(session, project_id, snapshot)
     stale_features = _write_features(session, project_id, snapshot)
+    stale_features += _write_derived(session, project_id, snapshot, keep_versions)
     for stale in (stale_features, stale_events, stale_pipelines):
         for row in stale:
             session.delete(row)
         session.flush()
     return snapshot
+
+
+def _write_derived(
+    session: Session, project_id: str, snapshot: ConfigSnapshot, keep_versions: bool
+) -> list[Any]:
+    """Upsert the derived features; a changed one gets a new version (unless restoring)."""
+    from dataintel.config.derived.repository import next_version
+    from dataintel.storage.metadata.feature_models import DerivedFeature
+
+    rows = {
+        r.name: r
+        for r in session.scalars(
+            select(DerivedFeature).where(DerivedFeature.project_id == project_id)
+        )
+    }
+    for spec in snapshot.derived:
+        attrs = spec.model_dump(exclude={"name", "version"})
+        row = rows.pop(spec.name, None)
+        if row is None:
+            version = (
+                spec.version if keep_versions else next_version(session, project_id, spec.name)
+            )
+            session.add(
+                DerivedFeature(project_id=project_id, name=spec.name, version=version, **attrs)
+            )
+            continue
+        if any(getattr(row, k) != v for k, v in attrs.items()) or (
+            keep_versions and row.version != spec.version
+        ):
+            version = (
+                spec.version if keep_versions else next_version(session, project_id, spec.name)
+            )
+            for key, value in attrs.items():
+                setattr(row, key, value)
+            row.version = version
+    session.flush()
+    return list(rows.values())
 
 
 def next_feature_version(session: Session, project_id: str, name: str) -> int:

@@ -18,13 +18,14 @@ from dataintel.config.deployments import repository
 from dataintel.config.deployments.diff import Change, diff, summarize
 from dataintel.config.deployments.runtime import ActiveConfigCache
 from dataintel.config.deployments.schemas import (
+    BackfillRead,
     DeploymentDetail,
     DeploymentPage,
-    BackfillRead,
     DeploymentRead,
     PendingRead,
 )
 from dataintel.config.deployments.snapshot import ConfigSnapshot, FeatureSpec, draft_snapshot
+from dataintel.config.derived.validation import compile_all
 from dataintel.config.features.validation import check_feature
 from dataintel.config.pipelines.schemas import FieldType
 from dataintel.errors import Conflict, InvalidInput, NotFound
@@ -114,6 +115,7 @@ class DeploymentService:
             )
         try:
             check_features(draft.features, draft, lambda _i, f: ["features", f.name])
+            compile_all(draft.features, draft.derived, lambda d: ["derived", d.name])
         except InvalidInput as exc:
             name = exc.errors[0]["loc"][1] if exc.errors else "?"
             raise InvalidInput(

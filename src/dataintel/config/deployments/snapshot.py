@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from dataintel.config.features.schemas import Aggregation
 from dataintel.config.pipelines.schemas import FieldSpec, UnknownPolicy
+from dataintel.storage.metadata.feature_models import DerivedFeature
 from dataintel.storage.metadata.models import Feature, Pipeline, PipelineEvent
 
 
@@ -55,11 +56,25 @@ class FeatureSpec(BaseModel):
     version: int = 1
 
 
+class DerivedSpec(BaseModel):
+    """A derived feature: an expression over the entity's other feature values."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    description: str = ""
+    entity_key: str = "user_id"
+    expression: str
+    enabled: bool = True
+    version: int = 1
+
+
 class ConfigSnapshot(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     pipelines: list[PipelineSpec] = []
     features: list[FeatureSpec] = []
+    derived: list[DerivedSpec] = []
 
     def pipeline(self, pipeline_id: str) -> PipelineSpec | None:
         return next((p for p in self.pipelines if p.id == pipeline_id), None)
@@ -80,6 +95,11 @@ def draft_snapshot(session: Session, project_id: str) -> ConfigSnapshot:
     ).all()
     features = session.scalars(
         select(Feature).where(Feature.project_id == project_id).order_by(Feature.name)
+    ).all()
+    derived = session.scalars(
+        select(DerivedFeature)
+        .where(DerivedFeature.project_id == project_id)
+        .order_by(DerivedFeature.name)
     ).all()
     by_pipeline: dict[str, list[EventSpec]] = {}
     for e in events:
@@ -116,5 +136,16 @@ def draft_snapshot(session: Session, project_id: str) -> ConfigSnapshot:
                 version=f.version,
             )
             for f in features
+        ],
+        derived=[
+            DerivedSpec(
+                name=d.name,
+                description=d.description,
+                entity_key=d.entity_key,
+                expression=d.expression,
+                enabled=d.enabled,
+                version=d.version,
+            )
+            for d in derived
         ],
     )

@@ -43,3 +43,21 @@ class FeatureBackfill(Base):
             "updated_at": self.updated_at,
             "finished_at": self.finished_at,
         }
+
+
+class DerivedFeature(Base):
+    """A feature computed at serving time from other feature values (draft config)."""
+
+    __tablename__ = "derived_features"
+
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    entity_key: Mapped[str] = mapped_column(String(128))
+    expression: Mapped[str] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,0 +1,1 @@
+"""Derived features: expressions over other feature values, evaluated at serving time."""

@@ -1,0 +1,44 @@
+"""/api/v1/projects/{project_id}/derived-features: derived features (draft config)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, status
+
+from dataintel.api.deps import ProjectScope, project_scope
+from dataintel.auth.permissions import Permission
+from dataintel.config.derived.schemas import DerivedCreate, DerivedRead, DerivedUpdate
+from dataintel.config.derived.service import DerivedService
+from dataintel.config.features.schemas import FEATURE_NAME
+
+router = APIRouter(prefix="/api/v1/projects/{project_id}/derived-features", tags=["features"])
+
+ReadScope = Annotated[ProjectScope, Depends(project_scope(Permission.CONFIG_READ))]
+WriteScope = Annotated[ProjectScope, Depends(project_scope(Permission.CONFIG_WRITE))]
+Name = Annotated[str, Path(pattern=FEATURE_NAME, max_length=128)]
+
+
+@router.get("", summary="List derived features")
+def list_derived(scope: ReadScope) -> list[DerivedRead]:
+    return DerivedService(scope.session).list_all(scope.project_id)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Define a derived feature")
+def create_derived(data: DerivedCreate, scope: WriteScope) -> DerivedRead:
+    return DerivedService(scope.session).create(scope.project_id, data)
+
+
+@router.get("/{name}", summary="Get a derived feature")
+def get_derived(name: Name, scope: ReadScope) -> DerivedRead:
+    return DerivedService(scope.session).get(scope.project_id, name)
+
+
+@router.patch("/{name}", summary="Change a derived feature (bumps its version)")
+def update_derived(name: Name, data: DerivedUpdate, scope: WriteScope) -> DerivedRead:
+    return DerivedService(scope.session).update(scope.project_id, name, data)
+
+
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete it")
+def delete_derived(name: Name, scope: WriteScope) -> None:
+    DerivedService(scope.session).delete(scope.project_id, name)
