@@ -125,7 +125,12 @@ def merge(agg: Aggregation, a: Any, b: Any) -> Any:
         return b if (b[0], b[1]) > (a[0], a[1]) else a
     # COUNT_DISTINCT
     seen = set(a)
-    return list(a) + [v for v in b if v not in seen]
+    out = list(a)
+    for v in b:
+        if v not in seen:
+            seen.add(v)
+            out.append(v)
+    return out
 
 
 def final(agg: Aggregation, state: Any) -> Any:

@@ -1,31 +1,44 @@
 """Open the OnlineStore named by a URL; the Redis driver is imported only when used.
 
-- ``sqlite:///abs/path/online.db`` (embedded default: in-process cache over SQLite)
-- ``redis://host:6379/0[?prefix=name]`` (one hash per entity, Lua apply, TTL)
+- ``sqlite:///abs/path/online.db[?cache_tiles=N]`` (embedded default: in-process cache over
+  SQLite; ``sqlite://:memory:`` for tests)
+- ``redis://[user:password@]host:6379/0[?prefix=name&decode_cache_mb=16&<redis-py options>]``
+  (one hash per entity, Lua apply, TTL; ``rediss://`` for TLS; ``decode_cache_mb=0`` turns
+  the cache of decoded blobs off)
 """
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from dataintel.storage.online.port import OnlineStore
+
+DEFAULT_PREFIX = "dataintel"
 
 
 def open_online(url: str, ttl_seconds: int) -> OnlineStore:
     parts = urlsplit(url)
+    options = dict(parse_qsl(parts.query))
     if parts.scheme == "sqlite":
         from dataintel.storage.online.sqlite import SQLiteOnline
 
         path = unquote(parts.netloc + parts.path)
         if not path:
             raise ValueError("sqlite:// needs a file: sqlite:///abs/path/online.db")
+        if "cache_tiles" in options:
+            return SQLiteOnline(path, ttl_seconds, cache_tiles=int(options["cache_tiles"]))
         return SQLiteOnline(path, ttl_seconds)
     if parts.scheme in ("redis", "rediss"):
         try:
             from dataintel.storage.online.redis import RedisOnline
         except ModuleNotFoundError as exc:  # pragma: no cover - redis is a core dependency
-            raise RuntimeError(f"the Redis online store needs 'redis': {exc}") from exc
-        prefix = parse_qs(parts.query).get("prefix", ["dataintel"])[0]
-        base = url.split("?", 1)[0]
-        return RedisOnline(base, prefix, ttl_seconds)
+            raise RuntimeError(
+                f"the Redis online store needs 'redis': pip install redis ({exc})"
+            ) from exc
+        prefix = options.pop("prefix", DEFAULT_PREFIX)
+        cache_mb = float(options.pop("decode_cache_mb", "16"))
+        client_url = urlunsplit(parts._replace(query=urlencode(options)))
+        return RedisOnline(
+            client_url, prefix, ttl_seconds, decode_cache_bytes=int(cache_mb * (1 << 20))
+        )
     raise ValueError(f"unsupported online_url scheme {parts.scheme!r} (sqlite://, redis://)")
