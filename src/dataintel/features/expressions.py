@@ -12,9 +12,17 @@ the functions below, so an expression can only read the values it names and comp
 - ``+ - * / // % **``, comparisons, ``and or not``, ``a if cond else b``;
 - ``min max abs round coalesce log exp sqrt``.
 
-null propagates: arithmetic or a comparison with null is null; so is a division by zero or a
-math domain error (``log(0)``). A type error at run time (``"a" + 1``) raises EvalError; the
-serving layer answers ``status: error`` for that value.
+null propagates: arithmetic or an ordering comparison with null is null; so is a division by
+zero, a math domain error (``log(0)``, ``sqrt(-1)``, a negative number to a fractional power)
+and a result that is not a finite number (``exp(1000)``). ``a and b`` / ``a or b`` behave as in
+Python (short-circuit, return an operand; null is falsy), so ``n and x / n`` guards a zero.
+A type error at run time (``"a" + 1``) raises EvalError; the serving layer answers
+``status: error`` for that value.
+
+Bounded cost: at most MAX_LENGTH characters and MAX_NODES syntax nodes; exponents at most
+MAX_EXPONENT; integers wider than 63 bits become floats after every operation (so no
+operation ever works on a huge integer); strings longer than MAX_STRING are an EvalError
+(checked *before* a repetition ``"x" * n``); ``%`` on a string (printf formatting) is refused.
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ from typing import Any
 MAX_LENGTH = 1_000
 MAX_NODES = 200
 MAX_EXPONENT = 64
+MAX_STRING = 10_000
+MAX_INT_BITS = 63
 CONTEXT = ("hour_of_day", "day_of_week", "is_weekend")
 CONSTANTS = {"true": True, "false": False, "null": None}
 Env = Mapping[str, Any]
@@ -36,12 +46,16 @@ Fn = Callable[["Scope"], Any]
 
 
 class ExpressionError(ValueError):
-    """A bad expression, with the 1-based column where the problem is."""
+    """A bad expression, with where the problem is: 1-based ``line`` and ``column``
+    (characters, in the text as given) and the 0-based character ``offset`` in it."""
 
-    def __init__(self, message: str, column: int) -> None:
-        super().__init__(f"{message} at column {column}")
+    def __init__(self, message: str, column: int, line: int = 1, offset: int | None = None) -> None:
+        where = f"column {column}" if line == 1 else f"line {line}, column {column}"
+        super().__init__(f"{message} at {where}")
         self.message = message
         self.column = column
+        self.line = line
+        self.offset = column - 1 if offset is None else offset
 
 
 class EvalError(ValueError):
@@ -56,15 +70,39 @@ class Scope:
     t_us: int
 
 
+def _bounded(x: Any) -> Any:
+    """Keep every intermediate value small: no huge ints, no inf/nan/complex, short strings."""
+    if isinstance(x, bool) or x is None:
+        return x
+    if isinstance(x, int):
+        if x.bit_length() <= MAX_INT_BITS:
+            return x
+        try:
+            x = float(x)
+        except OverflowError:
+            return None
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, str):
+        if len(x) > MAX_STRING:
+            raise EvalError(f"a string longer than {MAX_STRING} characters")
+        return x
+    if isinstance(x, complex):
+        return None  # (-8) ** 0.5: a domain error, like sqrt(-1)
+    raise EvalError(f"unsupported value {type(x).__name__}")  # pragma: no cover
+
+
 def _null_safe(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     def run(a: Any, b: Any) -> Any:
         if a is None or b is None:
             return None
         try:
-            return op(a, b)
+            return _bounded(op(a, b))
         except ZeroDivisionError:
             return None
-        except (TypeError, ValueError, OverflowError) as exc:
+        except OverflowError:
+            return None  # float overflow: not a finite number
+        except (TypeError, ValueError) as exc:
             raise EvalError(str(exc)) from exc
 
     return run
@@ -73,16 +111,29 @@ def _null_safe(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
 def _power(a: Any, b: Any) -> Any:
     if isinstance(b, int | float) and abs(b) > MAX_EXPONENT:
         raise EvalError(f"exponent {b} is larger than {MAX_EXPONENT}")
-    return operator.pow(a, b)
+    return operator.pow(a, b)  # operands are <= 63-bit ints or floats: cost is bounded
+
+
+def _times(a: Any, b: Any) -> Any:
+    for text, n in ((a, b), (b, a)):
+        if isinstance(text, str) and isinstance(n, int) and len(text) * n > MAX_STRING:
+            raise EvalError(f"a string longer than {MAX_STRING} characters")
+    return operator.mul(a, b)
+
+
+def _modulo(a: Any, b: Any) -> Any:
+    if isinstance(a, str):
+        raise EvalError("'%' is not defined for strings")
+    return operator.mod(a, b)
 
 
 BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: _null_safe(operator.add),
     ast.Sub: _null_safe(operator.sub),
-    ast.Mult: _null_safe(operator.mul),
+    ast.Mult: _null_safe(_times),
     ast.Div: _null_safe(operator.truediv),
     ast.FloorDiv: _null_safe(operator.floordiv),
-    ast.Mod: _null_safe(operator.mod),
+    ast.Mod: _null_safe(_modulo),
     ast.Pow: _null_safe(_power),
 }
 COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
@@ -99,12 +150,12 @@ def _math(fn: Callable[[float], float]) -> Callable[..., Any]:
     def run(x: Any) -> Any:
         if x is None:
             return None
+        if not isinstance(x, int | float):
+            raise EvalError(f"a number is needed, not {type(x).__name__}")
         try:
-            return fn(float(x))
-        except ValueError:
-            return None  # domain error: log(0), sqrt(-1)
-        except TypeError as exc:
-            raise EvalError(str(exc)) from exc
+            return _bounded(fn(float(x)))
+        except (ValueError, OverflowError):
+            return None  # domain error: log(0), sqrt(-1); exp(1000)
 
     return run
 
@@ -125,17 +176,16 @@ def _extreme(fn: Callable[..., Any]) -> Callable[..., Any]:
 def _round(x: Any, digits: Any = 0) -> Any:
     if x is None:
         return None
-    try:
-        return round(float(x), int(digits))
-    except (TypeError, ValueError) as exc:
-        raise EvalError(str(exc)) from exc
+    if not isinstance(x, int | float) or not isinstance(digits, int):
+        raise EvalError("round takes a number and a whole number of digits")
+    return _bounded(round(float(x), max(-30, min(30, digits))))
 
 
 def _abs(x: Any) -> Any:
     if x is None:
         return None
     try:
-        return abs(x)
+        return _bounded(abs(x))
     except TypeError as exc:
         raise EvalError(str(exc)) from exc
 
@@ -159,10 +209,41 @@ class CompiledExpression:
     run: Fn = field(repr=False)
 
     def evaluate(self, scope: Scope) -> Any:
+        """The value (None, bool, int, float or str); EvalError when it cannot be computed.
+        Nothing else escapes: a backstop turns any arithmetic surprise into EvalError."""
         try:
-            return self.run(scope)
-        except RecursionError as exc:  # pragma: no cover - bounded by MAX_NODES
-            raise EvalError("too deep") from exc
+            return _bounded(self.run(scope))
+        except EvalError:
+            raise
+        except (ArithmeticError, TypeError, ValueError, RecursionError, MemoryError) as exc:
+            raise EvalError(f"{type(exc).__name__}: {exc}") from exc
+
+
+class _Source:
+    """Maps parser positions (line, UTF-8 byte column) back to the text as the user wrote it."""
+
+    def __init__(self, text: str) -> None:
+        body = text.lstrip()
+        prefix = text[: len(text) - len(body)]
+        self.body = body.rstrip()
+        self.line_shift = prefix.count("\n")
+        self.col_shift = len(prefix) - (prefix.rfind("\n") + 1)
+        self.lines = self.body.split("\n")
+        self.starts = [0]
+        for line in text.split("\n")[:-1]:
+            self.starts.append(self.starts[-1] + len(line) + 1)
+
+    def error(self, message: str, lineno: int, char_col: int) -> ExpressionError:
+        """``lineno`` 1-based in the parsed body, ``char_col`` 0-based characters."""
+        line = lineno + self.line_shift
+        column = char_col + (self.col_shift if lineno == 1 else 0) + 1
+        offset = self.starts[min(line, len(self.starts)) - 1] + column - 1
+        return ExpressionError(message, column, line, offset)
+
+    def at(self, message: str, node: ast.expr) -> ExpressionError:
+        line = self.lines[node.lineno - 1] if 0 < node.lineno <= len(self.lines) else ""
+        chars = len(line.encode()[: node.col_offset].decode(errors="ignore"))
+        return self.error(message, node.lineno, chars)
 
 
 def compile_expression(
@@ -174,15 +255,20 @@ def compile_expression(
         raise ExpressionError(f"longer than {MAX_LENGTH} characters", MAX_LENGTH + 1)
     if not text.strip():
         raise ExpressionError("empty expression", 1)
+    source = _Source(text)
     try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise ExpressionError(f"syntax error: {exc.msg}", max(exc.offset or 1, 1)) from exc
+        tree = ast.parse(source.body, mode="eval")
+    except SyntaxError as exc:  # offset: 1-based characters
+        lineno, col = exc.lineno or 1, max((exc.offset or 1) - 1, 0)
+        raise source.error(f"syntax error: {exc.msg}", lineno, col) from exc
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise ExpressionError(f"syntax error: {exc}", 1) from exc
     nodes = sum(1 for _ in ast.walk(tree))
     if nodes > MAX_NODES:
         raise ExpressionError(f"more than {MAX_NODES} terms", 1)
     names: set[str] = set()
-    run = _Compiler(set(known), names, set(known if timed is None else timed)).build(tree.body)
+    compiler = _Compiler(set(known), names, set(known if timed is None else timed), source)
+    run = compiler.build(tree.body)
     return CompiledExpression(text, frozenset(names), run)
 
 
@@ -191,6 +277,7 @@ class _Compiler:
     known: set[str]
     names: set[str]
     timed: set[str]
+    source: _Source
 
     def build(self, node: ast.expr) -> Fn:
         if isinstance(node, ast.Constant):
@@ -211,12 +298,16 @@ class _Compiler:
             return lambda s: yes(s) if test(s) else no(s)
         if isinstance(node, ast.Call):
             return self._call(node)
-        raise ExpressionError(f"{type(node).__name__} is not allowed", node.col_offset + 1)
+        raise self.source.at(f"{type(node).__name__} is not allowed", node)
 
     def _constant(self, node: ast.Constant) -> Fn:
         value = node.value
         if value is not None and not isinstance(value, bool | int | float | str):
-            raise ExpressionError("only numbers, strings, booleans, null", node.col_offset + 1)
+            raise self.source.at("only numbers, strings, booleans, null", node)
+        try:
+            value = _bounded(value)
+        except EvalError as exc:
+            raise self.source.at(str(exc), node) from exc
         return lambda _s: value
 
     def _name(self, node: ast.Name) -> Fn:
@@ -227,7 +318,7 @@ class _Compiler:
         if name in CONTEXT:
             return lambda s: s.context[name]
         if name not in self.known:
-            raise ExpressionError(f"unknown name '{name}'", node.col_offset + 1)
+            raise self.source.at(f"unknown name '{name}'", node)
         self.names.add(name)
         return lambda s: s.values.get(name)
 
@@ -240,19 +331,27 @@ class _Compiler:
             return lambda s: neg(operand(s), 0)
         if isinstance(node.op, ast.UAdd):
             return operand
-        raise ExpressionError("operator not allowed", node.col_offset + 1)
+        raise self.source.at("operator not allowed", node)
 
     def _boolean(self, node: ast.BoolOp) -> Fn:
         parts = [self.build(v) for v in node.values]
-        if isinstance(node.op, ast.And):
-            return lambda s: all(bool(p(s)) for p in parts)
-        return lambda s: any(bool(p(s)) for p in parts)
+        stop_when = not isinstance(node.op, ast.And)  # and: stop at falsy; or: at truthy
+
+        def run(s: Scope) -> Any:
+            value: Any = None
+            for part in parts:
+                value = part(s)
+                if bool(value) is stop_when:
+                    return value
+            return value
+
+        return run
 
     def _compare(self, node: ast.Compare) -> Fn:
         ops = []
         for op in node.ops:
             if type(op) not in COMPARE:
-                raise ExpressionError("comparison not allowed", node.col_offset + 1)
+                raise self.source.at("comparison not allowed", node)
             ops.append(COMPARE[type(op)])
         terms = [self.build(node.left), *(self.build(c) for c in node.comparators)]
 
@@ -270,30 +369,26 @@ class _Compiler:
 
     def _call(self, node: ast.Call) -> Fn:
         if not isinstance(node.func, ast.Name) or node.keywords:
-            raise ExpressionError("only calls of the listed functions", node.col_offset + 1)
+            raise self.source.at("only calls of the listed functions", node)
         name = node.func.id
         if name == "seconds_since":
             return self._seconds_since(node)
         if name not in FUNCTIONS:
-            raise ExpressionError(f"unknown function '{name}'", node.col_offset + 1)
+            raise self.source.at(f"unknown function '{name}'", node)
         fn, low, high = FUNCTIONS[name]
         if not low <= len(node.args) <= high:
-            raise ExpressionError(f"{name} takes {low} to {high} arguments", node.col_offset + 1)
+            raise self.source.at(f"{name} takes {low} to {high} arguments", node)
         args = [self.build(a) for a in node.args]
         return lambda s: fn(*(a(s) for a in args))
 
     def _seconds_since(self, node: ast.Call) -> Fn:
         if len(node.args) != 1 or not isinstance(node.args[0], ast.Name):
-            raise ExpressionError(
-                "seconds_since takes the name of a LAST or FIRST value", node.col_offset + 1
-            )
+            raise self.source.at("seconds_since takes the name of a LAST or FIRST value", node)
         target = node.args[0]
         if target.id not in self.known:
-            raise ExpressionError(f"unknown name '{target.id}'", target.col_offset + 1)
+            raise self.source.at(f"unknown name '{target.id}'", target)
         if target.id not in self.timed:
-            raise ExpressionError(
-                f"'{target.id}' is not a LAST or FIRST value", target.col_offset + 1
-            )
+            raise self.source.at(f"'{target.id}' is not a LAST or FIRST value", target)
         self.names.add(target.id)
         ref = target.id
 

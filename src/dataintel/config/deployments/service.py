@@ -117,10 +117,13 @@ class DeploymentService:
             check_features(draft.features, draft, lambda _i, f: ["features", f.name])
             compile_all(draft.features, draft.derived, lambda d: ["derived", d.name])
         except InvalidInput as exc:
-            name = exc.errors[0]["loc"][1] if exc.errors else "?"
-            raise InvalidInput(
-                f"feature '{name}' does not fit the draft pipelines: {exc.detail}", exc.errors
-            ) from exc
+            loc = exc.errors[0]["loc"] if exc.errors else ["features", "?"]
+            what = (
+                f"derived feature '{loc[1]}' no longer compiles"
+                if loc[0] == "derived"
+                else f"feature '{loc[1]}' does not fit the draft pipelines"
+            )
+            raise InvalidInput(f"{what}: {exc.detail}", exc.errors) from exc
         return self._record(project, "deploy", draft, changes, message, by)
 
     def list(self, project: Project, limit: int, offset: int) -> DeploymentPage:

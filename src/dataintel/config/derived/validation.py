@@ -42,15 +42,18 @@ def compile_all(
     ``loc(spec)``: where the spec sits in the request, for the 422's field."""
     enabled = [d for d in derived if d.enabled]
     compiled: dict[str, tuple[DerivedSpec, CompiledExpression]] = {}
+    feature_names = {f.name for f in features}
     for d in enabled:
         known, timed = value_names(features, d.entity_key)
-        if d.name in known:
-            raise InvalidInput.field([*loc(d), "name"], f"'{d.name}' is already a value name")
+        if d.name in known or d.name in feature_names:
+            raise InvalidInput.field(
+                [*loc(d), "name"], f"'{d.name}' is already a feature or value name"
+            )
         peers = {o.name for o in enabled if o.entity_key == d.entity_key and o.name != d.name}
         try:
             compiled[d.name] = (d, compile_expression(d.expression, known | peers, timed))
         except ExpressionError as exc:
-            raise InvalidInput.field([*loc(d), "expression"], f"{d.name}: {exc}") from exc
+            raise InvalidInput.field([*loc(d), "expression"], str(exc)) from exc
     return _ordered(compiled, loc)
 
 
