@@ -12,16 +12,37 @@ import time
 
 
 class Conn:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int = 0
+    ) -> None:
+        self.reader, self.writer, self.port = reader, writer, port
 
     @classmethod
     async def open(cls, port: int) -> Conn:
         reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=2**22)
-        return cls(reader, writer)
+        return cls(reader, writer, port)
 
     async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
+        return await self.request("POST", path, body, headers)
+
+    async def request(
+        self, method: str, path: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, bytes]:
+        """One request; a connection the server closed (keep-alive ended, worker recycled)
+        is reopened once and the request sent again."""
+        try:
+            return await self._request(method, path, body, headers)
+        except (ConnectionError, asyncio.IncompleteReadError, IndexError, ValueError):
+            self.close()
+            self.reader, self.writer = await asyncio.open_connection(
+                "127.0.0.1", self.port, limit=2**22
+            )
+            return await self._request(method, path, body, headers)
+
+    async def _request(
+        self, method: str, path: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, bytes]:
+        head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
         head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
         self.writer.write(head.encode() + body)
         status_line = await self.reader.readline()
@@ -41,7 +62,12 @@ class Conn:
 
 
 async def closed_loop(
-    port: int, path: str, bodies: list[bytes], headers: dict[str, str], clients: int
+    port: int,
+    path: str | list[str],
+    bodies: list[bytes],
+    headers: dict[str, str],
+    clients: int,
+    method: str = "POST",
 ) -> float:
     """Send every body with ``clients`` concurrent connections; return elapsed seconds."""
     queue = list(bodies)
@@ -50,7 +76,9 @@ async def closed_loop(
         conn = await Conn.open(port)
         try:
             while queue:
-                status, resp = await conn.post(path, queue.pop(), headers)
+                i = len(queue) - 1
+                target = path[i % len(path)] if isinstance(path, list) else path
+                status, resp = await conn.request(method, target, queue.pop(), headers)
                 if status >= 300:
                     raise RuntimeError(f"{status}: {resp[:300]!r}")
         finally:
@@ -68,6 +96,8 @@ async def open_loop(
     headers: dict[str, str],
     rate: float,
     connections: int = 32,
+    method: str = "POST",
+    paths: list[str] | None = None,
 ) -> tuple[list[float], float]:
     """Send body i at t0 + i/rate (latency counted from that time, so queueing shows);
     return the latencies in ms and the achieved rate."""
@@ -84,7 +114,8 @@ async def open_loop(
             await asyncio.sleep(delay)
         conn = await pool.get()
         try:
-            status, resp = await conn.post(path, bodies[i], headers)
+            target = paths[i % len(paths)] if paths else path
+            status, resp = await conn.request(method, target, bodies[i], headers)
         finally:
             pool.put_nowait(conn)
         if status >= 300:

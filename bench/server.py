@@ -25,6 +25,10 @@ def build() -> object:
         await request.body()
         return Response(b'{"status":"accepted"}', status_code=202, media_type="application/json")
 
+    @app.get("/bench/noop", include_in_schema=False)
+    async def noop_get() -> Response:
+        return Response(b'{"values":{}}', media_type="application/json")
+
     return app
 
 

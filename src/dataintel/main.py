@@ -125,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
     )
     for router in (
+        serving.router,  # first: the hottest routes are matched with the fewest tries
         health.router,
         api_keys.router,
         projects.router,
@@ -136,7 +137,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         segment.router,
         dead_letters.router,
         export.router,
-        serving.router,
     ):
         app.include_router(router)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
@@ -36,3 +37,4 @@ class AppState:
     features: FeatureEngine | None = None  # the in-process processor's, when it runs here
     processor_lock: asyncio.Lock | None = None  # held by that processor while it applies
     feature_server: FeatureServer | None = None
+    projects: Any = None  # api.fast_scope.ProjectDirectory, made on first use

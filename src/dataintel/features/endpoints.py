@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from dataintel.api.deps import ProjectScope, app_state, credential_project_scope, project_scope
+from dataintel.api.deps import app_state
+from dataintel.api.fast_scope import ProjectRef, credential_project, path_project
 from dataintel.auth.permissions import Permission
 from dataintel.errors import Unavailable
 from dataintel.features.batch_compute import BatchComputePage, BatchComputeRequest, batch_compute
@@ -24,8 +25,9 @@ from dataintel.features.serving import FeatureServer, as_datetime
 from dataintel.features.sink import now_us
 
 router = APIRouter(tags=["serving"])
-PathScope = Annotated[ProjectScope, Depends(project_scope(Permission.FEATURES_READ))]
-KeyScope = Annotated[ProjectScope, Depends(credential_project_scope(Permission.FEATURES_READ))]
+# Hot read paths: async scoping from a cache, no thread hop and no query per request.
+PathScope = Annotated[ProjectRef, Depends(path_project(Permission.FEATURES_READ))]
+KeyScope = Annotated[ProjectRef, Depends(credential_project(Permission.FEATURES_READ))]
 EntityId = Annotated[str, Path(min_length=1, max_length=256)]
 FeaturesParam = Annotated[
     str | None,

@@ -29,16 +29,16 @@ def create_derived(data: DerivedCreate, scope: WriteScope) -> DerivedRead:
     return DerivedService(scope.session).create(scope.project_id, data)
 
 
-@router.get("/{name}", summary="Get a derived feature")
-def get_derived(name: Name, scope: ReadScope) -> DerivedRead:
-    return DerivedService(scope.session).get(scope.project_id, name)
+@router.get("/{derived_name}", summary="Get a derived feature")
+def get_derived(derived_name: Name, scope: ReadScope) -> DerivedRead:
+    return DerivedService(scope.session).get(scope.project_id, derived_name)
 
 
-@router.patch("/{name}", summary="Change a derived feature (bumps its version)")
-def update_derived(name: Name, data: DerivedUpdate, scope: WriteScope) -> DerivedRead:
-    return DerivedService(scope.session).update(scope.project_id, name, data)
+@router.patch("/{derived_name}", summary="Change a derived feature (bumps its version)")
+def update_derived(derived_name: Name, data: DerivedUpdate, scope: WriteScope) -> DerivedRead:
+    return DerivedService(scope.session).update(scope.project_id, derived_name, data)
 
 
-@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete it")
-def delete_derived(name: Name, scope: WriteScope) -> None:
-    DerivedService(scope.session).delete(scope.project_id, name)
+@router.delete("/{derived_name}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete it")
+def delete_derived(derived_name: Name, scope: WriteScope) -> None:
+    DerivedService(scope.session).delete(scope.project_id, derived_name)

@@ -1,0 +1,105 @@
+"""Tenant scoping for hot read paths (feature serving) without a database round trip.
+
+Same rules as ``deps.project_scope`` (404 for a project the caller cannot see or that does
+not exist, then 403 for a missing permission), but async and served from a small cache of
+existing project ids, so a request costs no thread hop and no query."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Path, Query, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from dataintel.api.deps import PROJECT_ID_PATTERN, PrincipalDep, app_state
+from dataintel.auth.permissions import Permission
+from dataintel.auth.principal import Principal
+from dataintel.errors import Forbidden, InvalidInput, NotFound
+from dataintel.storage.metadata.models import Project
+
+FOUND_TTL_SECONDS = 30.0
+MISSING_TTL_SECONDS = 1.0
+
+
+class ProjectDirectory:
+    """Which project ids exist, cached (a deleted project 404s within 30 s)."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+        self._seen: dict[str, tuple[float, bool]] = {}
+
+    async def exists(self, project_id: str) -> bool:
+        hit = self._seen.get(project_id)
+        now = time.monotonic()
+        if hit is not None:
+            ttl = FOUND_TTL_SECONDS if hit[1] else MISSING_TTL_SECONDS
+            if now - hit[0] < ttl:
+                return hit[1]
+        found = await asyncio.to_thread(self._load, project_id)
+        self._seen[project_id] = (now, found)
+        return found
+
+    def _load(self, project_id: str) -> bool:
+        with self._sessions() as session:
+            return session.scalar(select(Project.id).where(Project.id == project_id)) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectRef:
+    principal: Principal
+    project_id: str
+
+
+async def _check(
+    request: Request, principal: Principal, project_id: str, perm: Permission
+) -> ProjectRef:
+    state = app_state(request)
+    if state.projects is None:
+        state.projects = ProjectDirectory(state.sessions)
+    if not principal.sees_project(project_id) or not await state.projects.exists(project_id):
+        raise NotFound(f"project '{project_id}' not found")
+    if not principal.can(perm):
+        raise Forbidden(f"this credential lacks the '{perm}' permission")
+    return ProjectRef(principal, project_id)
+
+
+def path_project(permission: Permission) -> Callable[..., object]:
+    async def dependency(
+        request: Request,
+        principal: PrincipalDep,
+        project_id: Annotated[str, Path(pattern=PROJECT_ID_PATTERN, max_length=64)],
+    ) -> ProjectRef:
+        return await _check(request, principal, project_id, permission)
+
+    dependency.permission = permission  # type: ignore[attr-defined]
+    return dependency
+
+
+def credential_project(permission: Permission) -> Callable[..., object]:
+    async def dependency(
+        request: Request,
+        principal: PrincipalDep,
+        project_id: Annotated[
+            str | None,
+            Query(
+                pattern=PROJECT_ID_PATTERN,
+                max_length=64,
+                description="Required when the credential spans several projects.",
+            ),
+        ] = None,
+    ) -> ProjectRef:
+        if project_id is None:
+            if principal.projects is None or len(principal.projects) != 1:
+                raise InvalidInput.field(
+                    ["query", "project_id"], "required: this credential spans several projects"
+                )
+            (project_id,) = principal.projects
+        return await _check(request, principal, project_id, permission)
+
+    dependency.permission = permission  # type: ignore[attr-defined]
+    return dependency
