@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
 
 from dataintel.api.deps import app_state
 from dataintel.api.fast_scope import ProjectRef, credential_project, path_project
@@ -46,6 +48,11 @@ def server(request: Request) -> FeatureServer:
     return state.feature_server
 
 
+def _json(content: Any) -> Response:
+    """The hot routes answer JSON built directly (their response_model documents it)."""
+    return Response(orjson.dumps(content), media_type="application/json")
+
+
 def _names(text: str | None) -> list[str] | None:
     if text is None:
         return None
@@ -59,11 +66,11 @@ def _names(text: str | None) -> list[str] | None:
 )
 async def user_features(
     request: Request, scope: PathScope, user_id: EntityId, features: FeaturesParam = None
-) -> EntityFeatures:
+) -> Response:
     _, [vector] = await server(request).entities(
         scope.project_id, "user_id", [user_id], _names(features)
     )
-    return vector
+    return _json(vector)
 
 
 @router.post(
@@ -108,7 +115,8 @@ async def compute(request: Request, scope: KeyScope, body: ComputeRequest) -> Co
     t, vectors = await server(request).entities(
         scope.project_id, body.entity_key, body.entity_ids, body.features
     )
-    return ComputeResult(written=True, as_of=as_datetime(t), results=vectors)
+    results = [EntityFeatures.model_validate(v) for v in vectors]
+    return ComputeResult(written=True, as_of=as_datetime(t), results=results)
 
 
 @router.post(
@@ -133,5 +141,5 @@ async def batch_compute_page(
 )
 async def cart_features(
     request: Request, scope: KeyScope, cart_id: EntityId, features: FeaturesParam = None
-) -> EntityFeatures:
-    return await server(request).cart(scope.project_id, cart_id, _names(features))
+) -> Response:
+    return _json(await server(request).cart(scope.project_id, cart_id, _names(features)))

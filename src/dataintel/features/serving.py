@@ -18,7 +18,6 @@ from dataintel.config.deployments.runtime import ActiveConfig, ActiveConfigCache
 from dataintel.errors import InvalidInput
 from dataintel.features.derived import DerivedFeature, compile_derived, evaluate_derived
 from dataintel.features.plans import OWNER_FIELD, FeaturePlan, owner_plan, plan_project
-from dataintel.features.schemas import EntityFeatures
 from dataintel.features.sink import now_us
 from dataintel.features.tiles import WindowSpec, evaluate
 from dataintel.storage.online.port import Blob, EntityRef, OnlineStore
@@ -145,7 +144,7 @@ class FeatureServer:
         ids: Sequence[str],
         names: Sequence[str] | None,
         loc: str = "features",
-    ) -> tuple[int, list[EntityFeatures]]:
+    ) -> tuple[int, list[Vector]]:
         catalog = await self.catalog(project_id)
         selection = catalog.select(entity_key, names, loc)
         built = await self.built(project_id)
@@ -157,9 +156,7 @@ class FeatureServer:
             for ref, b in zip(refs, blobs, strict=True)
         ]
 
-    async def cart(
-        self, project_id: str, cart_id: str, names: Sequence[str] | None
-    ) -> EntityFeatures:
+    async def cart(self, project_id: str, cart_id: str, names: Sequence[str] | None) -> Vector:
         """The cart's features and, prefixed ``user.``, those of the user owning the cart."""
         cart_names = None if names is None else [n for n in names if not n.startswith("user.")]
         user_names = None if names is None else [n[5:] for n in names if n.startswith("user.")]
@@ -179,16 +176,15 @@ class FeatureServer:
         if owner_id is None:
             for _plan, windows in user_selection.plans:
                 for w in windows:
-                    out.values[f"user.{w.value_name}"] = None
-                    out.status[f"user.{w.value_name}"] = "no_data"
+                    out["values"][f"user.{w.value_name}"] = None
+                    out["status"][f"user.{w.value_name}"] = "no_data"
             return out
         uref = EntityRef(project_id, "user_id", str(owner_id))
         [ublobs] = await self._call(self.online.read, [uref], user_selection.fields)
         user = vector(uref, ublobs, user_selection, built, catalog.versions, t)
-        out.values.update({f"user.{k}": v for k, v in user.values.items()})
-        out.status.update({f"user.{k}": v for k, v in user.status.items()})
-        out.sources.update({f"user.{k}": v for k, v in user.sources.items()})
-        out.values["user.user_id"] = str(owner_id)
+        for part in ("values", "status", "sources"):
+            out[part].update({f"user.{k}": v for k, v in user[part].items()})
+        out["values"]["user.user_id"] = str(owner_id)
         return out
 
     async def _call(self, fn: Any, *args: Any) -> Any:
@@ -204,6 +200,15 @@ def as_datetime(t_us: int) -> datetime:
     return datetime.fromtimestamp(t_us / 1_000_000, UTC)
 
 
+def iso(t_us: int) -> str:
+    return as_datetime(t_us).isoformat().replace("+00:00", "Z")
+
+
+# A vector as plain JSON-ready data, shaped like schemas.EntityFeatures (which documents it):
+# the hot path skips pydantic validation and serialisation.
+Vector = dict[str, Any]
+
+
 def vector(
     ref: EntityRef,
     blobs: dict[str, Blob],
@@ -211,10 +216,10 @@ def vector(
     built: set[str],
     versions: dict[str, int],
     t: int,
-) -> EntityFeatures:
+) -> Vector:
     values: dict[str, Any] = {}
     status: dict[str, Any] = {}
-    sources: dict[str, datetime] = {}
+    latest: dict[str, int] = {}
     times: dict[str, int | None] = {}
     for plan, windows in selection.plans:
         if plan.state_field not in built:
@@ -230,21 +235,21 @@ def vector(
                 status[name] = "no_data"
         if blob is not None and blob.get("l") is not None:
             key = f"{plan.pipeline_id}.{plan.source_event}"
-            seen = as_datetime(int(blob["l"]))
-            if key not in sources or sources[key] < seen:
-                sources[key] = seen
+            seen = int(blob["l"])
+            if seen > latest.get(key, -1):
+                latest[key] = seen
     for d in selection.derived:
         value, ok = evaluate_derived(d, values, times, t)
         values[d.name] = value
         if not ok:
             status[d.name] = "error"
-    return EntityFeatures(
-        entity_key=ref.entity_key,
-        entity_id=ref.entity_id,
-        as_of=as_datetime(t),
-        values=values,
-        status=status,
-        sources=sources,
-        versions={p.name: versions.get(p.name, p.version) for p, _ in selection.plans}
+    return {
+        "entity_key": ref.entity_key,
+        "entity_id": ref.entity_id,
+        "as_of": iso(t),
+        "values": values,
+        "status": status,
+        "sources": {k: iso(v) for k, v in latest.items()},
+        "versions": {p.name: versions.get(p.name, p.version) for p, _ in selection.plans}
         | {d.name: d.version for d in selection.derived},
-    )
+    }
