@@ -22,6 +22,7 @@ from dataintel.config.pipelines import endpoints as pipelines
 from dataintel.config.projects import endpoints as projects
 from dataintel.export import endpoints as export
 from dataintel.features import endpoints as serving
+from dataintel.features import historical_endpoints as historical
 from dataintel.features.serving import FeatureServer
 from dataintel.ingest import endpoints as ingest
 from dataintel.ingest import segment
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for router in (
         serving.router,  # first: the hottest routes are matched with the fewest tries
+        historical.router,
         health.router,
         api_keys.router,
         projects.router,

@@ -47,6 +47,8 @@ TABLES = {
     "deployments",
     "dead_letters",
     "ingest_stats",
+    "feature_backfills",
+    "derived_features",
 }
 WHEN = datetime(2024, 2, 29, 23, 59, 58, 123456, tzinfo=timezone(timedelta(hours=5, minutes=30)))
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -28,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dataintel.errors import BadRequest
-from dataintel.storage.analytics import queries
+from dataintel.storage.analytics import decode, queries
 from dataintel.storage.analytics.decode import decode_entries
 from dataintel.storage.analytics.port import (
     AnalyticsStore,
@@ -66,7 +67,9 @@ READ_SETTINGS = {"final": 1}  # every SELECT sees each (project_id, event_id) on
 class _Engine(Protocol):
     def command(self, sql: str) -> None: ...
     def table(self, sql: str, params: dict[str, Any], readonly: bool = False) -> pa.Table: ...
-    def stream(self, sql: str, params: dict[str, Any], rows: int) -> Iterator[pa.RecordBatch]: ...
+    def stream(
+        self, sql: str, params: dict[str, Any], rows: int, readonly: bool = False
+    ) -> Iterator[pa.RecordBatch]: ...
     def insert(self, table: str, data: pa.Table, token: str | None) -> None: ...
     def close(self) -> None: ...
 
@@ -121,6 +124,39 @@ class ClickHouseAnalytics(AnalyticsStore):
         except RuntimeError as exc:
             raise BadRequest(f"the query failed: {exc}") from exc
         return queries.normalize(table)
+
+    def sql_batches(
+        self,
+        query: str,
+        params: Sequence[object] = (),
+        tables: Mapping[str, pa.Table] | None = None,
+        batch_rows: int = 10_000,
+    ) -> Iterator[pa.RecordBatch]:
+        """Lent tables become Memory tables under unique names for the query's lifetime."""
+        if batch_rows < 1:
+            raise BadRequest("batch_rows must be positive")
+        extra = queries.caller_tables(tables)
+        checked = queries.user_query(query, params, frozenset(extra))
+        renames = {name: f"_lent_{name}_{uuid.uuid4().hex}" for name in extra}
+        text, values = checked.clickhouse(renames)
+        try:
+            for name, table in extra.items():
+                columns = ", ".join(f"`{f.name}` {_ch_column(f)}" for f in table.schema)
+                with self._lock:  # the session is shared with apply()
+                    self._engine.command(
+                        f"CREATE TABLE {renames[name]} ({columns}) ENGINE = Memory"
+                    )
+                    if table.num_rows:
+                        self._engine.insert(renames[name], _utc_times(table), None)
+            try:
+                batches = self._engine.stream(text, values, batch_rows, readonly=True)
+                yield from queries.sized(batches, batch_rows)
+            except RuntimeError as exc:
+                raise BadRequest(f"the query failed: {exc}") from exc
+        finally:
+            with self._lock:
+                for lent in renames.values():
+                    self._engine.command(f"DROP TABLE IF EXISTS {lent}")
 
     def ping(self) -> None:
         self._engine.table("SELECT 1", {})
@@ -190,6 +226,36 @@ def _positions_table(positions: dict[int, int]) -> pa.Table:
     )
 
 
+def _utc_times(table: pa.Table) -> pa.Table:
+    """Naive timestamp columns (UTC by convention) → tagged UTC, as DateTime64(6, 'UTC')."""
+    for index, f in enumerate(table.schema):
+        if pa.types.is_timestamp(f.type) and f.type != decode.TIMESTAMP:
+            table = table.set_column(
+                index,
+                pa.field(f.name, decode.TIMESTAMP, f.nullable),
+                queries.normalize(table.select([index])).column(0),
+            )
+    return table
+
+
+def _ch_column(f: pa.Field) -> str:
+    """The ClickHouse type of a lent Arrow column."""
+    kind = f.type
+    if pa.types.is_timestamp(kind):
+        name = "DateTime64(6, 'UTC')"
+    elif pa.types.is_boolean(kind):
+        name = "Bool"
+    elif pa.types.is_integer(kind):
+        name = "Int64"
+    elif pa.types.is_floating(kind):
+        name = "Float64"
+    elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        name = "String"
+    else:
+        raise BadRequest(f"column {f.name!r}: unsupported type {kind}")
+    return f"Nullable({name})" if f.nullable else name
+
+
 def _token(batch: pa.Table) -> str:
     """The same rows at the same log positions → the same token."""
     digest = hashlib.sha256()
@@ -252,8 +318,12 @@ class ChdbEngine:
         result: pa.Table = self._session.query(sql, "ArrowTable", params=texts)
         return result
 
-    def stream(self, sql: str, params: dict[str, Any], rows: int) -> Iterator[pa.RecordBatch]:
+    def stream(
+        self, sql: str, params: dict[str, Any], rows: int, readonly: bool = False
+    ) -> Iterator[pa.RecordBatch]:
         # A session holds one streaming query at a time: each scan gets its own (cheap).
+        if readonly:  # a caller's query: read-only, and outer joins fill NULLs as in SQL
+            sql += " SETTINGS readonly = 1, join_use_nulls = 1"
         texts = {name: _param_text(value) for name, value in params.items()}
         session = self._open()
         try:
@@ -304,12 +374,20 @@ class ServerEngine:
             raise RuntimeError(str(exc)) from exc
         return result
 
-    def stream(self, sql: str, params: dict[str, Any], rows: int) -> Iterator[pa.RecordBatch]:
+    def stream(
+        self, sql: str, params: dict[str, Any], rows: int, readonly: bool = False
+    ) -> Iterator[pa.RecordBatch]:
         del rows  # the server streams its own blocks; rebatch() sizes them
-        with self._client.query_arrow_stream(
-            sql, parameters=params, settings=READ_SETTINGS, use_strings=True
-        ) as stream:
-            yield from stream
+        settings = (
+            {**READ_SETTINGS, "readonly": 2, "join_use_nulls": 1} if readonly else READ_SETTINGS
+        )
+        try:
+            with self._client.query_arrow_stream(
+                sql, parameters=params, settings=settings, use_strings=True
+            ) as stream:
+                yield from stream
+        except self._errors as exc:
+            raise RuntimeError(str(exc)) from exc
 
     def insert(self, table: str, data: pa.Table, token: str | None) -> None:
         settings = {"insert_deduplication_token": token} if token else {}

@@ -11,7 +11,7 @@ Threads: one connection; writes hold a lock, every read gets its own cursor (Duc
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -134,6 +134,24 @@ class DuckDBAnalytics(AnalyticsStore):
             except duckdb.Error as exc:
                 raise BadRequest(f"the query failed: {exc}") from exc
         return queries.normalize(table)
+
+    def sql_batches(
+        self,
+        query: str,
+        params: Sequence[object] = (),
+        tables: Mapping[str, pa.Table] | None = None,
+        batch_rows: int = 10_000,
+    ) -> Iterator[pa.RecordBatch]:
+        extra = queries.caller_tables(tables)
+        text, values = queries.user_query(query, params, frozenset(extra)).duckdb()
+        with self._cursor() as cur:
+            for name, table in extra.items():  # registered on this cursor only
+                cur.register(name, queries.naive_utc(table))
+            try:
+                reader = cur.sql(text, params=values).to_arrow_reader(batch_rows)
+                yield from queries.sized(reader, batch_rows)
+            except duckdb.Error as exc:
+                raise BadRequest(f"the query failed: {exc}") from exc
 
     def ping(self) -> None:
         with self._cursor() as cur:

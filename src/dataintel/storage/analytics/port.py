@@ -9,7 +9,7 @@ token per batch plus a ReplacingMergeTree keyed by event).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -87,6 +87,19 @@ class AnalyticsStore(ABC):
     @abstractmethod
     def sql(self, query: str, params: Sequence[object] = ()) -> pa.Table:
         """Run a read-only query written in DuckDB SQL (transpiled for ClickHouse)."""
+
+    @abstractmethod
+    def sql_batches(
+        self,
+        query: str,
+        params: Sequence[object] = (),
+        tables: Mapping[str, pa.Table] | None = None,
+        batch_rows: int = 10_000,
+    ) -> Iterator[pa.RecordBatch]:
+        """``sql`` streamed in batches of at most ``batch_rows`` rows, with constant memory
+        whatever the result size. The query may also read ``tables``: Arrow tables of the
+        caller (e.g. training-set labels), visible by name to this query only, for as long
+        as the iterator runs (timestamp columns are compared as UTC)."""
 
     @abstractmethod
     def ping(self) -> None: ...

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlglot
 from sqlglot import exp
 
@@ -39,20 +40,35 @@ class Query:
     def duckdb(self) -> tuple[str, dict[str, object]]:
         return self.text, {name: _duck_value(value) for name, value in self.params.items()}
 
-    def clickhouse(self) -> tuple[str, dict[str, object]]:
+    def clickhouse(self, renames: Mapping[str, str] | None = None) -> tuple[str, dict[str, object]]:
+        """ClickHouse SQL and parameters; ``renames`` maps table names to the engine's."""
         types = tuple(sorted((name, ch_type(value)) for name, value in self.params.items()))
         values = {name: _ch_value(value) for name, value in self.params.items()}
+        if renames:
+            return _transpile(self.text, types, renames), values
         return transpile(self.text, types), values
 
 
 @lru_cache(maxsize=512)
 def transpile(text: str, types: tuple[tuple[str, str], ...]) -> str:
     """DuckDB SQL → ClickHouse SQL, ``$name`` → ``{name:Type}`` (cached per query shape)."""
+    return _transpile(text, types)
+
+
+def _transpile(
+    text: str, types: tuple[tuple[str, str], ...], renames: Mapping[str, str] | None = None
+) -> str:
     tree = sqlglot.parse_one(text, read="duckdb")
     kinds = dict(types)
     for placeholder in tree.find_all(exp.Placeholder):
         name = str(placeholder.name)
         placeholder.set("kind", exp.DataType.build(kinds[name], dialect="clickhouse"))
+    for table in list(tree.find_all(exp.Table)) if renames else []:
+        actual = (renames or {}).get(table.name)
+        if actual is not None and not table.args.get("db"):
+            if not table.alias:  # keep ``name.column`` references working
+                table.set("alias", exp.TableAlias(this=exp.to_identifier(table.name)))
+            table.set("this", exp.to_identifier(actual))
     return tree.sql(dialect="clickhouse")
 
 
@@ -157,11 +173,22 @@ def stored_event_ids(project_id: str, event_ids: Sequence[str]) -> Query:
 # ---- a caller's read-only query ----------------------------------------------------------
 
 
-def user_query(text: str, params: Sequence[object]) -> Query:
-    """Check that ``text`` is one read-only query over READABLE_TABLES; name its parameters.
+def user_query(text: str, params: Sequence[object], tables: frozenset[str] = frozenset()) -> Query:
+    """Check that ``text`` is one read-only query over READABLE_TABLES (and the caller's
+    ``tables``); name its parameters.
 
     ``?`` and ``$1``-style positional placeholders become ``$p0``, ``$p1``, ...
+    Function names keep their case, so a ClickHouse function DuckDB lacks (``JSONType``)
+    reaches ClickHouse as written. The check is cached per query text.
     """
+    checked, used = _checked(text, tables)
+    if used != frozenset(range(len(params))):
+        raise BadRequest(f"the query has {len(used)} parameters, {len(params)} given")
+    return Query(checked, {f"p{i}": v for i, v in enumerate(params)})
+
+
+@lru_cache(maxsize=256)
+def _checked(text: str, tables: frozenset[str]) -> tuple[str, frozenset[int]]:
     try:
         statements = sqlglot.parse(text, read="duckdb")
     except sqlglot.errors.SqlglotError as exc:
@@ -169,7 +196,7 @@ def user_query(text: str, params: Sequence[object]) -> Query:
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
         raise BadRequest("only one SELECT query is allowed")
     tree = statements[0]
-    _check_tables(tree)
+    _check_tables(tree, tables)
     used: set[int] = set()
     for placeholder in list(tree.find_all(exp.Placeholder)):
         name = str(placeholder.name).strip("?")
@@ -178,13 +205,33 @@ def user_query(text: str, params: Sequence[object]) -> Query:
         index = int(name) - 1 if name else len(used)
         used.add(index)
         placeholder.replace(exp.Placeholder(this=f"p{index}"))
-    if used != set(range(len(params))):
-        raise BadRequest(f"the query has {len(used)} parameters, {len(params)} given")
-    return Query(tree.sql(dialect="duckdb"), {f"p{i}": v for i, v in enumerate(params)})
+    return tree.sql(dialect="duckdb", normalize_functions=False), frozenset(used)
 
 
-def _check_tables(tree: exp.Expr) -> None:
-    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+def caller_tables(tables: Mapping[str, pa.Table] | None) -> dict[str, pa.Table]:
+    """The Arrow tables a caller lends a query (``sql_batches``), by checked name."""
+    for name in tables or {}:
+        if not name.isidentifier() or name.lower() in READABLE_TABLES | {"log_positions"}:
+            raise BadRequest(f"invalid table name {name!r}")
+    return dict(tables or {})
+
+
+def naive_utc(table: pa.Table) -> pa.Table:
+    """Time-zone-aware timestamp columns → naive UTC (DuckDB's TIMESTAMP columns hold UTC)."""
+    for index, column in enumerate(table.schema):
+        kind = column.type
+        if pa.types.is_timestamp(kind) and kind.tz is not None:
+            naive = pa.timestamp(kind.unit)
+            table = table.set_column(
+                index,
+                pa.field(column.name, naive, column.nullable),
+                pc.cast(table.column(index), naive),
+            )
+    return table
+
+
+def _check_tables(tree: exp.Expr, tables: frozenset[str] = frozenset()) -> None:
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)} | tables
     for table in tree.find_all(exp.Table):
         if not isinstance(table.this, exp.Identifier) or table.args.get("db"):
             raise BadRequest("only the events table can be read")
@@ -239,6 +286,14 @@ def rebatch(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordB
             pending, held = rest.to_batches(), rest.num_rows
     if held:
         yield _events(pa.Table.from_batches(pending))
+
+
+def sized(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
+    """Batches of any size → normalised batches of at most ``rows`` rows (no empty ones)."""
+    for batch in batches:
+        for start in range(0, batch.num_rows, rows):
+            piece = pa.Table.from_batches([batch.slice(start, rows)])
+            yield normalize(piece).combine_chunks().to_batches()[0]
 
 
 def _events(table: pa.Table) -> pa.RecordBatch:

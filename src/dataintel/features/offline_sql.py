@@ -1,0 +1,124 @@
+"""How the offline path reads events: field expressions per engine, parameters, the
+features of one request. The queries themselves are built by ``offline_query``.
+
+Field values are read the way the stream's partials read them (``partials.text_sql`` …) on
+DuckDB. ClickHouse prints a JSON double without its ``.0`` when it is integral (``1.0`` →
+``1``), which would merge ``1`` and ``1.0`` in COUNT_DISTINCT and turn a LAST of ``1.0``
+into ``1``: its expressions put the ``.0`` back, so both engines yield the same text. (The
+ClickHouse functions are written by name; ``AnalyticsStore.sql`` keeps their case.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dataintel.config.deployments.snapshot import FeatureSpec
+from dataintel.config.features.schemas import Aggregation
+from dataintel.features import partials
+from dataintel.features.plans import is_envelope
+from dataintel.features.tiles import WindowSpec, window_specs
+
+NUMERIC = frozenset({Aggregation.SUM, Aggregation.AVG, Aggregation.MIN, Aggregation.MAX})
+PICKS = frozenset({Aggregation.FIRST, Aggregation.LAST})
+
+
+class Fields:
+    """SQL expressions reading an event's entity and fields, for one engine."""
+
+    def __init__(self, dialect: str) -> None:
+        self.clickhouse = dialect == "clickhouse"
+
+    def entity(self, key: str) -> str:
+        return key if is_envelope(key) else self.text(key)
+
+    def text(self, field: str) -> str:
+        """The field as text, NULL when missing, JSON null or '' (COUNT_DISTINCT's key)."""
+        if is_envelope(field) or not self.clickhouse:
+            return partials.text_sql(field)
+        path = lit(field)
+        return (
+            f"CASE WHEN {self._integral_double(path)} THEN concat(JSONExtractRaw(properties, "
+            f"{path}), '.0') ELSE nullif(JSONExtractString(properties, {path}), '') END"
+        )
+
+    def number(self, field: str) -> str:
+        return f"TRY_CAST({self.text(field)} AS DOUBLE)"
+
+    def json(self, field: str) -> str:
+        """The field as JSON text (FIRST / LAST keep the value's JSON type); envelope ids,
+        always strings, are returned as they are."""
+        if is_envelope(field):
+            return field
+        if not self.clickhouse:
+            return partials.json_sql(field)
+        path = lit(field)
+        raw = f"JSONExtractRaw(properties, {path})"
+        return f"CASE WHEN {self._integral_double(path)} THEN concat({raw}, '.0') ELSE {raw} END"
+
+    @staticmethod
+    def _integral_double(path: str) -> str:
+        return (
+            f"JSONType(properties, {path}) = 'Double' AND NOT "
+            f"regexp_matches(JSONExtractRaw(properties, {path}), '[.eEnN]')"
+        )
+
+
+def lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class Params:
+    """Positional parameters ``$1, $2, …``; an equal value is bound once."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self._index: dict[tuple[type, Any], int] = {}
+
+    def __call__(self, value: Any) -> str:
+        key = (type(value), tuple(value) if isinstance(value, list) else value)
+        if key not in self._index:
+            self.values.append(value)
+            self._index[key] = len(self.values)
+        return f"${self._index[key]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Selected:
+    """One requested feature: its spec, windows, source number and value kind."""
+
+    spec: FeatureSpec
+    aggregation: Aggregation
+    windows: tuple[WindowSpec, ...]
+    source: int
+    text_value: bool  # FIRST/LAST: the value is read as text (a string field), not JSON
+
+
+def select_features(
+    features: Sequence[FeatureSpec],
+    entity_key: str,
+    is_text: Callable[[FeatureSpec], bool] | None = None,
+) -> tuple[list[Selected], list[tuple[str, str]]]:
+    """The aggregation features of ``entity_key`` and their distinct (pipeline, event).
+    FIRST / LAST of an envelope id, or of a field ``is_text`` says is a string, read the
+    value as text; the others read its JSON text."""
+    sources: list[tuple[str, str]] = []
+    chosen: list[Selected] = []
+    for spec in features:
+        if spec.entity_key != entity_key or spec.aggregation is None:
+            continue
+        source = (spec.pipeline_id, spec.source_event)
+        if source not in sources:
+            sources.append(source)
+        field = spec.field or ""
+        chosen.append(
+            Selected(
+                spec,
+                Aggregation(spec.aggregation),
+                window_specs(spec.name, spec.windows),
+                sources.index(source),
+                is_envelope(field) or (is_text is not None and is_text(spec)),
+            )
+        )
+    return chosen, sources
