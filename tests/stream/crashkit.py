@@ -25,7 +25,17 @@ pipelines:
     events:
       - name: cart_add
         fields: [{name: sku, type: string, required: true}, {name: price, type: number}]
+features:
+  - {name: adds, pipeline_id: web, source_event: cart_add, aggregation: COUNT,
+     windows: [5m, 1h, lifetime]}
+  - {name: spend, pipeline_id: web, source_event: cart_add, aggregation: SUM, field: price,
+     windows: [1h, lifetime]}
+  - {name: skus, pipeline_id: web, source_event: cart_add, aggregation: COUNT_DISTINCT,
+     field: sku, windows: [24h]}
+  - {name: last_sku, pipeline_id: web, source_event: cart_add, aggregation: LAST, field: sku,
+     windows: [lifetime]}
 """
+USERS = 97
 
 
 def free_port() -> int:
@@ -123,7 +133,7 @@ class Client:
                 {
                     "event_id": f"c{self.counter:08d}",
                     "event": "cart_add",
-                    "user_id": f"u{self.counter % 97}",
+                    "user_id": f"u{self.counter % USERS}",
                     "properties": {"sku": f"s{self.counter % 13}", "price": self.counter % 50},
                 }
             )
@@ -160,3 +170,44 @@ def stored_events(data_dir: Path) -> tuple[int, set[str]]:
         con.close()
     ids = [r[0] for r in rows]
     return len(ids), set(ids)
+
+
+def assert_features_match_offline(data_dir: Path) -> int:
+    """Every online feature value equals the offline recomputation over the analytics store
+    (the processes are stopped; the same t for both). Returns how many values matched."""
+    from dataintel.config.declarative.spec import parse
+    from dataintel.config.deployments.snapshot import FeatureSpec
+    from dataintel.features.offline import compute_offline
+    from dataintel.features.plans import plan_feature
+    from dataintel.features.tiles import evaluate
+    from dataintel.storage.analytics.registry import open_analytics
+    from dataintel.storage.online.port import EntityRef
+    from dataintel.storage.online.registry import open_online
+
+    specs = [
+        FeatureSpec.model_validate({**f.model_dump(), "version": 1}) for f in parse(CONFIG).features
+    ]
+    plans = [p for p in (plan_feature("crash", s) for s in specs) if p is not None]
+    online = open_online(f"sqlite:///{data_dir / 'online.db'}", 90 * 86400)
+    analytics = open_analytics(f"duckdb:///{data_dir / 'analytics.duckdb'}")
+    try:
+        t = time.time_ns() // 1000
+        ids = [f"u{i}" for i in range(USERS)]
+        refs = [EntityRef("crash", "user_id", i) for i in ids]
+        blobs = online.read(refs, [p.state_field for p in plans])
+        offline = compute_offline(analytics, "crash", specs, "user_id", ids, t)
+        matched = 0
+        for ref, found in zip(refs, blobs, strict=True):
+            for plan in plans:
+                got = evaluate(plan.aggregation, found.get(plan.state_field), plan.windows, t)
+                for name, (value, _) in got.items():
+                    want = offline[ref.entity_id][name]
+                    if isinstance(want, float):
+                        assert abs(value - want) <= 1e-9 * max(1.0, abs(want)), (name, ref)
+                    else:
+                        assert value == want, (name, ref.entity_id, value, want)
+                    matched += 1
+        return matched
+    finally:
+        online.close()
+        analytics.close()

@@ -15,7 +15,15 @@ import duckdb
 
 from dataintel.settings import Settings
 from dataintel.storage.eventlog.registry import open_eventlog
-from tests.stream.crashkit import Client, Proc, free_port, prepare, stored_events, wait_ready
+from tests.stream.crashkit import (
+    Client,
+    Proc,
+    assert_features_match_offline,
+    free_port,
+    prepare,
+    stored_events,
+    wait_ready,
+)
 
 
 def test_kill9_of_the_embedded_server_loses_and_duplicates_nothing(tmp_path: Path) -> None:
@@ -51,6 +59,9 @@ def test_kill9_of_the_embedded_server_loses_and_duplicates_nothing(tmp_path: Pat
     assert client.acked <= ids, f"{len(client.acked - ids)} acknowledged events lost"
     assert ids <= client.sent
     assert count == len(ids), f"{count - len(ids)} duplicates"
+    matched = assert_features_match_offline(data_dir)
+    print(f"features: {matched} online values == offline recomputation")
+    assert matched == 97 * 7  # 7 values per user
 
 
 def _applied(data_dir: Path) -> dict[int, int]:
@@ -116,3 +127,6 @@ def test_kill9_of_kafka_server_and_separate_worker(tmp_path: Path, kafka_broker:
     assert client.acked <= ids, f"{len(client.acked - ids)} acknowledged events lost"
     assert ids <= client.sent
     assert count == len(ids), f"{count - len(ids)} duplicates"
+    matched = assert_features_match_offline(data_dir)
+    print(f"features: {matched} online values == offline recomputation")
+    assert matched == 97 * 7  # 7 values per user
