@@ -73,7 +73,11 @@ def value_names() -> list[str]:
 class Proc:
     def __init__(self, cmd: list[str], env: dict[str, str], ready: str) -> None:
         self.proc = subprocess.Popen(
-            cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            cmd,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # stop() ends the whole group (gunicorn forks workers)
         )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -85,7 +89,9 @@ class Proc:
         raise RuntimeError(f"{cmd} did not start")
 
     def stop(self) -> None:
-        self.proc.terminate()
+        import signal
+
+        os.killpg(self.proc.pid, signal.SIGTERM)
         self.proc.wait(30)
 
 
