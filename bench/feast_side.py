@@ -1,5 +1,5 @@
 """Feast's side of bench/serving.py, run with Feast's own virtualenv (never a project
-dependency): `bash bench/feast_setup.sh` creates bench/.venv-feast.
+dependency): `bash bench/feast/setup.sh` creates bench/.venv-feast.
 
   setup DIR --values values.parquet   feature repo over the same 20 values per user,
                                       applied and materialized into Redis (db 1)

@@ -1,7 +1,7 @@
 """Feature serving, side by side in one run: dataintel (embedded and Redis online store),
 a no-op endpoint on the same server stack, and Feast's feature server on the same values.
 
-  bash bench/feast_setup.sh            # once: Feast in bench/.venv-feast
+  bash bench/feast/setup.sh            # once: Feast in bench/.venv-feast
   .venv/bin/python bench/serving.py --runs 3 --out bench/results-serving.json
 
 Per online store: 10,000 users with ~100,000 cart events over 30 days; 20 values per user
