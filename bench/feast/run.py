@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -187,11 +188,12 @@ def prepare_online(data: Path, work: Path, online: str) -> tuple[Path, dict[str,
     store.apply(definitions(data))
     applied = time.perf_counter() - start
     start = time.perf_counter()
-    store.materialize(
-        datetime(2000, 1, 1, tzinfo=UTC),
-        datetime.now(UTC) + timedelta(days=365 * 5),
-        feature_views=["user_stats"],
-    )
+    with contextlib.redirect_stdout(sys.stderr):  # keep stdout for the JSON result
+        store.materialize(
+            datetime(2000, 1, 1, tzinfo=UTC),
+            datetime.now(UTC) + timedelta(days=365 * 5),
+            feature_views=["user_stats"],
+        )
     return repo, {"apply_s": applied, "materialize_s": time.perf_counter() - start}
 
 
