@@ -112,6 +112,18 @@ def project_scope(permission: Permission) -> Callable[..., ProjectScope]:
     return dependency
 
 
+def credential_project(principal: Principal, project_id: str | None) -> str:
+    """The project a /v1 call is about: the one named, else the credential's only project."""
+    if project_id is not None:
+        return project_id
+    if principal.projects is None or len(principal.projects) != 1:
+        raise InvalidInput.field(
+            ["query", "project_id"], "required: this credential spans several projects"
+        )
+    (only,) = principal.projects
+    return only
+
+
 def credential_project_scope(permission: Permission) -> Callable[..., ProjectScope]:
     """For /v1/... routes: the project is the credential's own (a key scoped to one project),
     or the ``project_id`` query parameter (required for credentials that span projects)."""
@@ -128,13 +140,7 @@ def credential_project_scope(permission: Permission) -> Callable[..., ProjectSco
             ),
         ] = None,
     ) -> ProjectScope:
-        if project_id is None:
-            if principal.projects is None or len(principal.projects) != 1:
-                raise InvalidInput.field(
-                    ["query", "project_id"], "required: this credential spans several projects"
-                )
-            (project_id,) = principal.projects
-        return _scope(principal, session, project_id, permission)
+        return _scope(principal, session, credential_project(principal, project_id), permission)
 
     dependency.permission = permission  # type: ignore[attr-defined]
     return dependency

@@ -17,9 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dataintel.api.deps import PROJECT_ID_PATTERN, PrincipalDep, app_state
+from dataintel.api.deps import credential_project as resolve_credential_project
 from dataintel.auth.permissions import Permission
 from dataintel.auth.principal import Principal
-from dataintel.errors import Forbidden, InvalidInput, NotFound
+from dataintel.errors import Forbidden, NotFound
 from dataintel.storage.metadata.models import Project
 
 FOUND_TTL_SECONDS = 30.0
@@ -93,12 +94,7 @@ def credential_project(permission: Permission) -> Callable[..., object]:
             ),
         ] = None,
     ) -> ProjectRef:
-        if project_id is None:
-            if principal.projects is None or len(principal.projects) != 1:
-                raise InvalidInput.field(
-                    ["query", "project_id"], "required: this credential spans several projects"
-                )
-            (project_id,) = principal.projects
+        project_id = resolve_credential_project(principal, project_id)
         return await _check(request, principal, project_id, permission)
 
     dependency.permission = permission  # type: ignore[attr-defined]

@@ -45,7 +45,6 @@ class FeatureEngine:
         self.sessions = sessions
         self.clock = clock
         self.sink = FeatureSink(online, configs, clock)
-        self.backfills: dict[str, BackfillProgress] = {}
         self._checked = 0.0
 
     # --- the stream -------------------------------------------------------------------
@@ -128,7 +127,6 @@ class FeatureEngine:
         for project_id, plans in self.pending().items():
             version = self.configs.get(project_id).version or 0
             progress = BackfillProgress(project_id, [p.state_field for p in plans])
-            self.backfills[project_id] = progress
             log.info("backfill started", project_id=project_id, fields=progress.fields)
             self._save(version, progress)
             try:
