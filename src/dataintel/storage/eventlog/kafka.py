@@ -13,6 +13,9 @@ Optional query parameters for the consumers: ``session_timeout_ms`` and
 - Consumers: one Kafka consumer group per ``group``; partitions are spread over its members,
   and each newly assigned partition is positioned where the sink says (``resume``). Offsets
   committed to Kafka are advisory (lag tooling); the sinks own the positions.
+
+aiokafka is the optional ``kafka`` extra: this module imports without it (every module of the
+package must, on the runtime lock alone) and loads the driver where a Kafka log is started.
 """
 
 from __future__ import annotations
@@ -21,14 +24,10 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
-from aiokafka.structs import OffsetAndMetadata
 
 from dataintel.storage.eventlog.dedup import DedupStore
 from dataintel.storage.eventlog.port import (
@@ -39,6 +38,9 @@ from dataintel.storage.eventlog.port import (
     LogEntry,
     ResumeFrom,
 )
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 log = structlog.get_logger("dataintel.eventlog.kafka")
 
@@ -89,9 +91,13 @@ class KafkaEventLog(EventLog):
         return self.target.topic
 
     def _tp(self, partition: int) -> TopicPartition:
+        from aiokafka import TopicPartition
+
         return TopicPartition(self.topic, partition)
 
     async def start(self) -> None:
+        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
         await self._ensure_topic()
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self.target.bootstrap,
@@ -120,6 +126,8 @@ class KafkaEventLog(EventLog):
         await self._meta.start()
 
     async def _ensure_topic(self) -> None:
+        from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
         admin = AIOKafkaAdminClient(
             bootstrap_servers=self.target.bootstrap, client_id=self._client_id
         )
@@ -236,8 +244,9 @@ def _ok(result: object) -> bool:
     return not isinstance(result, BaseException)
 
 
-class _Resume(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Positions each newly assigned partition where the sink resumes."""
+class _Resume:
+    """Positions each newly assigned partition where the sink resumes (registered as an
+    aiokafka ``ConsumerRebalanceListener`` when a consumer starts: the driver is optional)."""
 
     def __init__(self, owner: KafkaLogConsumer, resume: ResumeFrom) -> None:
         self._owner = owner
@@ -276,6 +285,9 @@ class KafkaLogConsumer(LogConsumer):
         return {tp.partition for tp in self._consumer.assignment()}
 
     async def start(self, resume: ResumeFrom) -> None:
+        from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
+
+        ConsumerRebalanceListener.register(_Resume)  # idempotent
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self._owner.target.bootstrap,
             client_id=f"dataintel-{self.group}",
@@ -299,6 +311,9 @@ class KafkaLogConsumer(LogConsumer):
         ]
 
     async def commit(self, next_offsets: dict[int, int]) -> None:
+        from aiokafka.errors import CommitFailedError, IllegalStateError
+        from aiokafka.structs import OffsetAndMetadata
+
         consumer = self.kafka
         mine = consumer.assignment()
         offsets = {
@@ -314,6 +329,8 @@ class KafkaLogConsumer(LogConsumer):
             log.info("advisory offset commit skipped", group=self.group, error=str(exc))
 
     async def stop(self) -> None:
+        from aiokafka.errors import KafkaError
+
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             with contextlib.suppress(KafkaError):
