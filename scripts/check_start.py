@@ -12,8 +12,12 @@ Standard library only: it runs before any virtualenv exists. Usage: python3 scri
 (CHECK_START_TIMEOUT seconds for the whole check, default 600; CHECK_START_KEEP=1 keeps the clone).
 """
 
+# Fixed commands (git, make) and URLs of the service this script started on 127.0.0.1:
+# ruff: noqa: S603, S607, S310
+
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -57,8 +61,8 @@ def clone(target: Path) -> str:
     commit = git("rev-parse", "HEAD")
     if git("status", "--porcelain", "--untracked-files=no"):
         log("note: uncommitted changes here are not part of the check (it clones HEAD)")
-    subprocess.run(["git", "clone", "--quiet", "--no-checkout", str(ROOT), str(target)], check=True)
-    subprocess.run(["git", "-C", str(target), "checkout", "--quiet", "--detach", commit], check=True)
+    subprocess.run(["git", "clone", "-q", "--no-checkout", str(ROOT), str(target)], check=True)
+    subprocess.run(["git", "-C", str(target), "checkout", "-q", "--detach", commit], check=True)
     return commit
 
 
@@ -129,34 +133,34 @@ class Service:
                     break
                 except subprocess.TimeoutExpired:
                     continue
-        try:  # anything the group left behind (make and uvicorn normally exit on SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # anything the group left behind
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
     def tail(self, count: int = 40) -> str:
         with self.changed:
             return "\n".join(f"  | {line}" for line in self.lines[-count:])
 
 
-def get(url: str, key: str) -> tuple[int, Any]:
+def get(url: str, key: str) -> tuple[int, str]:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})
     try:
-        with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310 - our localhost URL
-            body = resp.read()
-            status = resp.status
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return int(resp.status), resp.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode(errors="replace")
-    text = body.decode()
-    return status, json.loads(text) if text.lstrip().startswith(("{", "[")) else text
+
+
+def get_ok(url: str, key: str) -> str:
+    status, body = get(url, key)
+    if status != 200:
+        raise CheckFailed(f"GET {url} answered {status}: {body}")
+    return body
 
 
 def demo_user(base: str, key: str) -> str:
     """A user of the demo data who added to a cart (read back through the export API)."""
-    url = f"{base}/v1/export/events?format=ndjson&event=cart_add&limit=1"
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})
-    with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310
-        rows = [json.loads(line) for line in resp.read().decode().splitlines() if line.strip()]
+    body = get_ok(f"{base}/v1/export/events?format=ndjson&event=cart_add&limit=1", key)
+    rows = [json.loads(line) for line in body.splitlines() if line.strip()]
     if not rows or not rows[0].get("user_id"):
         raise CheckFailed(f"the export of {PROJECT} has no cart_add event with a user_id: {rows}")
     return str(rows[0]["user_id"])
@@ -169,14 +173,10 @@ def has_number(values: dict[str, Any]) -> bool:
 
 
 def check(base: str, key: str) -> None:
-    status, body = get(f"{base}/health/ready", key)
-    if status != 200:
-        raise CheckFailed(f"/health/ready answered {status}: {body}")
+    get_ok(f"{base}/health/ready", key)
     log("/health/ready: 200")
     user = demo_user(base, key)
-    status, body = get(f"{base}/features/{PROJECT}/users/{user}", key)
-    if status != 200:
-        raise CheckFailed(f"/features/{PROJECT}/users/{user} answered {status}: {body}")
+    body = json.loads(get_ok(f"{base}/features/{PROJECT}/users/{user}", key))
     values = body.get("values") if isinstance(body, dict) else None
     if not values or not has_number(values):
         raise CheckFailed(f"demo user {user} has no non-zero feature value: {body}")

@@ -43,7 +43,8 @@ def failed(name, exc):
 
 def check_script(name):
     # Import what the script imports (it cannot run outside its host).
-    tree = ast.parse(open(importlib.util.find_spec(name).origin).read())
+    with open(importlib.util.find_spec(name).origin) as script:
+        tree = ast.parse(script.read())
     for node in tree.body:
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
