@@ -98,7 +98,6 @@ def single_response(
     body = {
         "status": item["status"],
         "event_id": item["event_id"],
-        "log_positions": {str(p): o for p, o in outcome.log_positions.items()},
         **(extra or {}),
     }
     return json_response(body, 202 if item["status"] == "accepted" else 200)
@@ -209,4 +208,6 @@ async def ingest_stats(
 ) -> IngestStatsRead:
     state = app_state(request)
     service = StatsService(scope.session, state.eventlog, state.analytics)
-    return await service.read(scope.project_id, pipeline_id, hours)
+    return await service.read(
+        scope.project_id, pipeline_id, hours, with_lag=scope.principal.is_global
+    )

@@ -38,24 +38,24 @@ class ItemResult(BaseModel):
     errors: list[ItemError] = Field(description="Why it was rejected (empty otherwise).")
 
 
-LOG_POSITIONS = Field(
-    description="Per event-log partition, the offset of the last event this request wrote "
-    "there (read-after-write: the event is processed once the processor is past it)."
-)
-
-
 class IngestBatchRead(BaseModel):
     accepted: int
     duplicate: int
     rejected: int
     items: list[ItemResult] = Field(description="One per input event, in input order.")
-    log_positions: dict[str, int] = LOG_POSITIONS
+    processed: bool | None = Field(
+        default=None,
+        description="With ?wait=processed: whether the events were processed before the "
+        "timeout (absent otherwise).",
+    )
 
 
 class IngestEventRead(BaseModel):
     status: Literal["accepted", "duplicate"]
     event_id: str
-    log_positions: dict[str, int] = LOG_POSITIONS
+    processed: bool | None = Field(
+        default=None, description="With ?wait=processed: processed before the timeout."
+    )
 
 
 class SegmentRead(IngestBatchRead):
@@ -90,7 +90,8 @@ class IngestStatsRead(BaseModel):
     by_hour: list[HourCounts]
     dead_letters: dict[str, int] = Field(description="Dead letters per status.")
     processing_lag: ProcessingLag | None = Field(
-        description="Null when the event log or the analytics store is not running here."
+        description="Null when the event log or the analytics store is not running here, "
+        "and for project-scoped credentials (the log is shared by every tenant)."
     )
 
 

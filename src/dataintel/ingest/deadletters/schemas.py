@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from dataintel.config.pipelines.schemas import EVENT_NAME
-from dataintel.ingest.schemas import LOG_POSITIONS, ItemError, ItemStatus, ReasonCode
+from dataintel.ingest.schemas import ItemError, ItemStatus, ReasonCode
 
 DeadLetterStatus = Literal["pending", "replayed", "rejected_again"]
 MAX_REPLAY = 10_000
@@ -81,4 +81,3 @@ class ReplayRead(BaseModel):
     rejected: int
     items: list[ReplayItem]
     has_more: bool = Field(description="More dead letters match: call replay again.")
-    log_positions: dict[str, int] = LOG_POSITIONS
