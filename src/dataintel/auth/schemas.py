@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from dataintel.api.types import AwareUtcTime
 from dataintel.auth.permissions import Role
 
 
@@ -19,7 +20,7 @@ class ApiKeyCreate(BaseModel):
         description="The one project the key may touch; null: every project (global admins only).",
     )
     roles: list[Role] = Field(min_length=1, max_length=6)
-    expires_at: AwareDatetime | None = None
+    expires_at: AwareUtcTime | None = None
     pipeline_id: str | None = Field(
         default=None,
         pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",

@@ -21,6 +21,7 @@ from dataintel.api.deps import (
     credential_project_scope,
 )
 from dataintel.api.problems import problem
+from dataintel.api.types import Int32
 from dataintel.auth.permissions import Permission
 from dataintel.config.projects.schemas import SLUG
 from dataintel.ingest.deps import RawBody, key_target, pipeline_target
@@ -204,7 +205,7 @@ async def ingest_stats(
     request: Request,
     scope: Annotated[ProjectScope, Depends(credential_project_scope(Permission.EVENTS_WRITE))],
     pipeline_id: Annotated[str | None, Query(pattern=SLUG, max_length=64)] = None,
-    hours: Annotated[int, Query(ge=1, le=24 * 90, description="Look back this many hours.")] = 24,
+    hours: Annotated[Int32, Query(ge=1, le=24 * 90, description="Look back this many hours.")] = 24,
 ) -> IngestStatsRead:
     state = app_state(request)
     service = StatsService(scope.session, state.eventlog, state.analytics)

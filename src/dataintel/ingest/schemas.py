@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from dataintel.api.types import NonNegInt32, NonNegInt64
+
 ReasonCode = Literal[
     "missing_field",
     "wrong_type",
@@ -32,16 +34,16 @@ class ItemError(BaseModel):
 
 
 class ItemResult(BaseModel):
-    index: int = Field(description="Position of the event in the request.")
+    index: NonNegInt32 = Field(description="Position of the event in the request.")
     status: ItemStatus
     event_id: str = Field(description="The client's event_id, or the one generated for it.")
     errors: list[ItemError] = Field(description="Why it was rejected (empty otherwise).")
 
 
 class IngestBatchRead(BaseModel):
-    accepted: int
-    duplicate: int
-    rejected: int
+    accepted: NonNegInt64
+    duplicate: NonNegInt64
+    rejected: NonNegInt64
     items: list[ItemResult] = Field(description="One per input event, in input order.")
     processed: bool | None = Field(
         default=None,
@@ -63,9 +65,9 @@ class SegmentRead(IngestBatchRead):
 
 
 class EventCountRead(BaseModel):
-    accepted: int
-    duplicate: int
-    rejected: int
+    accepted: NonNegInt64
+    duplicate: NonNegInt64
+    rejected: NonNegInt64
 
 
 class EventTypeCounts(EventCountRead):
@@ -77,8 +79,8 @@ class HourCounts(EventCountRead):
 
 
 class ProcessingLag(BaseModel):
-    total: int = Field(description="Events in the log not yet in the analytics store.")
-    partitions: dict[str, int]
+    total: NonNegInt64 = Field(description="Events in the log not yet in the analytics store.")
+    partitions: dict[str, NonNegInt64]
 
 
 class IngestStatsRead(BaseModel):
@@ -88,7 +90,7 @@ class IngestStatsRead(BaseModel):
     totals: EventCountRead
     by_event: list[EventTypeCounts]
     by_hour: list[HourCounts]
-    dead_letters: dict[str, int] = Field(description="Dead letters per status.")
+    dead_letters: dict[str, NonNegInt64] = Field(description="Dead letters per status.")
     processing_lag: ProcessingLag | None = Field(
         description="Null when the event log or the analytics store is not running here, "
         "and for project-scoped credentials (the log is shared by every tenant)."

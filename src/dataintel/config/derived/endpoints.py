@@ -7,12 +7,17 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, status
 
 from dataintel.api.deps import ProjectScope, project_scope
+from dataintel.api.json_body import StrictJSONRoute
 from dataintel.auth.permissions import Permission
 from dataintel.config.derived.schemas import DerivedCreate, DerivedRead, DerivedUpdate
 from dataintel.config.derived.service import DerivedService
 from dataintel.config.features.schemas import FEATURE_NAME
 
-router = APIRouter(prefix="/api/v1/projects/{project_id}/derived-features", tags=["features"])
+router = APIRouter(
+    prefix="/api/v1/projects/{project_id}/derived-features",
+    route_class=StrictJSONRoute,
+    tags=["features"],
+)
 
 ReadScope = Annotated[ProjectScope, Depends(project_scope(Permission.CONFIG_READ))]
 WriteScope = Annotated[ProjectScope, Depends(project_scope(Permission.CONFIG_WRITE))]

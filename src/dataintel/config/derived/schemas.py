@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
+from dataintel.api.types import Version32
 from dataintel.config.features.schemas import FEATURE_NAME
 from dataintel.config.pipelines.schemas import FIELD_NAME, not_null
 from dataintel.features.expressions import MAX_LENGTH
@@ -47,6 +48,6 @@ class DerivedRead(BaseModel):
     expression: str
     reads: list[str] = Field(description="The value names the expression reads.")
     enabled: bool
-    version: int
+    version: Version32
     created_at: datetime
     updated_at: datetime

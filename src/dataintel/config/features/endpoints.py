@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, status
 
 from dataintel.api.deps import ProjectScope, project_scope
+from dataintel.api.json_body import StrictJSONRoute
 from dataintel.auth.permissions import Permission
 from dataintel.config.features.schemas import (
     FEATURE_NAME,
@@ -17,7 +18,9 @@ from dataintel.config.features.schemas import (
 from dataintel.config.features.service import FeatureService
 from dataintel.config.projects.schemas import SLUG
 
-router = APIRouter(prefix="/api/v1/projects/{project_id}/features", tags=["features"])
+router = APIRouter(
+    prefix="/api/v1/projects/{project_id}/features", route_class=StrictJSONRoute, tags=["features"]
+)
 
 ReadScope = Annotated[ProjectScope, Depends(project_scope(Permission.CONFIG_READ))]
 WriteScope = Annotated[ProjectScope, Depends(project_scope(Permission.CONFIG_WRITE))]

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, status
 
 from dataintel.api.deps import ProjectScope, SessionDep, app_state, project_scope
+from dataintel.api.json_body import StrictJSONRoute
 from dataintel.auth.permissions import Permission
 from dataintel.config.pipelines.schemas import (
     EVENT_NAME,
@@ -21,7 +22,11 @@ from dataintel.config.pipelines.schemas import (
 from dataintel.config.pipelines.service import EventService, PipelineService
 from dataintel.config.projects.schemas import SLUG
 
-router = APIRouter(prefix="/api/v1/projects/{project_id}/pipelines", tags=["pipelines"])
+router = APIRouter(
+    prefix="/api/v1/projects/{project_id}/pipelines",
+    route_class=StrictJSONRoute,
+    tags=["pipelines"],
+)
 
 ReadScope = Annotated[ProjectScope, Depends(project_scope(Permission.CONFIG_READ))]
 WriteScope = Annotated[ProjectScope, Depends(project_scope(Permission.CONFIG_WRITE))]

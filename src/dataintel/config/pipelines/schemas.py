@@ -8,6 +8,7 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
+from dataintel.api.types import NonNegInt32
 from dataintel.config.projects.schemas import SLUG
 
 EVENT_NAME = r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$"
@@ -138,7 +139,7 @@ class WebhookInfo(BaseModel):
     secret: str = Field(description="Signing secret for the X-Dataintel-Signature header.")
     signature_header: str = "X-Dataintel-Signature"
     scheme: str = "t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.<raw body>'>"
-    tolerance_seconds: int = 300
+    tolerance_seconds: NonNegInt32 = 300
     previous_secret_valid_until: datetime | None = Field(
         description="Until then the secret before the last rotation still verifies."
     )

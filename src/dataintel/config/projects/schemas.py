@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dataintel.api.types import Version32
+
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 
@@ -23,6 +25,6 @@ class ProjectRead(BaseModel):
     id: str
     name: str
     description: str
-    active_version: int | None = Field(description="The deployed config version in force.")
+    active_version: Version32 | None = Field(description="The deployed config version in force.")
     created_at: datetime
     updated_at: datetime

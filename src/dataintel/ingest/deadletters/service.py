@@ -16,6 +16,7 @@ from typing import Any
 import anyio.from_thread
 from sqlalchemy.orm import Session
 
+from dataintel.api.types import INT32_MAX
 from dataintel.config.deployments.runtime import ActiveConfigCache
 from dataintel.config.pipelines import repository as pipelines_repo
 from dataintel.errors import InvalidInput, NotFound, Unavailable
@@ -44,7 +45,7 @@ def to_read(row: DeadLetter) -> DeadLetterRead:
 def parse_cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 12:
+    if not (cursor.isascii() and cursor.isdigit()) or not 1 <= int(cursor) <= INT32_MAX:
         raise InvalidInput.field(["query", "cursor"], "not a cursor returned by this endpoint")
     return int(cursor)
 
