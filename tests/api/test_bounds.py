@@ -155,7 +155,8 @@ def test_openapi_shows_the_bounds(client: TestClient) -> None:
     assert start["formatMinimum"] == "1970-01-01T00:00:00Z"
     assert start["formatMaximum"] == "2299-12-31T23:59:59.999999Z"
     expires = schemas["ApiKeyCreate"]["properties"]["expires_at"]["anyOf"][0]
-    assert expires["format"] == "date-time" and "formatMaximum" in expires
+    assert expires["format"] == "date-time"
+    assert "formatMaximum" in expires
     deployments = spec["paths"]["/api/v1/projects/{project_id}/deployments"]["get"]["parameters"]
     offset = next(p for p in deployments if p["name"] == "offset")["schema"]
     assert offset["maximum"] == 2**31 - 1

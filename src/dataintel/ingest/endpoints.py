@@ -51,6 +51,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown project or pipeline, or nothing deployed."},
     409: {"description": "The pipeline is deactivated."},
     413: {"description": "The body or the number of events exceeds the limit."},
+    415: {"description": "The Content-Type is not JSON (application/json, +json; UTF-8)."},
     429: {"description": "Rate limit exceeded."},
     503: {"description": "The event log is unavailable; retry."},
 }
