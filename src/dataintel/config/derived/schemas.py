@@ -29,6 +29,12 @@ class DerivedCreate(BaseModel):
     enabled: StrictBool = True
 
 
+class DerivedReplace(DerivedCreate):
+    """PUT: the full definition; ``name`` may be omitted (it is the path's)."""
+
+    name: str | None = Field(default=None, pattern=FEATURE_NAME)  # type: ignore[assignment]
+
+
 class DerivedUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -13,6 +13,7 @@ from dataintel.config.features.schemas import (
     FEATURE_NAME,
     FeatureCreate,
     FeatureRead,
+    FeatureReplace,
     FeatureUpdate,
 )
 from dataintel.config.features.service import FeatureService
@@ -55,3 +56,8 @@ def update_feature(name: FeatureName, data: FeatureUpdate, scope: WriteScope) ->
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a feature")
 def delete_feature(name: FeatureName, scope: WriteScope) -> None:
     FeatureService(scope.session).delete(scope.project_id, name)
+
+
+@router.put("/{name}", summary="Replace a feature (omitted optional fields reset to defaults)")
+def replace_feature(name: FeatureName, data: FeatureReplace, scope: WriteScope) -> FeatureRead:
+    return FeatureService(scope.session).replace(scope.project_id, name, data)

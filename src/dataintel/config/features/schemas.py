@@ -57,6 +57,12 @@ class FeatureCreate(BaseModel):
     _windows = field_validator("windows")(_check_windows)
 
 
+class FeatureReplace(FeatureCreate):
+    """PUT: the full definition; ``name`` may be omitted (it is the path's)."""
+
+    name: str | None = Field(default=None, pattern=FEATURE_NAME)  # type: ignore[assignment]
+
+
 class FeatureUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
