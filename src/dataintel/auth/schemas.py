@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, ConfigDict, Field
 
-from dataintel.api.types import AwareUtcTime
+from dataintel.api.types import AwareUtcTime, UtcTime
 from dataintel.auth.permissions import Role
 
 
@@ -40,9 +38,9 @@ class ApiKeyRead(BaseModel):
     roles: list[Role]
     prefix: str = Field(description="The key's visible start, to recognise it.")
     created_by: str
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
+    created_at: UtcTime
+    expires_at: UtcTime | None
+    revoked_at: UtcTime | None
 
 
 class ApiKeyCreated(ApiKeyRead):

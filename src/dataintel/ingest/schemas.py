@@ -6,12 +6,11 @@ with orjson-encoded dicts of exactly these shapes (tests compare them).
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from dataintel.api.types import NonNegInt32, NonNegInt64
+from dataintel.api.types import NonNegInt32, NonNegInt64, UtcTime
 
 ReasonCode = Literal[
     "missing_field",
@@ -75,7 +74,7 @@ class EventTypeCounts(EventCountRead):
 
 
 class HourCounts(EventCountRead):
-    hour: datetime = Field(description="Start of the hour of arrival (UTC).")
+    hour: UtcTime = Field(description="Start of the hour of arrival (UTC).")
 
 
 class ProcessingLag(BaseModel):
@@ -86,7 +85,7 @@ class ProcessingLag(BaseModel):
 class IngestStatsRead(BaseModel):
     project_id: str
     pipeline_id: str | None
-    since: datetime
+    since: UtcTime
     totals: EventCountRead
     by_event: list[EventTypeCounts]
     by_hour: list[HourCounts]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from dataintel.api.types import NonNegInt32, NonNegInt64, Version32
+from dataintel.api.types import NonNegInt32, NonNegInt64, UtcTime, Version32
 from dataintel.config.deployments.diff import Change
 from dataintel.config.deployments.snapshot import ConfigSnapshot
 
@@ -50,7 +49,7 @@ class DeploymentRead(BaseModel):
     active: bool = Field(description="This version is the one in force.")
     message: str
     created_by: str
-    created_at: datetime
+    created_at: UtcTime
     summary: dict[str, NonNegInt32] = Field(description="Number of changes per action.")
     changes: list[Change] = Field(description="What this version changed from the previous one.")
 
@@ -62,9 +61,9 @@ class BackfillRead(BaseModel):
     events_done: NonNegInt64
     entities: NonNegInt64 = Field(description="Entities whose state has been written.")
     error: str | None
-    started_at: datetime
-    updated_at: datetime
-    finished_at: datetime | None
+    started_at: UtcTime
+    updated_at: UtcTime
+    finished_at: UtcTime | None
 
 
 class DeploymentDetail(DeploymentRead):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
-from dataintel.api.types import Version32
+from dataintel.api.types import UtcTime, Version32
 from dataintel.config.features.schemas import FEATURE_NAME
 from dataintel.config.pipelines.schemas import FIELD_NAME, not_null
 from dataintel.features.expressions import MAX_LENGTH
@@ -55,5 +53,5 @@ class DerivedRead(BaseModel):
     reads: list[str] = Field(description="The value names the expression reads.")
     enabled: bool
     version: Version32
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcTime
+    updated_at: UtcTime

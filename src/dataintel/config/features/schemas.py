@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
-from dataintel.api.types import NonNegInt64, Version32
+from dataintel.api.types import NonNegInt64, UtcTime, Version32
 from dataintel.config.features.windows import DEFAULT_WINDOWS, parse_window
 from dataintel.config.pipelines.schemas import EVENT_NAME, FIELD_NAME, not_null
 from dataintel.config.projects.schemas import SLUG
@@ -112,5 +111,5 @@ class FeatureRead(BaseModel):
     windows: list[WindowRead]
     enabled: bool
     version: Version32 = Field(description="Bumped on every change of the definition.")
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcTime
+    updated_at: UtcTime

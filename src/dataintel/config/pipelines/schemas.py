@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
-from dataintel.api.types import NonNegInt32
+from dataintel.api.types import NonNegInt32, UtcTime
 from dataintel.config.projects.schemas import SLUG
 
 EVENT_NAME = r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$"
@@ -137,8 +136,8 @@ class PipelineRead(BaseModel):
     active: bool = Field(description="Inactive pipelines refuse events (takes effect at once).")
     events: list[EventRead]
     ingest_url: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcTime
+    updated_at: UtcTime
 
 
 class WebhookInfo(BaseModel):
@@ -147,10 +146,10 @@ class WebhookInfo(BaseModel):
     signature_header: str = "X-Dataintel-Signature"
     scheme: str = "t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.<raw body>'>"
     tolerance_seconds: NonNegInt32 = 300
-    previous_secret_valid_until: datetime | None = Field(
+    previous_secret_valid_until: UtcTime | None = Field(
         description="Until then the secret before the last rotation still verifies."
     )
-    rotated_at: datetime | None
+    rotated_at: UtcTime | None
 
 
 class PipelineReplace(BaseModel):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, ConfigDict, Field
 
-from dataintel.api.types import Version32
+from dataintel.api.types import UtcTime, Version32
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
@@ -26,5 +24,5 @@ class ProjectRead(BaseModel):
     name: str
     description: str
     active_version: Version32 | None = Field(description="The deployed config version in force.")
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcTime
+    updated_at: UtcTime

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from dataintel.api.types import AwareUtcTime, Id32, NonNegInt32, Version32
+from dataintel.api.types import AwareUtcTime, Id32, Int32, NonNegInt32, UtcTime, Version32
 from dataintel.config.pipelines.schemas import EVENT_NAME
 from dataintel.ingest.schemas import ItemError, ItemStatus, ReasonCode
 
@@ -34,11 +33,11 @@ class DeadLetterRead(BaseModel):
     pipeline_version: Version32 | None = Field(description="The deployed version that rejected it.")
     event_id: str = Field(description="The client's event_id, or the one generated at arrival.")
     event: str | None
-    received_at: datetime
+    received_at: UtcTime
     payload: Any = Field(description="The item as received (Segment: as mapped to an event).")
     reasons: list[ItemError] = Field(description="Pointers are relative to the payload.")
     status: DeadLetterStatus
-    replayed_at: datetime | None
+    replayed_at: UtcTime | None
 
 
 class DeadLetterPage(BaseModel):
@@ -62,7 +61,7 @@ class DeadLetterReplay(BaseModel):
     reason: ReasonCode | None = None
     since: IsoTime | None = None
     until: IsoTime | None = None
-    limit: int = Field(default=1000, ge=1, le=MAX_REPLAY, description="Oldest first.")
+    limit: Int32 = Field(default=1000, ge=1, le=MAX_REPLAY, description="Oldest first.")
 
 
 class ReplayItem(BaseModel):
