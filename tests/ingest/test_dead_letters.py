@@ -140,7 +140,7 @@ def test_replay_after_a_schema_fix_stores_each_event_once(shop: Shop) -> None:
             "message": "expected string, got number",
         }
     ]
-    assert fixed["log_positions"]
+    assert "log_positions" not in fixed  # the shared log's offsets count every tenant
 
     again = replay(shop, "strict")
     assert (again["accepted"], again["duplicate"], again["rejected"]) == (0, 0, 1)

@@ -4,6 +4,7 @@ embedded log, processor and DuckDB analytics store."""
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -16,6 +17,8 @@ from tests.conftest import assert_problem
 from tests.ingest.conftest import Shop
 
 BATCH = "/ingest/shop/web/batch"
+# Yesterday: event times must stay within the allowed lateness (7 days) whenever this runs.
+DAY = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
 
 
 def events(n: int, start: int = 0, user: str = "u1") -> list[dict[str, Any]]:
@@ -23,7 +26,7 @@ def events(n: int, start: int = 0, user: str = "u1") -> list[dict[str, Any]]:
         {
             "event_id": f"e{i:05d}",
             "event": "cart_add",
-            "timestamp": f"2026-11-24T10:{i // 60 % 60:02d}:{i % 60:02d}Z",
+            "timestamp": f"{DAY}T10:{i // 60 % 60:02d}:{i % 60:02d}Z",
             "user_id": user if i % 2 == 0 else "u2",
             "properties": {"sku": f"sku-{i}", "price": i + 0.5, "meta": {"tags": ["é", i]}},
         }
@@ -75,14 +78,14 @@ def test_export_ndjson_streams_every_row_in_time_order(loaded: Shop) -> None:
     assert len(rows) == 250
     assert [r["event_id"] for r in rows] == [f"e{i:05d}" for i in range(250)]
     assert rows[3]["properties"] == {"sku": "sku-3", "price": 3.5, "meta": {"tags": ["é", 3]}}
-    assert rows[0]["timestamp"] == "2026-11-24T10:00:00Z"
+    assert rows[0]["timestamp"] == f"{DAY}T10:00:00Z"
 
 
 def test_export_filters_and_formats(loaded: Shop) -> None:
     h = analyst(loaded)
     resp = loaded.client.get(
         "/v1/export/events",
-        params={"user_id": "u1", "start": "2026-11-24T10:01:00Z", "end": "2026-11-24T10:02:00Z"},
+        params={"user_id": "u1", "start": f"{DAY}T10:01:00Z", "end": f"{DAY}T10:02:00Z"},
         headers={**h, "Accept": "text/csv"},
     )
     assert resp.status_code == 200

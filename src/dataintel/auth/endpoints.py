@@ -7,12 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, status
 
 from dataintel.api.deps import PROJECT_ID_PATTERN, SessionDep, require
+from dataintel.api.json_body import StrictJSONRoute
 from dataintel.auth.permissions import Permission
 from dataintel.auth.principal import Principal
 from dataintel.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 from dataintel.auth.service import ApiKeyService
 
-router = APIRouter(prefix="/api/v1/api-keys", tags=["api-keys"])
+router = APIRouter(prefix="/api/v1/api-keys", route_class=StrictJSONRoute, tags=["api-keys"])
 KEY_ID_PATTERN = r"^[A-Za-z0-9]{1,40}$"
 KeysAdmin = Annotated[Principal, Depends(require(Permission.KEYS_MANAGE))]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import jwt
@@ -30,11 +31,20 @@ def principal_from_jwt(token: str, settings: Settings) -> Principal:
         raise Unauthorized("token expired") from exc
     except jwt.PyJWTError as exc:
         raise Unauthorized(f"invalid token: {exc}") from exc
+    projects = _projects(claims.get("projects"))
     return Principal(
         subject=f"jwt:{claims['sub']}",
         roles=_roles(claims.get("roles")),
-        projects=_projects(claims.get("projects")),
+        projects=projects,
+        rate_limit_key=_rate_limit_key(claims, projects),
     )
+
+
+def _rate_limit_key(claims: dict[str, Any], projects: frozenset[str] | None) -> str:
+    """One bucket per issuer + project scope + subject, JSON-encoded so no choice of ids can
+    make two different triples read the same (a ``sub`` is unique only within its tenant)."""
+    scope = "*" if projects is None else sorted(projects)
+    return "jwt:" + json.dumps([claims["iss"], scope, str(claims["sub"])], separators=(",", ":"))
 
 
 def _roles(raw: Any) -> frozenset[Role]:

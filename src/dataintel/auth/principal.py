@@ -14,6 +14,9 @@ class Principal:
     projects: frozenset[str] | None  # None: every project (a global credential)
     key_id: str | None = None
     pipeline_id: str | None = None  # an ingest key bound to one pipeline (/v1/events)
+    # The rate-limit bucket; defaults to ``subject`` (an API key id is unique already). A JWT
+    # sets it to issuer + projects + subject: two tenants' tokens may share a ``sub``.
+    rate_limit_key: str | None = None
 
     @property
     def is_global(self) -> bool:
@@ -29,4 +32,4 @@ class Principal:
 
     @property
     def rate_limit_id(self) -> str:
-        return self.subject
+        return self.rate_limit_key or self.subject

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from pydantic import BaseModel, ConfigDict, Field
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-
+from dataintel.api.types import AwareUtcTime, UtcTime
 from dataintel.auth.permissions import Role
 
 
@@ -19,7 +18,7 @@ class ApiKeyCreate(BaseModel):
         description="The one project the key may touch; null: every project (global admins only).",
     )
     roles: list[Role] = Field(min_length=1, max_length=6)
-    expires_at: AwareDatetime | None = None
+    expires_at: AwareUtcTime | None = None
     pipeline_id: str | None = Field(
         default=None,
         pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
@@ -39,9 +38,9 @@ class ApiKeyRead(BaseModel):
     roles: list[Role]
     prefix: str = Field(description="The key's visible start, to recognise it.")
     created_by: str
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
+    created_at: UtcTime
+    expires_at: UtcTime | None
+    revoked_at: UtcTime | None
 
 
 class ApiKeyCreated(ApiKeyRead):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -10,6 +9,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
 from dataintel.api.deps import ProjectScope, app_state, credential_project_scope
+from dataintel.api.types import UtcTime
 from dataintel.auth.permissions import Permission
 from dataintel.errors import Unavailable
 from dataintel.export.formats import ExportFormat, from_accept
@@ -37,8 +37,8 @@ ExportScope = Annotated[ProjectScope, Depends(credential_project_scope(Permissio
 def export_events(
     request: Request,
     scope: ExportScope,
-    start: Annotated[datetime | None, Query(description="Event time, inclusive.")] = None,
-    end: Annotated[datetime | None, Query(description="Event time, exclusive.")] = None,
+    start: Annotated[UtcTime | None, Query(description="Event time, inclusive.")] = None,
+    end: Annotated[UtcTime | None, Query(description="Event time, exclusive.")] = None,
     event: Annotated[
         list[str] | None, Query(max_length=100, description="Event names (repeat).")
     ] = None,

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
+from dataintel.api.types import TIME_MAX, TIME_MIN
 from dataintel.errors import InvalidInput
 from dataintel.export import formats
 from dataintel.export.formats import ExportFormat
@@ -58,12 +59,19 @@ def parse_cursor(cursor: str) -> tuple[int, str]:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         when = None
-    if not sep or not event_id or when is None or when.tzinfo is None:
+    if not sep or not event_id or when is None or when.tzinfo is None or not _in_range(when):
         raise InvalidInput.field(
             ["query", "cursor"], "must read '<ISO-8601 UTC timestamp>,<event_id>' of a row"
         )
     delta = when.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
     return delta // _MICRO, event_id
+
+
+def _in_range(when: datetime) -> bool:
+    try:
+        return TIME_MIN <= when.astimezone(UTC) <= TIME_MAX
+    except OverflowError:  # year 1 with a positive offset, year 9999 with a negative one
+        return False
 
 
 _MICRO = datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)

@@ -28,6 +28,7 @@ from dataintel.auth.principal import Principal
 from dataintel.config.pipelines.webhooks import SIGNATURE_HEADER
 from dataintel.config.projects.schemas import SLUG
 from dataintel.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from dataintel.ingest.errors import UnsupportedMediaType
 from dataintel.ingest.runtime import ingest_runtime
 from dataintel.ingest.service import IngestTarget, target_in, verify_webhook
 from dataintel.storage.metadata.types import utcnow
@@ -35,8 +36,40 @@ from dataintel.storage.metadata.types import utcnow
 WRITE = Permission.EVENTS_WRITE
 
 
+JSON_CHARSETS = frozenset({"utf-8", "utf8"})
+
+
+def require_json(content_type: str | None) -> None:
+    """415 unless the body is declared JSON: ``application/json`` or an
+    ``application/<something>+json`` type, with no charset or UTF-8 (RFC 8259 JSON is UTF-8).
+    A form, XML, text or a missing Content-Type is refused rather than parsed as JSON."""
+    media, _, params = (content_type or "").partition(";")
+    media = media.strip().lower()
+    is_json = media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+    charset = next(
+        (
+            value.strip().strip('"').lower()
+            for name, _, value in (p.partition("=") for p in params.split(";"))
+            if name.strip().lower() == "charset"
+        ),
+        None,
+    )
+    if is_json and (charset is None or charset in JSON_CHARSETS):
+        return
+    sent = f"'{content_type}'" if content_type else "no Content-Type"
+    raise UnsupportedMediaType(
+        f"events are JSON: send 'Content-Type: application/json' (charset utf-8 if any), "
+        f"not {sent}",
+        accepted=["application/json", "application/*+json"],
+    )
+
+
 async def raw_body(request: Request) -> bytes:
-    """The request body as sent (signatures are computed over these exact bytes)."""
+    """The request body as sent (signatures are computed over these exact bytes), once its
+    Content-Type says JSON (415 otherwise)."""
+    require_json(request.headers.get("content-type"))
     return await request.body()
 
 

@@ -21,6 +21,7 @@ from dataintel.api.deps import (
     credential_project_scope,
 )
 from dataintel.api.problems import problem
+from dataintel.api.types import Int32
 from dataintel.auth.permissions import Permission
 from dataintel.config.projects.schemas import SLUG
 from dataintel.ingest.deps import RawBody, key_target, pipeline_target
@@ -50,6 +51,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown project or pipeline, or nothing deployed."},
     409: {"description": "The pipeline is deactivated."},
     413: {"description": "The body or the number of events exceeds the limit."},
+    415: {"description": "The Content-Type is not JSON (application/json, +json; UTF-8)."},
     429: {"description": "Rate limit exceeded."},
     503: {"description": "The event log is unavailable; retry."},
 }
@@ -98,7 +100,6 @@ def single_response(
     body = {
         "status": item["status"],
         "event_id": item["event_id"],
-        "log_positions": {str(p): o for p, o in outcome.log_positions.items()},
         **(extra or {}),
     }
     return json_response(body, 202 if item["status"] == "accepted" else 200)
@@ -205,8 +206,10 @@ async def ingest_stats(
     request: Request,
     scope: Annotated[ProjectScope, Depends(credential_project_scope(Permission.EVENTS_WRITE))],
     pipeline_id: Annotated[str | None, Query(pattern=SLUG, max_length=64)] = None,
-    hours: Annotated[int, Query(ge=1, le=24 * 90, description="Look back this many hours.")] = 24,
+    hours: Annotated[Int32, Query(ge=1, le=24 * 90, description="Look back this many hours.")] = 24,
 ) -> IngestStatsRead:
     state = app_state(request)
     service = StatsService(scope.session, state.eventlog, state.analytics)
-    return await service.read(scope.project_id, pipeline_id, hours)
+    return await service.read(
+        scope.project_id, pipeline_id, hours, with_lag=scope.principal.is_global
+    )

@@ -6,10 +6,11 @@ with orjson-encoded dicts of exactly these shapes (tests compare them).
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from dataintel.api.types import NonNegInt32, NonNegInt64, UtcTime
 
 ReasonCode = Literal[
     "missing_field",
@@ -32,30 +33,30 @@ class ItemError(BaseModel):
 
 
 class ItemResult(BaseModel):
-    index: int = Field(description="Position of the event in the request.")
+    index: NonNegInt32 = Field(description="Position of the event in the request.")
     status: ItemStatus
     event_id: str = Field(description="The client's event_id, or the one generated for it.")
     errors: list[ItemError] = Field(description="Why it was rejected (empty otherwise).")
 
 
-LOG_POSITIONS = Field(
-    description="Per event-log partition, the offset of the last event this request wrote "
-    "there (read-after-write: the event is processed once the processor is past it)."
-)
-
-
 class IngestBatchRead(BaseModel):
-    accepted: int
-    duplicate: int
-    rejected: int
+    accepted: NonNegInt64
+    duplicate: NonNegInt64
+    rejected: NonNegInt64
     items: list[ItemResult] = Field(description="One per input event, in input order.")
-    log_positions: dict[str, int] = LOG_POSITIONS
+    processed: bool | None = Field(
+        default=None,
+        description="With ?wait=processed: whether the events were processed before the "
+        "timeout (absent otherwise).",
+    )
 
 
 class IngestEventRead(BaseModel):
     status: Literal["accepted", "duplicate"]
     event_id: str
-    log_positions: dict[str, int] = LOG_POSITIONS
+    processed: bool | None = Field(
+        default=None, description="With ?wait=processed: processed before the timeout."
+    )
 
 
 class SegmentRead(IngestBatchRead):
@@ -63,9 +64,9 @@ class SegmentRead(IngestBatchRead):
 
 
 class EventCountRead(BaseModel):
-    accepted: int
-    duplicate: int
-    rejected: int
+    accepted: NonNegInt64
+    duplicate: NonNegInt64
+    rejected: NonNegInt64
 
 
 class EventTypeCounts(EventCountRead):
@@ -73,24 +74,25 @@ class EventTypeCounts(EventCountRead):
 
 
 class HourCounts(EventCountRead):
-    hour: datetime = Field(description="Start of the hour of arrival (UTC).")
+    hour: UtcTime = Field(description="Start of the hour of arrival (UTC).")
 
 
 class ProcessingLag(BaseModel):
-    total: int = Field(description="Events in the log not yet in the analytics store.")
-    partitions: dict[str, int]
+    total: NonNegInt64 = Field(description="Events in the log not yet in the analytics store.")
+    partitions: dict[str, NonNegInt64]
 
 
 class IngestStatsRead(BaseModel):
     project_id: str
     pipeline_id: str | None
-    since: datetime
+    since: UtcTime
     totals: EventCountRead
     by_event: list[EventTypeCounts]
     by_hour: list[HourCounts]
-    dead_letters: dict[str, int] = Field(description="Dead letters per status.")
+    dead_letters: dict[str, NonNegInt64] = Field(description="Dead letters per status.")
     processing_lag: ProcessingLag | None = Field(
-        description="Null when the event log or the analytics store is not running here."
+        description="Null when the event log or the analytics store is not running here, "
+        "and for project-scoped credentials (the log is shared by every tenant)."
     )
 
 

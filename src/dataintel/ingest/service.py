@@ -5,7 +5,8 @@ writes the rejected ones to the dead-letter table in the request's unit of work 
 appending the accepted ones to the log (a 2xx is sent only after both: the append returns
 once the events are durable, the unit of work commits before the response), and reports
 per item ``accepted`` / ``duplicate`` / ``rejected``. The log's ``AppendResult.positions``
-come back as ``log_positions`` (for read-after-write waits).
+stay in the outcome for ``?wait=processed`` and are never sent to the client: the log is
+shared by every tenant, so its offsets would count other tenants' traffic.
 """
 
 from __future__ import annotations
@@ -189,7 +190,6 @@ class IngestOutcome:
             "duplicate": self.duplicate,
             "rejected": self.rejected,
             "items": self.items,
-            "log_positions": {str(p): o for p, o in self.log_positions.items()},
         }
 
 

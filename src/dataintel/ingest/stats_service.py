@@ -3,7 +3,9 @@
 Counters come from the metadata table the stats aggregator flushes into every second (so
 they are at most about a second behind, across every API replica). The processing lag is
 global to the event log (all projects share it): per partition, the log's end offset minus
-the analytics store's next position; null when either is not running in this process.
+the analytics store's next position; null when either is not running in this process, and
+null for a project-scoped credential: a backlog of the shared log counts every tenant's
+traffic, so only global (operator) credentials see it.
 
 Permission: ``events:write`` (the ingest key that sends the events can see how they fared;
 counts only, no event content). Global credentials name the project with ``?project_id=``.
@@ -37,11 +39,13 @@ class StatsService:
         self.eventlog = eventlog
         self.analytics = analytics
 
-    async def read(self, project: str, pipeline_id: str | None, hours: int) -> IngestStatsRead:
+    async def read(
+        self, project: str, pipeline_id: str | None, hours: int, with_lag: bool
+    ) -> IngestStatsRead:
         now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
         since = now - timedelta(hours=hours - 1)
         counts = await anyio.to_thread.run_sync(self._counts, project, pipeline_id, since)
-        lag = await self._lag()
+        lag = await self._lag() if with_lag else None
         return IngestStatsRead(
             project_id=project,
             pipeline_id=pipeline_id,

@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, status
 
 from dataintel.api.deps import ProjectScope, app_state, project_scope
+from dataintel.api.json_body import StrictJSONRoute
+from dataintel.api.types import NonNegInt32, Version32
 from dataintel.auth.permissions import Permission
 from dataintel.config.deployments.schemas import (
     DeploymentCreate,
@@ -17,11 +19,14 @@ from dataintel.config.deployments.schemas import (
 )
 from dataintel.config.deployments.service import DeploymentService
 
-router = APIRouter(prefix="/api/v1/projects/{project_id}/deployments", tags=["deployments"])
+router = APIRouter(
+    prefix="/api/v1/projects/{project_id}/deployments",
+    route_class=StrictJSONRoute,
+    tags=["deployments"],
+)
 ConfigReader = Annotated[ProjectScope, Depends(project_scope(Permission.CONFIG_READ))]
 Deployer = Annotated[ProjectScope, Depends(project_scope(Permission.DEPLOY))]
-MAX_INT = 2**31 - 1  # what every metadata store holds in an INTEGER column
-Version = Annotated[int, Path(ge=1, le=MAX_INT, description="A deployed config version.")]
+Version = Annotated[Version32, Path(description="A deployed config version.")]
 
 
 def _service(request: Request, scope: ProjectScope) -> DeploymentService:
@@ -33,7 +38,7 @@ def list_deployments(
     request: Request,
     scope: ConfigReader,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+    offset: Annotated[NonNegInt32, Query()] = 0,
 ) -> DeploymentPage:
     return _service(request, scope).list(scope.project, limit, offset)
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from dataintel.api.types import NonNegInt32, NonNegInt64, UtcTime, Version32
 from dataintel.config.deployments.diff import Change
 from dataintel.config.deployments.snapshot import ConfigSnapshot
 
@@ -35,35 +35,35 @@ class DeploymentRollback(BaseModel):
 
 class PendingRead(BaseModel):
     project_id: str
-    base_version: int | None = Field(description="The active version the diff starts from.")
+    base_version: Version32 | None = Field(description="The active version the diff starts from.")
     has_changes: bool
-    summary: dict[str, int] = Field(description="Number of changes per action.")
+    summary: dict[str, NonNegInt32] = Field(description="Number of changes per action.")
     changes: list[Change] = Field(description="What a deploy would change, active -> draft.")
 
 
 class DeploymentRead(BaseModel):
     project_id: str
-    version: int
+    version: Version32
     kind: Literal["deploy", "rollback"]
-    rollback_of: int | None = Field(description="For a rollback: the version re-activated.")
+    rollback_of: Version32 | None = Field(description="For a rollback: the version re-activated.")
     active: bool = Field(description="This version is the one in force.")
     message: str
     created_by: str
-    created_at: datetime
-    summary: dict[str, int] = Field(description="Number of changes per action.")
+    created_at: UtcTime
+    summary: dict[str, NonNegInt32] = Field(description="Number of changes per action.")
     changes: list[Change] = Field(description="What this version changed from the previous one.")
 
 
 class BackfillRead(BaseModel):
     state: Literal["running", "done", "failed"]
     fields: list[str] = Field(description="Feature versions built, '<feature>@<version>'.")
-    events_total: int = Field(description="Events of their sources in the analytics store.")
-    events_done: int
-    entities: int = Field(description="Entities whose state has been written.")
+    events_total: NonNegInt64 = Field(description="Events of their sources in the analytics store.")
+    events_done: NonNegInt64
+    entities: NonNegInt64 = Field(description="Entities whose state has been written.")
     error: str | None
-    started_at: datetime
-    updated_at: datetime
-    finished_at: datetime | None
+    started_at: UtcTime
+    updated_at: UtcTime
+    finished_at: UtcTime | None
 
 
 class DeploymentDetail(DeploymentRead):
@@ -77,6 +77,6 @@ class DeploymentDetail(DeploymentRead):
 
 class DeploymentPage(BaseModel):
     items: list[DeploymentRead] = Field(description="Newest first.")
-    total: int
-    limit: int
-    offset: int
+    total: NonNegInt32
+    limit: NonNegInt32
+    offset: NonNegInt32

@@ -7,12 +7,22 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, status
 
 from dataintel.api.deps import ProjectScope, project_scope
+from dataintel.api.json_body import StrictJSONRoute
 from dataintel.auth.permissions import Permission
-from dataintel.config.derived.schemas import DerivedCreate, DerivedRead, DerivedUpdate
+from dataintel.config.derived.schemas import (
+    DerivedCreate,
+    DerivedRead,
+    DerivedReplace,
+    DerivedUpdate,
+)
 from dataintel.config.derived.service import DerivedService
 from dataintel.config.features.schemas import FEATURE_NAME
 
-router = APIRouter(prefix="/api/v1/projects/{project_id}/derived-features", tags=["features"])
+router = APIRouter(
+    prefix="/api/v1/projects/{project_id}/derived-features",
+    route_class=StrictJSONRoute,
+    tags=["features"],
+)
 
 ReadScope = Annotated[ProjectScope, Depends(project_scope(Permission.CONFIG_READ))]
 WriteScope = Annotated[ProjectScope, Depends(project_scope(Permission.CONFIG_WRITE))]
@@ -42,3 +52,8 @@ def update_derived(derived_name: Name, data: DerivedUpdate, scope: WriteScope) -
 @router.delete("/{derived_name}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete it")
 def delete_derived(derived_name: Name, scope: WriteScope) -> None:
     DerivedService(scope.session).delete(scope.project_id, derived_name)
+
+
+@router.put("/{derived_name}", summary="Replace a derived feature (omitted fields: defaults)")
+def replace_derived(derived_name: Name, data: DerivedReplace, scope: WriteScope) -> DerivedRead:
+    return DerivedService(scope.session).replace(scope.project_id, derived_name, data)

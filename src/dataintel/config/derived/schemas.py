@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
+from dataintel.api.types import UtcTime, Version32
 from dataintel.config.features.schemas import FEATURE_NAME
 from dataintel.config.pipelines.schemas import FIELD_NAME, not_null
 from dataintel.features.expressions import MAX_LENGTH
@@ -28,6 +27,12 @@ class DerivedCreate(BaseModel):
     enabled: StrictBool = True
 
 
+class DerivedReplace(DerivedCreate):
+    """PUT: the full definition; ``name`` may be omitted (it is the path's)."""
+
+    name: str | None = Field(default=None, pattern=FEATURE_NAME)  # type: ignore[assignment]
+
+
 class DerivedUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -47,6 +52,6 @@ class DerivedRead(BaseModel):
     expression: str
     reads: list[str] = Field(description="The value names the expression reads.")
     enabled: bool
-    version: int
-    created_at: datetime
-    updated_at: datetime
+    version: Version32
+    created_at: UtcTime
+    updated_at: UtcTime

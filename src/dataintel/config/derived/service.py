@@ -8,8 +8,14 @@ from sqlalchemy.orm import Session
 
 from dataintel.config.deployments.snapshot import DerivedSpec, draft_snapshot
 from dataintel.config.derived import repository
-from dataintel.config.derived.schemas import DerivedCreate, DerivedRead, DerivedUpdate
+from dataintel.config.derived.schemas import (
+    DerivedCreate,
+    DerivedRead,
+    DerivedReplace,
+    DerivedUpdate,
+)
 from dataintel.config.derived.validation import compile_all
+from dataintel.config.replace import same_identifier
 from dataintel.errors import Conflict, NotFound
 from dataintel.storage.metadata.feature_models import DerivedFeature
 
@@ -59,6 +65,11 @@ class DerivedService:
         row.version = version
         self.session.flush()
         return self._read(row)
+
+    def replace(self, project_id: str, name: str, data: DerivedReplace) -> DerivedRead:
+        """PUT: the whole definition from the body (omitted optional fields: defaults)."""
+        same_identifier("name", data.name, name)
+        return self.update(project_id, name, DerivedUpdate(**data.model_dump(exclude={"name"})))
 
     def delete(self, project_id: str, name: str) -> None:
         repository.delete(self.session, self._row(project_id, name))

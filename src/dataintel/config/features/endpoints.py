@@ -7,17 +7,21 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, status
 
 from dataintel.api.deps import ProjectScope, project_scope
+from dataintel.api.json_body import StrictJSONRoute
 from dataintel.auth.permissions import Permission
 from dataintel.config.features.schemas import (
     FEATURE_NAME,
     FeatureCreate,
     FeatureRead,
+    FeatureReplace,
     FeatureUpdate,
 )
 from dataintel.config.features.service import FeatureService
 from dataintel.config.projects.schemas import SLUG
 
-router = APIRouter(prefix="/api/v1/projects/{project_id}/features", tags=["features"])
+router = APIRouter(
+    prefix="/api/v1/projects/{project_id}/features", route_class=StrictJSONRoute, tags=["features"]
+)
 
 ReadScope = Annotated[ProjectScope, Depends(project_scope(Permission.CONFIG_READ))]
 WriteScope = Annotated[ProjectScope, Depends(project_scope(Permission.CONFIG_WRITE))]
@@ -52,3 +56,8 @@ def update_feature(name: FeatureName, data: FeatureUpdate, scope: WriteScope) ->
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a feature")
 def delete_feature(name: FeatureName, scope: WriteScope) -> None:
     FeatureService(scope.session).delete(scope.project_id, name)
+
+
+@router.put("/{name}", summary="Replace a feature (omitted optional fields reset to defaults)")
+def replace_feature(name: FeatureName, data: FeatureReplace, scope: WriteScope) -> FeatureRead:
+    return FeatureService(scope.session).replace(scope.project_id, name, data)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
+from dataintel.api.types import NonNegInt64, UtcTime, Version32
 from dataintel.config.features.windows import DEFAULT_WINDOWS, parse_window
 from dataintel.config.pipelines.schemas import EVENT_NAME, FIELD_NAME, not_null
 from dataintel.config.projects.schemas import SLUG
@@ -56,6 +56,12 @@ class FeatureCreate(BaseModel):
     _windows = field_validator("windows")(_check_windows)
 
 
+class FeatureReplace(FeatureCreate):
+    """PUT: the full definition; ``name`` may be omitted (it is the path's)."""
+
+    name: str | None = Field(default=None, pattern=FEATURE_NAME)  # type: ignore[assignment]
+
+
 class FeatureUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -87,9 +93,9 @@ class FeatureUpdate(BaseModel):
 
 class WindowRead(BaseModel):
     window: str
-    seconds: int | None = Field(description="null for lifetime")
+    seconds: NonNegInt64 | None = Field(description="null for lifetime")
     granularity: str | None = Field(description="g(W): the tile size, e.g. '1s', '1m'")
-    granularity_seconds: int | None
+    granularity_seconds: NonNegInt64 | None
     value_name: str = Field(description="<feature>_<window>")
 
 
@@ -104,6 +110,6 @@ class FeatureRead(BaseModel):
     field: str | None
     windows: list[WindowRead]
     enabled: bool
-    version: int = Field(description="Bumped on every change of the definition.")
-    created_at: datetime
-    updated_at: datetime
+    version: Version32 = Field(description="Bumped on every change of the definition.")
+    created_at: UtcTime
+    updated_at: UtcTime

@@ -17,12 +17,14 @@ from dataintel.config.features.schemas import (
     Aggregation,
     FeatureCreate,
     FeatureRead,
+    FeatureReplace,
     FeatureUpdate,
     WindowRead,
 )
 from dataintel.config.features.validation import check_feature
 from dataintel.config.features.windows import format_seconds, parse_window
 from dataintel.config.pipelines import repository as pipelines_repo
+from dataintel.config.replace import same_identifier
 from dataintel.errors import Conflict, NotFound
 from dataintel.storage.metadata.models import Feature
 
@@ -106,6 +108,11 @@ class FeatureService:
         row.version = next_feature_version(self.session, project_id, name)
         self.session.flush()
         return feature_read(row)
+
+    def replace(self, project_id: str, name: str, data: FeatureReplace) -> FeatureRead:
+        """PUT: the whole definition from the body (omitted optional fields: defaults)."""
+        same_identifier("name", data.name, name)
+        return self.update(project_id, name, FeatureUpdate(**data.model_dump(exclude={"name"})))
 
     def delete(self, project_id: str, name: str) -> None:
         repository.delete(self.session, self._feature(project_id, name))

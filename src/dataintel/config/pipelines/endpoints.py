@@ -7,21 +7,28 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, status
 
 from dataintel.api.deps import ProjectScope, SessionDep, app_state, project_scope
+from dataintel.api.json_body import StrictJSONRoute
 from dataintel.auth.permissions import Permission
 from dataintel.config.pipelines.schemas import (
     EVENT_NAME,
     EventCreate,
     EventRead,
+    EventReplace,
     EventUpdate,
     PipelineCreate,
     PipelineRead,
+    PipelineReplace,
     PipelineUpdate,
     WebhookInfo,
 )
 from dataintel.config.pipelines.service import EventService, PipelineService
 from dataintel.config.projects.schemas import SLUG
 
-router = APIRouter(prefix="/api/v1/projects/{project_id}/pipelines", tags=["pipelines"])
+router = APIRouter(
+    prefix="/api/v1/projects/{project_id}/pipelines",
+    route_class=StrictJSONRoute,
+    tags=["pipelines"],
+)
 
 ReadScope = Annotated[ProjectScope, Depends(project_scope(Permission.CONFIG_READ))]
 WriteScope = Annotated[ProjectScope, Depends(project_scope(Permission.CONFIG_WRITE))]
@@ -57,6 +64,16 @@ def update_pipeline(
     pipeline_id: PipelineId, data: PipelineUpdate, scope: WriteScope, service: Pipelines
 ) -> PipelineRead:
     return service.update(scope.project_id, pipeline_id, data)
+
+
+@router.put(
+    "/{pipeline_id}",
+    summary="Replace a pipeline's definition (omitted optional fields reset to defaults)",
+)
+def replace_pipeline(
+    pipeline_id: PipelineId, data: PipelineReplace, scope: WriteScope, service: Pipelines
+) -> PipelineRead:
+    return service.replace(scope.project_id, pipeline_id, data)
 
 
 @router.delete(
@@ -120,6 +137,16 @@ def update_event(
     pipeline_id: PipelineId, event_name: EventName, data: EventUpdate, scope: WriteScope
 ) -> EventRead:
     return EventService(scope.session).update(scope.project_id, pipeline_id, event_name, data)
+
+
+@router.put(
+    "/{pipeline_id}/events/{event_name}",
+    summary="Replace an event schema (omitted optional fields reset; 409 if it breaks a feature)",
+)
+def replace_event(
+    pipeline_id: PipelineId, event_name: EventName, data: EventReplace, scope: WriteScope
+) -> EventRead:
+    return EventService(scope.session).replace(scope.project_id, pipeline_id, event_name, data)
 
 
 @router.delete(

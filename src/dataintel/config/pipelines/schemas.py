@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
+from dataintel.api.types import NonNegInt32, UtcTime
 from dataintel.config.projects.schemas import SLUG
 
 EVENT_NAME = r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$"
@@ -67,6 +67,20 @@ class EventCreate(BaseModel):
     _unique = field_validator("fields")(_unique_fields)
 
 
+def _unique_event_names(v: list[EventCreate] | None) -> list[EventCreate] | None:
+    names = [e.name for e in v or ()]
+    dupes = {n for n in names if names.count(n) > 1}
+    if dupes:
+        raise ValueError(f"event {sorted(dupes)[0]!r} is declared twice")
+    return v
+
+
+class EventReplace(EventCreate):
+    """PUT: the full event schema; ``name`` may be omitted (it is the path's)."""
+
+    name: str | None = Field(default=None, pattern=EVENT_NAME)  # type: ignore[assignment]
+
+
 class EventUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -100,14 +114,7 @@ class PipelineCreate(BaseModel):
     )
     events: list[EventCreate] = Field(default_factory=list, max_length=500)
 
-    @field_validator("events")
-    @classmethod
-    def _unique_events(cls, v: list[EventCreate]) -> list[EventCreate]:
-        names = [e.name for e in v]
-        dupes = {n for n in names if names.count(n) > 1}
-        if dupes:
-            raise ValueError(f"event {sorted(dupes)[0]!r} is declared twice")
-        return v
+    _unique_events = field_validator("events")(_unique_event_names)
 
 
 class PipelineUpdate(BaseModel):
@@ -129,8 +136,8 @@ class PipelineRead(BaseModel):
     active: bool = Field(description="Inactive pipelines refuse events (takes effect at once).")
     events: list[EventRead]
     ingest_url: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcTime
+    updated_at: UtcTime
 
 
 class WebhookInfo(BaseModel):
@@ -138,8 +145,27 @@ class WebhookInfo(BaseModel):
     secret: str = Field(description="Signing secret for the X-Dataintel-Signature header.")
     signature_header: str = "X-Dataintel-Signature"
     scheme: str = "t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.<raw body>'>"
-    tolerance_seconds: int = 300
-    previous_secret_valid_until: datetime | None = Field(
+    tolerance_seconds: NonNegInt32 = 300
+    previous_secret_valid_until: UtcTime | None = Field(
         description="Until then the secret before the last rotation still verifies."
     )
-    rotated_at: datetime | None
+    rotated_at: UtcTime | None
+
+
+class PipelineReplace(BaseModel):
+    """PUT: the pipeline's full definition (``id`` may be omitted: it is the path's). With
+    ``events`` the event schemas are replaced as a set too (missing ones are deleted, 409
+    while a feature uses them); without, they are left as they are: they are sub-resources
+    with their own PUT."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(default=None, pattern=SLUG)
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=2000)
+    unknown_properties: UnknownPolicy = Field(
+        default="allow", description="What ingest does with properties no field declares."
+    )
+    events: list[EventCreate] | None = Field(default=None, max_length=500)
+
+    _unique_events = field_validator("events")(_unique_event_names)

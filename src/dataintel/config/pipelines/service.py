@@ -22,10 +22,12 @@ from dataintel.config.pipelines import repository
 from dataintel.config.pipelines.schemas import (
     EventCreate,
     EventRead,
+    EventReplace,
     EventUpdate,
     FieldSpec,
     PipelineCreate,
     PipelineRead,
+    PipelineReplace,
     PipelineUpdate,
     UnknownPolicy,
     WebhookInfo,
@@ -35,6 +37,7 @@ from dataintel.config.pipelines.webhooks import (
     SIGNATURE_HEADER,
     new_secret,
 )
+from dataintel.config.replace import same_identifier
 from dataintel.errors import Conflict, InvalidInput, NotFound
 from dataintel.settings import Settings
 from dataintel.storage.metadata.models import Feature, Pipeline, PipelineEvent
@@ -129,6 +132,18 @@ class PipelineService:
             setattr(row, key, value)
         self.session.flush()
         return self._read(row)
+
+    def replace(self, project_id: str, pipeline_id: str, data: PipelineReplace) -> PipelineRead:
+        """PUT: every attribute from the body (omitted optional ones back to defaults); the
+        event schemas too when the body lists them."""
+        same_identifier("id", data.id, pipeline_id)
+        load_pipeline(self.session, project_id, pipeline_id)
+        if data.events is not None:
+            EventService(self.session).replace_all(project_id, pipeline_id, data.events)
+        update = PipelineUpdate(
+            name=data.name, description=data.description, unknown_properties=data.unknown_properties
+        )
+        return self.update(project_id, pipeline_id, update)
 
     def delete(self, project_id: str, pipeline_id: str) -> None:
         row = load_pipeline(self.session, project_id, pipeline_id)
@@ -245,6 +260,25 @@ class EventService:
         self._touch(row)
         return event_read(row)
 
+    def replace(
+        self, project_id: str, pipeline_id: str, name: str, data: EventReplace
+    ) -> EventRead:
+        """PUT: description, enabled and fields from the body (omitted: their defaults)."""
+        same_identifier("name", data.name, name)
+        return self.update(project_id, pipeline_id, name, _full_update(data))
+
+    def replace_all(self, project_id: str, pipeline_id: str, events: Sequence[EventCreate]) -> None:
+        """The pipeline's event schemas become exactly ``events`` (409 if one to delete or
+        change is used by a feature in a way the change would break)."""
+        existing = {e.name for e in repository.list_events(self.session, project_id, pipeline_id)}
+        for gone in sorted(existing - {e.name for e in events}):
+            self.delete(project_id, pipeline_id, gone)
+        for spec in events:
+            if spec.name in existing:
+                self.update(project_id, pipeline_id, spec.name, _full_update(spec))
+            else:
+                self.create(project_id, pipeline_id, spec)
+
     def delete(self, project_id: str, pipeline_id: str, name: str) -> None:
         row = self._event(project_id, pipeline_id, name)
         users = self._users(row)
@@ -298,3 +332,8 @@ class EventService:
         pipeline = load_pipeline(self.session, row.project_id, row.pipeline_id)
         pipeline.updated_at = utcnow()
         self.session.flush()
+
+
+def _full_update(spec: EventCreate) -> EventUpdate:
+    """An update that sets every attribute (a replace expressed as a merge)."""
+    return EventUpdate(description=spec.description, enabled=spec.enabled, fields=spec.fields)

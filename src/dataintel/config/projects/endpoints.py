@@ -7,12 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, status
 
 from dataintel.api.deps import ProjectScope, SessionDep, project_scope, require
+from dataintel.api.json_body import StrictJSONRoute
 from dataintel.auth.permissions import Permission
 from dataintel.auth.principal import Principal
 from dataintel.config.projects.schemas import ProjectCreate, ProjectRead
 from dataintel.config.projects.service import ProjectService
 
-router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
+router = APIRouter(prefix="/api/v1/projects", route_class=StrictJSONRoute, tags=["projects"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create a project (global admin)")

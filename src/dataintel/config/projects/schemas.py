@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, ConfigDict, Field
+
+from dataintel.api.types import UtcTime, Version32
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
@@ -23,6 +23,6 @@ class ProjectRead(BaseModel):
     id: str
     name: str
     description: str
-    active_version: int | None = Field(description="The deployed config version in force.")
-    created_at: datetime
-    updated_at: datetime
+    active_version: Version32 | None = Field(description="The deployed config version in force.")
+    created_at: UtcTime
+    updated_at: UtcTime

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 
 from dataintel.api.deps import ProjectScope, app_state, project_scope
+from dataintel.api.json_body import StrictJSONRoute
 from dataintel.auth.permissions import Permission
 from dataintel.config.pipelines.schemas import EVENT_NAME
 from dataintel.config.projects.schemas import SLUG
@@ -24,6 +25,7 @@ from dataintel.ingest.schemas import ReasonCode
 
 router = APIRouter(
     prefix="/api/v1/projects/{project_id}/pipelines/{pipeline_id}/dead-letters",
+    route_class=StrictJSONRoute,
     tags=["dead-letters"],
 )
 ReadScope = Annotated[ProjectScope, Depends(project_scope(Permission.CONFIG_READ))]
@@ -48,7 +50,10 @@ def list_dead_letters(
     reason: Annotated[ReasonCode | None, Query(description="A reason code.")] = None,
     since: Annotated[IsoTime | None, Query(description="received_at >= since")] = None,
     until: Annotated[IsoTime | None, Query(description="received_at < until")] = None,
-    cursor: Annotated[str | None, Query(max_length=12, pattern=r"^[0-9]+$")] = None,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=10, pattern=r"^[0-9]+$", description="next_cursor of the last page."),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> DeadLetterPage:
     where = DeadLetterFilter(

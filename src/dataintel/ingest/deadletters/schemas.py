@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from dataintel.api.types import AwareUtcTime, Id32, Int32, NonNegInt32, UtcTime, Version32
 from dataintel.config.pipelines.schemas import EVENT_NAME
-from dataintel.ingest.schemas import LOG_POSITIONS, ItemError, ItemStatus, ReasonCode
+from dataintel.ingest.schemas import ItemError, ItemStatus, ReasonCode
 
 DeadLetterStatus = Literal["pending", "replayed", "rejected_again"]
 MAX_REPLAY = 10_000
@@ -23,27 +23,27 @@ def _iso_text(value: object) -> object:
     return value
 
 
-IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+IsoTime = Annotated[AwareUtcTime, BeforeValidator(_iso_text)]
 
 
 class DeadLetterRead(BaseModel):
-    id: int
+    id: Id32
     project_id: str
     pipeline_id: str
-    pipeline_version: int | None = Field(description="The deployed version that rejected it.")
+    pipeline_version: Version32 | None = Field(description="The deployed version that rejected it.")
     event_id: str = Field(description="The client's event_id, or the one generated at arrival.")
     event: str | None
-    received_at: datetime
+    received_at: UtcTime
     payload: Any = Field(description="The item as received (Segment: as mapped to an event).")
     reasons: list[ItemError] = Field(description="Pointers are relative to the payload.")
     status: DeadLetterStatus
-    replayed_at: datetime | None
+    replayed_at: UtcTime | None
 
 
 class DeadLetterPage(BaseModel):
     items: list[DeadLetterRead] = Field(description="Newest first.")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: done.")
-    limit: int
+    limit: NonNegInt32
 
 
 class DeadLetterReplay(BaseModel):
@@ -51,7 +51,7 @@ class DeadLetterReplay(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    ids: list[int] | None = Field(default=None, min_length=1, max_length=MAX_REPLAY)
+    ids: list[Id32] | None = Field(default=None, min_length=1, max_length=MAX_REPLAY)
     status: list[Literal["pending", "rejected_again"]] = Field(
         default=["pending", "rejected_again"],
         min_length=1,
@@ -61,11 +61,11 @@ class DeadLetterReplay(BaseModel):
     reason: ReasonCode | None = None
     since: IsoTime | None = None
     until: IsoTime | None = None
-    limit: int = Field(default=1000, ge=1, le=MAX_REPLAY, description="Oldest first.")
+    limit: Int32 = Field(default=1000, ge=1, le=MAX_REPLAY, description="Oldest first.")
 
 
 class ReplayItem(BaseModel):
-    id: int
+    id: Id32
     event_id: str
     status: ItemStatus = Field(
         description="accepted: appended now; duplicate: the log already held it; rejected: "
@@ -75,10 +75,11 @@ class ReplayItem(BaseModel):
 
 
 class ReplayRead(BaseModel):
-    pipeline_version: int = Field(description="The deployed version events were checked with.")
-    accepted: int
-    duplicate: int
-    rejected: int
+    pipeline_version: Version32 = Field(
+        description="The deployed version events were checked with."
+    )
+    accepted: NonNegInt32
+    duplicate: NonNegInt32
+    rejected: NonNegInt32
     items: list[ReplayItem]
     has_more: bool = Field(description="More dead letters match: call replay again.")
-    log_positions: dict[str, int] = LOG_POSITIONS

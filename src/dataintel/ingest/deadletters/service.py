@@ -16,6 +16,7 @@ from typing import Any
 import anyio.from_thread
 from sqlalchemy.orm import Session
 
+from dataintel.api.types import INT32_MAX
 from dataintel.config.deployments.runtime import ActiveConfigCache
 from dataintel.config.pipelines import repository as pipelines_repo
 from dataintel.errors import InvalidInput, NotFound, Unavailable
@@ -44,7 +45,7 @@ def to_read(row: DeadLetter) -> DeadLetterRead:
 def parse_cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 12:
+    if not (cursor.isascii() and cursor.isdigit()) or not 1 <= int(cursor) <= INT32_MAX:
         raise InvalidInput.field(["query", "cursor"], "not a cursor returned by this endpoint")
     return int(cursor)
 
@@ -107,7 +108,7 @@ class DeadLetterService:
         checked = [validator.check(_with_id(r), now) for r in rows]
         first = _first_of_each_event(checked)
         to_append = [item for i in first if (item := checked[i][0]) is not None]
-        flags, positions = self._append(to_append)
+        flags = self._append(to_append)
         outcome = dict(zip(first, flags, strict=True))
         items: list[ReplayItem] = []
         replayed: dict[str, int] = {}
@@ -128,14 +129,17 @@ class DeadLetterService:
         if replayed:  # events that entered the log count as accepted (at replay time)
             counts = {name: [n, 0, 0] for name, n in replayed.items()}
             self.runtime.stats.record(project_id, pipeline_id, now, counts)
-        return _replay_read(validator.version, items, more, positions)
+        return _replay_read(validator.version, items, more)
 
-    def _append(self, events: Sequence[AppendItem]) -> tuple[Sequence[bool], dict[int, int]]:
+    def _append(self, events: Sequence[AppendItem]) -> Sequence[bool]:
+        """Accepted flag per event. The log positions stay here: the log is shared by every
+        tenant, so its offsets would count other tenants' traffic."""
         if not events:
-            return [], {}
+            return []
         if self.eventlog is None:
             raise Unavailable("the event log is not started; retry shortly")
-        return anyio.from_thread.run(append_events, self.eventlog, events)
+        flags, _ = anyio.from_thread.run(append_events, self.eventlog, events)
+        return flags
 
 
 def _first_of_each_event(checked: Sequence[Checked]) -> list[int]:
@@ -168,9 +172,7 @@ def _reject_again(row: DeadLetter, version: int, name: str | None, reasons: list
         row.event = scrub(name)
 
 
-def _replay_read(
-    version: int, items: list[ReplayItem], more: bool, positions: dict[int, int]
-) -> ReplayRead:
+def _replay_read(version: int, items: list[ReplayItem], more: bool) -> ReplayRead:
     totals = {"accepted": 0, "duplicate": 0, "rejected": 0}
     for item in items:
         totals[item.status] += 1
@@ -178,6 +180,5 @@ def _replay_read(
         pipeline_version=version,
         items=items,
         has_more=more,
-        log_positions={str(p): o for p, o in positions.items()},
         **totals,
     )
