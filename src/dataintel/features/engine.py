@@ -46,6 +46,7 @@ class FeatureEngine:
         self.clock = clock
         self.sink = FeatureSink(online, configs, clock)
         self._checked = 0.0
+        self._deployed: dict[str, int | None] = {}  # project → config version last retired
 
     # --- the stream -------------------------------------------------------------------
 
@@ -54,7 +55,10 @@ class FeatureEngine:
         batch = decode_entries(entries)
         if result.inserted < len(entries):
             batch = self._canonical(batch)
+        projects = [str(p) for p in pc.unique(batch.column("project_id")).to_pylist()]
+        self._retire(projects)
         self.sink.apply(batch)
+        self._retire(projects)  # the active config may have changed while applying
         ends: dict[int, int] = {}
         for entry in entries:
             if entry.offset + 1 > ends.get(entry.partition, 0):
@@ -90,6 +94,22 @@ class FeatureEngine:
             )
         ]
         return batch.filter(pa.array(mask, type=pa.bool_()))
+
+    def _retire(self, project_ids: Sequence[str]) -> None:
+        """Unmark the built fields a project no longer deploys, before the stream applies a
+        batch without them: they miss events from now on, so a later re-activation (a
+        rollback, a re-deploy) rebuilds them from history like any new version. Checked once
+        per config version of the project."""
+        for project_id in project_ids:
+            config = self.configs.get(project_id)
+            if project_id in self._deployed and self._deployed[project_id] == config.version:
+                continue
+            deployed = {p.state_field for p in plan_project(project_id, config.snapshot)}
+            stale = self.online.built(project_id) - deployed
+            if stale:
+                self.online.unmark_built(project_id, sorted(stale))
+                log.info("feature versions retired", project_id=project_id, fields=sorted(stale))
+            self._deployed[project_id] = config.version
 
     # --- backfill ---------------------------------------------------------------------
 
