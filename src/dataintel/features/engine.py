@@ -130,13 +130,15 @@ class FeatureEngine:
                 out[project_id] = todo
         return out
 
-    def maybe_backfill(self, analytics_next: dict[int, int] | None = None) -> int:
-        """Build every pending version (checked once a second). Only when the online store
-        has applied everything the analytics store has (``analytics_next``: its positions),
-        so the state built from analytics continues exactly where the stream stands.
-        Returns how many versions were built."""
+    def maybe_backfill(
+        self, analytics_next: dict[int, int] | None = None, *, force: bool = False
+    ) -> int:
+        """Build every pending version (checked once a second; ``force``: now). Only when
+        the online store has applied everything the analytics store has (``analytics_next``:
+        its positions), so the state built from analytics continues exactly where the
+        stream stands. Returns how many versions were built."""
         now = time.monotonic()
-        if now - self._checked < BACKFILL_CHECK_SECONDS:
+        if now - self._checked < BACKFILL_CHECK_SECONDS and not force:
             return 0
         self._checked = now
         applied = self.analytics.positions() if analytics_next is None else analytics_next
