@@ -230,7 +230,7 @@ def test_a_cart_without_owner_serves_an_unknown_users_values(shop: Shop) -> None
 
 
 def test_out_of_range_times_are_refused_not_500(shop: Shop) -> None:
-    for as_of in ("0001-01-02T00:00:00Z", "1970-01-02T00:00:00Z", "9999-12-30T00:00:00Z"):
+    for as_of in ("0001-01-02T00:00:00Z", "1969-12-31T23:59:59Z", "2262-01-01T00:00:00Z"):
         resp = shop.client.post(
             "/v1/features/batch-compute",
             json={"select": {"type": "ids", "ids": ["u1"]}, "as_of": as_of},
@@ -251,7 +251,7 @@ def test_out_of_range_times_are_refused_not_500(shop: Shop) -> None:
     assert_problem(resp, 422, field="start")
     schema = shop.client.get("/openapi.json").json()["components"]["schemas"]
     as_of = schema["BatchComputeRequest"]["properties"]["as_of"]["anyOf"][0]
-    assert as_of["formatMinimum"] == "1971-01-01T00:00:00Z"
+    assert as_of["formatMinimum"] == "1970-01-01T00:00:00Z"
 
 
 def test_a_global_key_names_its_project(shop: Shop) -> None:

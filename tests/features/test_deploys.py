@@ -149,3 +149,51 @@ def test_backfill_progress_counts_what_it_scans(shop: Shop) -> None:
     assert set(progress["fields"]) == {"adds@1", "cart_adds@1"}
     # every event is scanned once per group (user_id, cart_id)
     assert progress["events_done"] == progress["events_total"] == 10
+
+
+TIMES = V1.replace(
+    "fields: [{name: price, type: number, required: true}]",
+    "fields: [{name: price, type: number, required: true}, {name: seen, type: timestamp}]",
+) + (
+    """  - {name: lo, pipeline_id: web, source_event: cart_add, aggregation: MIN, field: seen,
+     windows: [1h, lifetime]}
+  - {name: hi, pipeline_id: web, source_event: cart_add, aggregation: MAX, field: seen,
+     windows: [1h, lifetime]}
+  - {name: latest, pipeline_id: web, source_event: cart_add, aggregation: MAX,
+     field: timestamp, windows: [lifetime]}
+"""
+)
+
+
+def test_timestamps_merge_as_instants_in_the_store(shop: Shop) -> None:
+    """MIN/MAX states of timestamps merge across micro-batches in the store (Python and the
+    Redis script alike) as instants, whatever form each event sent."""
+    shop.deploy(TIMES)
+    seen: list[Any] = [
+        "2026-03-01T10:00:00.5+01:00",  # 09:00:00.5Z
+        1772359200,  # 2026-03-01T10:00:00Z (epoch s)
+        "2026-03-01T08:59:59",  # naive: UTC, the earliest
+        1772362800000,  # 2026-03-01T11:00:00Z (epoch ms), the latest
+        "2026-03-01T09:00:00Z",
+    ]
+    for i, value in enumerate(seen):  # one micro-batch each
+        shop.n += 1
+        stamp = (datetime.now(UTC) - timedelta(minutes=5 - i)).replace(microsecond=1000 * i)
+        event = {
+            "event_id": f"e{shop.n}",
+            "event": "cart_add",
+            "timestamp": stamp.isoformat(),
+            "user_id": "u1",
+            "properties": {"price": 1, "seen": value},
+        }
+        resp = shop.client.post(
+            "/ingest/shop/web/batch?wait=processed", json=[event], headers=shop.ingest
+        )
+        assert resp.json()["processed"] is True, resp.text
+    resp = shop.client.get("/features/shop/users/u1", headers=shop.service)
+    values = resp.json()["values"]
+    assert values["lo_1h"] == values["lo_lifetime"] == "2026-03-01T08:59:59.000000Z"
+    assert values["hi_1h"] == values["hi_lifetime"] == "2026-03-01T11:00:00.000000Z"
+    assert values["latest_lifetime"] == stamp.isoformat(timespec="microseconds").replace(
+        "+00:00", "Z"
+    )

@@ -59,7 +59,7 @@ class BatchComputeRequest(BaseModel):
     entity_key: str = Field(default="user_id", pattern=r"^[a-z_][a-z0-9_]{0,63}$")
     select: Selector
     as_of: FeatureTime | None = Field(
-        default=None, description="t; default now (between 1971 and 2200)."
+        default=None, description="t; default now (1970-01-01 ≤ t < 2262-01-01, UTC)."
     )
     features: list[FeatureNameText] | None = Field(default=None, max_length=MAX_FEATURE_NAMES)
     limit: int = Field(default=500, ge=1, le=5_000, description="Entities per page.")

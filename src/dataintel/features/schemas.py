@@ -17,18 +17,18 @@ ValueStatus = Literal["no_data", "error", "building"]
 # follows the same rule: longer values are ignored by the feature, like a missing key).
 ENTITY_ID_MAX_CHARS = ENTITY_MAX
 EntityIdText = Annotated[str, Field(min_length=1, max_length=ENTITY_ID_MAX_CHARS)]
-# Evaluation times: every window (≤ 365 d) must start after the epoch, and the analytics
-# stores must represent them (ClickHouse's DateTime64 ends in 2299).
-FEATURE_TIME_MIN = datetime(1971, 1, 1, tzinfo=UTC)
-FEATURE_TIME_MAX = datetime(2200, 1, 1, tzinfo=UTC)
+# Evaluation times: the rule historical label rows follow too (1970-01-01 ≤ t < 2262-01-01,
+# UTC): Arrow/pandas nanosecond timestamps end in 2262, ClickHouse's DateTime64 in 2299.
+FEATURE_TIME_MIN = datetime(1970, 1, 1, tzinfo=UTC)
+FEATURE_TIME_MAX = datetime(2262, 1, 1, tzinfo=UTC)  # exclusive
 FeatureTime = Annotated[
     datetime,
     Field(
         ge=FEATURE_TIME_MIN,
-        le=FEATURE_TIME_MAX,
+        lt=FEATURE_TIME_MAX,
         json_schema_extra={
-            "formatMinimum": "1971-01-01T00:00:00Z",
-            "formatMaximum": "2200-01-01T00:00:00Z",
+            "formatMinimum": "1970-01-01T00:00:00Z",
+            "formatExclusiveMaximum": "2262-01-01T00:00:00Z",
         },
     ),
 ]

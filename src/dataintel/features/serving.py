@@ -207,8 +207,9 @@ def iso(t_us: int) -> str:
 def seen_until(blob: Blob, t: int) -> int | None:
     """The entity's latest event time ≤ ``t`` that the blob records (None: no event as of t,
     e.g. only events in the future). Exact when the latest event is not after t, or from the
-    1 µs tiles (every event of the last minute and every future one has one); otherwise the
-    start of the finest tile that lies wholly before t (a lower bound at its granularity)."""
+    1 µs tiles (every event of the last minute and every future one has one); otherwise at
+    the granularity of the tiles the feature keeps: the latest start of a tile lying wholly
+    before t, else the end of the lifetime base."""
     last = blob.get("l")
     if last is not None and int(last) <= t:
         return int(last)
