@@ -94,6 +94,16 @@ class TenantB:
         }
 
 
+def required_query(endpoint: Endpoint, values: dict[str, str]) -> dict[str, str]:
+    """Values of the required query parameters that name a known resource (``?user_id=``)."""
+    return {
+        p.alias: values[p.alias]
+        for d in _walk(endpoint.dependant)
+        for p in d.query_params
+        if p.field_info.is_required() and p.alias in values
+    }
+
+
 def concrete_path(endpoint: Endpoint, values: dict[str, str]) -> tuple[str, bool]:
     """(URL, whether every parameter had a known value) for ``endpoint``."""
     ints = _int_params(endpoint.dependant)
@@ -215,7 +225,8 @@ def test_project_b_resources_exist_for_its_own_credential(
         if endpoint.method != "GET":
             continue
         url, known = concrete_path(endpoint, tenants.values())
-        resp = client.get(url, headers=tenants.headers)
+        params = required_query(endpoint, tenants.values())
+        resp = client.get(url, params=params, headers=tenants.headers)
         assert resp.status_code not in (401, 403), f"{endpoint}: {resp.text}"
         if known:
             assert resp.status_code == 200, f"{endpoint} -> {resp.status_code} {resp.text}"

@@ -44,3 +44,22 @@ def online_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[O
                 client.delete(*keys)
             client.close()
         store.close()
+
+
+@pytest.fixture(params=["embedded", "redis"])
+def online_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The app's OnlineStore URL: None (the embedded default) or a fresh Redis prefix.
+    Override ``app`` with ``make_settings(online_url=online_url)`` to run on both."""
+    if request.param == "embedded":
+        yield None
+        return
+    require_service("redis", "127.0.0.1", 6379)
+    prefix = f"ditest-{uuid.uuid4().hex[:12]}"
+    yield f"{REDIS}?prefix={prefix}"
+    import redis
+
+    client = redis.Redis.from_url(REDIS)
+    keys = list(client.scan_iter(f"{prefix}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()

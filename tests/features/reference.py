@@ -11,12 +11,18 @@ import orjson
 from dataintel.config.deployments.snapshot import FeatureSpec
 from dataintel.config.features.schemas import Aggregation
 from dataintel.config.features.windows import parse_window
+from dataintel.features.plans import instant_text
+from dataintel.ingest.envelope import timestamp_us
 
-ENVELOPE = ("user_id", "cart_id", "session_id")
+ENVELOPE = ("user_id", "cart_id", "session_id", "event_id", "event")
+KEYS = ("user_id", "cart_id", "session_id")
 SECOND = 1_000_000
+ENTITY_ID_MAX = 256
 
 
 def _get(event: dict[str, Any], name: str) -> Any:
+    if name == "timestamp":
+        return instant_text(event["ts"])
     value = event.get(name) if name in ENVELOPE else event["properties"].get(name)
     return None if value is None or value == "" else value
 
@@ -26,11 +32,22 @@ def _key(value: Any) -> str:
 
 
 def entity_of(event: dict[str, Any], entity_key: str) -> str | None:
-    value = _get(event, entity_key)
-    return None if value is None else _key(value)
+    """The entity id; a property key longer than 256 characters is no id (ignored)."""
+    value = event.get(entity_key) if entity_key in KEYS else _get(event, entity_key)
+    if value is None or value == "":
+        return None
+    text = _key(value)
+    return text if entity_key in KEYS or len(text) <= ENTITY_ID_MAX else None
 
 
-def value_of(agg: Aggregation, field: str | None, events: list[dict[str, Any]]) -> Any:
+def instant_of(value: Any) -> int | None:
+    """A timestamp field's instant (µs) as ingest reads it."""
+    return timestamp_us(value)
+
+
+def value_of(
+    agg: Aggregation, field: str | None, events: list[dict[str, Any]], instants: bool = False
+) -> Any:
     if agg is Aggregation.COUNT:
         return len(events)
     assert field is not None
@@ -42,6 +59,11 @@ def value_of(agg: Aggregation, field: str | None, events: list[dict[str, Any]]) 
             return None
         order = sorted(has, key=lambda e: (e["ts"], e["event_id"]))
         return _get(order[0] if agg is Aggregation.FIRST else order[-1], field)
+    if instants:  # MIN / MAX of a timestamp field: the instant, as ISO-8601 text
+        moments = [m for e in has if (m := instant_of(_get(e, field))) is not None]
+        if not moments:
+            return None
+        return instant_text(min(moments) if agg is Aggregation.MIN else max(moments))
     numbers = [float(_get(e, field)) for e in has]
     if agg is Aggregation.SUM:
         return float(sum(numbers))
@@ -58,8 +80,10 @@ def reference_values(
     entity_key: str,
     entity_id: str,
     t_us: int,
+    instants: bool = False,
 ) -> dict[str, Any]:
-    """Every value ``<feature>_<window>`` of one entity at ``t_us``."""
+    """Every value ``<feature>_<window>`` of one entity at ``t_us`` (``instants``: the field
+    is a timestamp field; the envelope ``timestamp`` always is one)."""
     assert spec.aggregation is not None
     agg = Aggregation(spec.aggregation)
     mine = [
@@ -80,5 +104,6 @@ def reference_values(
             g = (w.granularity_seconds or 1) * SECOND
             start = ((t_us - w.seconds * SECOND) // g) * g
             chosen = [e for e in mine if e["ts"] >= start]
-        out[f"{spec.name}_{w.name}"] = value_of(agg, spec.field, chosen)
+        instant = instants or spec.field == "timestamp"
+        out[f"{spec.name}_{w.name}"] = value_of(agg, spec.field, chosen, instant)
     return out

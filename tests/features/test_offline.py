@@ -16,8 +16,15 @@ from tests.features.reference import entity_of, reference_values
 from tests.features.streams import stored
 from tests.storage.contract.test_analytics import ENGINES, url
 
-from dataintel.config.deployments.snapshot import FeatureSpec
+from dataintel.config.deployments.snapshot import (
+    ConfigSnapshot,
+    EventSpec,
+    FeatureSpec,
+    FieldSpec,
+    PipelineSpec,
+)
 from dataintel.config.features.schemas import Aggregation
+from dataintel.config.pipelines.schemas import FieldType
 from dataintel.features.offline import compute_offline, compute_offline_with_times, window_start
 from dataintel.features.tiles import window_specs
 from dataintel.storage import records
@@ -307,3 +314,83 @@ def test_long_and_odd_windows(analytics: AnalyticsStore, text: str) -> None:
     ]
     got = w.check(features, [t, start + ws.span_us])
     assert got["u1"][f"n_{text}"] >= 1
+
+
+# --- timestamps, envelope fields as aggregation fields, the id rule ------------------------
+
+TYPED = ConfigSnapshot(
+    pipelines=[
+        PipelineSpec(
+            id="web",
+            name="Web",
+            events=[
+                EventSpec(
+                    name="ev",
+                    fields=[
+                        FieldSpec(name="seen", type=FieldType.TIMESTAMP),
+                        FieldSpec(name="k", type=FieldType.STRING),
+                        FieldSpec(name="product", type=FieldType.STRING),
+                    ],
+                )
+            ],
+        )
+    ]
+)
+INSTANTS = [
+    spec("first_seen", Aggregation.MIN, "seen"),
+    spec("last_seen", Aggregation.MAX, "seen"),
+    spec("t_lo", Aggregation.MIN, "timestamp"),
+    spec("t_hi", Aggregation.MAX, "timestamp"),
+    spec("t_last", Aggregation.LAST, "timestamp"),
+    spec("carts", Aggregation.COUNT_DISTINCT, "cart_id"),
+    spec("names", Aggregation.COUNT_DISTINCT, "event"),
+    spec("ids", Aggregation.LAST, "event_id"),
+]
+BY_PRODUCT = [
+    spec("buyers", Aggregation.COUNT_DISTINCT, "user_id", entity_key="product"),
+    spec("sessions", Aggregation.COUNT_DISTINCT, "session_id", entity_key="product"),
+    spec("p_hi", Aggregation.MAX, "seen", entity_key="product"),
+]
+
+
+def test_timestamps_and_envelope_fields_aggregate_exactly(analytics: AnalyticsStore) -> None:
+    """MIN/MAX of a timestamp property (ISO-8601 with any offset, naive, epoch s and ms) and
+    of the envelope timestamp are instants served as ISO-8601 text; envelope ids are fields."""
+    w = World(analytics)
+    seen = [
+        "2025-12-31T23:00:00+02:00",  # = 21:00Z
+        "2025-12-31T22:30:00.5Z",
+        1_767_222_000,  # epoch s: 2025-12-31T23:00:00Z
+        1_767_222_000_123,  # epoch ms
+        "2025-12-31 20:00:00",  # naive: UTC
+        "",  # missing
+    ]
+    for i, value in enumerate(seen):
+        w.add(T0 - (10 - i) * MINUTE, cart=f"c{i % 3}", seen=value, k="a", product="p1")
+    w.add(T0 - MINUTE, user="u2", seen="2026-01-01T00:00:00Z", product="p1")
+    w.add(T0 - MINUTE, user="u3", seen=1, product="x" * 257)  # no id: longer than 256
+    w.load()
+    times = [T0 - 7 * MINUTE, T0]
+    got = _check_typed(w, INSTANTS, "user_id", times)
+    assert got["u1"]["first_seen_lifetime"] == "2025-12-31T20:00:00.000000Z"
+    assert got["u1"]["last_seen_lifetime"] == "2025-12-31T23:00:00.123000Z"
+    assert got["u1"]["t_hi_lifetime"] == "2025-12-31T23:55:00.000000Z"
+    assert got["u1"]["carts_lifetime"] == 3
+    got = _check_typed(w, BY_PRODUCT, "product", times)
+    assert got["p1"]["buyers_lifetime"] == 2
+    assert "x" * 257 not in got
+
+
+def _check_typed(
+    w: World, features: list[FeatureSpec], key: str, times: list[int]
+) -> dict[str, Any]:
+    ids = sorted({i for e in w.events if (i := entity_of(dict(e), key)) is not None})
+    got: dict[str, Any] = {}
+    for t in times:
+        got = compute_offline(w.analytics, P, features, key, [*ids, "nobody"], t, TYPED)
+        for entity in [*ids, "nobody"]:
+            want: dict[str, Any] = {}
+            for f in features:
+                want.update(reference_values(w.ev(), f, key, entity, t, instants=f.field == "seen"))
+            assert got[entity] == want, (t - T0, entity)
+    return got

@@ -22,9 +22,11 @@ from tests.features.reference import reference_values
 from tests.features.streams import PROPERTY_FEATURES, Driver, stored
 from tests.ingest.conftest import apply_yaml
 
+from dataintel.config.deployments.service import DeploymentService
 from dataintel.features.engine import FeatureEngine
 from dataintel.features.offline import compute_offline
 from dataintel.storage.analytics.registry import open_analytics
+from dataintel.storage.metadata.models import Project
 
 SECOND = 1_000_000
 DAY = 86_400 * SECOND
@@ -53,6 +55,20 @@ event = st.tuples(
 )
 
 
+# The deployment steps of every generated case: v1 (PROPERTY_FEATURES) is active at the
+# start; at three cut points (in arrivals) v2 (changed windows: new feature versions) is
+# deployed, then v1 rolled back to (its versions missed the events applied under v2), then
+# v2 re-deployed. Each step is followed by the processor's backfill, then checks.
+PROPERTY_V2 = PROPERTY_FEATURES.replace(
+    "aggregation: SUM, field: x,\n     windows: [30s, 5m, 1h, 24h, 7d, 30d, lifetime]}",
+    "aggregation: SUM, field: x,\n     windows: [5m, 24h, lifetime]}",
+).replace(
+    "aggregation: COUNT_DISTINCT, field: k,\n     windows: [30s, 1h, 7d, lifetime]}",
+    "aggregation: COUNT_DISTINCT, field: k,\n     windows: [1h, 30d, lifetime]}",
+)
+assert PROPERTY_V2.count("[5m, 24h, lifetime]") == PROPERTY_V2.count("[1h, 30d, lifetime]") == 1
+
+
 def close(a: Any, b: Any) -> bool:
     if isinstance(a, float) or isinstance(b, float):
         if a is None or b is None:
@@ -65,11 +81,25 @@ def close(a: Any, b: Any) -> bool:
 def world(app: Any, online_factory: OnlineFactory, tmp_path: Any) -> Any:
     apply_yaml(app, PROPERTY_FEATURES)
     state = app.state.dataintel
-    return state, online_factory, tmp_path
+    return app, state, online_factory, tmp_path
 
 
-def run_stream(world: Any, rows: list[tuple[Any, ...]], batch: int, case: int) -> int:
-    state, make_online, tmp_path = world
+def step(app: Any, name: str) -> None:
+    """Deploy v2, or roll back to version 1, as the config API does."""
+    if name == "v2":
+        apply_yaml(app, PROPERTY_V2)
+        return
+    state = app.state.dataintel
+    with state.sessions.begin() as session:
+        project = session.get(Project, "prop")
+        assert project is not None
+        DeploymentService(session, state.config_cache).rollback(project, 1, "tests", None, True)
+
+
+def run_stream(
+    world: Any, rows: list[tuple[Any, ...]], batch: int, case: int, cuts: list[float]
+) -> int:
+    app, state, make_online, tmp_path = world
     online = make_online()
     analytics = open_analytics(f"duckdb:///{tmp_path}/a{case}.duckdb")
     clock = {"now": T0}
@@ -93,8 +123,19 @@ def run_stream(world: Any, rows: list[tuple[Any, ...]], batch: int, case: int) -
     arrivals.sort(key=lambda a: a[0])
     applied: list[Any] = []
     checks = 0
-    for start in range(0, len(arrivals), batch):
+    if any(p.version != 1 for p in driver.plans()):  # an earlier example left v2 active
+        step(app, "v1")
+    engine.maybe_backfill(force=True)  # v1 built (empty) before the first event
+    n = len(arrivals)
+    steps = [(round(f * n), name) for f, name in zip(cuts, ["v2", "v1", "v2"], strict=True)]
+    for start in [*range(0, n, batch), n]:
+        while steps and steps[0][0] <= start:
+            step(app, steps.pop(0)[1])
+            engine.maybe_backfill(force=True)
+            checks += compare(driver, analytics, applied, project, clock["now"])
         chunk = arrivals[start : start + batch]
+        if not chunk:
+            break
         events = [ev for _, ev, _ in chunk] + [ev for _, ev, dup in chunk if dup]
         clock["now"] = max(a for a, _, _ in chunk)
         driver.apply(driver.append(events), clock["now"])
@@ -129,6 +170,8 @@ def evaluation_times(applied: list[Any], driver: Driver, now: int, rng: random.R
 def compare(driver: Driver, analytics: Any, applied: list[Any], project: str, t: int) -> int:
     checks = 0
     plans = [p for p in driver.plans() if p.name != "_owner"]
+    built = driver.online.built(project)
+    assert all(p.state_field in built for p in plans), (built, [p.state_field for p in plans])
     for entity_key, ids in (
         ("user_id", ["u1", "u2", "u3"]),
         ("cart_id", ["c1", "c2"]),
@@ -165,6 +208,13 @@ CASES = iter(range(10**6))
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(rows=st.lists(event, min_size=1, max_size=80), batch=st.integers(1, 40))
-def test_online_equals_offline_equals_brute_force(world: Any, rows: Any, batch: int) -> None:
-    assert run_stream(world, rows, batch, next(CASES)) > 0
+@given(
+    rows=st.lists(event, min_size=1, max_size=80),
+    batch=st.integers(1, 40),
+    cuts=st.lists(st.floats(0, 1), min_size=3, max_size=3).map(sorted),
+)
+def test_online_equals_offline_equals_brute_force(
+    world: Any, rows: Any, batch: int, cuts: list[float]
+) -> None:
+    """... across a deploy of changed windows, a rollback and a re-deploy."""
+    assert run_stream(world, rows, batch, next(CASES), cuts) > 0

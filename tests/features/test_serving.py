@@ -172,7 +172,12 @@ def test_cart_vector_carries_its_owner_under_user_prefix(store: Store) -> None:
     assert set(only["values"]) == {"cart_value_1h", "user.adds_5m", "user.user_id"}
     unknown = store.get("/v1/features/nocart")
     assert unknown["status"]["cart_value_1h"] == "no_data"
-    assert unknown["values"]["user.adds_5m"] is None
+    # no owner: the user part is an unknown user's (empty-window values, no_data)
+    assert unknown["values"]["user.adds_5m"] == 0
+    assert unknown["values"]["user.spend_1h"] == 0.0
+    assert unknown["values"]["user.last_sku_24h"] is None
+    assert unknown["values"]["user.user_id"] is None
+    assert unknown["status"]["user.adds_5m"] == "no_data"
 
 
 def test_definitions_show_windows_granularities_and_versions(store: Store) -> None:

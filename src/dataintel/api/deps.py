@@ -118,7 +118,10 @@ def credential_project(principal: Principal, project_id: str | None) -> str:
         return project_id
     if principal.projects is None or len(principal.projects) != 1:
         raise InvalidInput.field(
-            ["query", "project_id"], "required: this credential spans several projects"
+            ["query", "project_id"],
+            "required: this credential spans several projects (e.g. a global admin key), "
+            "so name the project the call is about with ?project_id=<project id>",
+            kind="missing",
         )
     (only,) = principal.projects
     return only

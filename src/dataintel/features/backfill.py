@@ -72,15 +72,7 @@ def build_states(
     for (project_id, pipeline_id, event, entity_key), members in groups.items():
         if entity is not None and entity[0] != entity_key:
             continue
-        query = _entity_filter(
-            EventQuery(
-                project_id=project_id,
-                pipeline_id=None if pipeline_id == ANY else pipeline_id,
-                events=() if event == ANY else (event,),
-                batch_rows=SCAN_ROWS,
-            ),
-            entity,
-        )
+        query = _entity_filter(_query(project_id, pipeline_id, event), entity)
         for batch in analytics.scan_events(query):
             table = pa.Table.from_batches([batch])
             fold(states, builder.build(table, [members], now))
@@ -89,6 +81,32 @@ def build_states(
     if entity is not None:
         states = {ref: blobs for ref, blobs in states.items() if ref.entity_id == entity[1]}
     return states
+
+
+def _query(project_id: str, pipeline_id: str, event: str) -> EventQuery:
+    return EventQuery(
+        project_id=project_id,
+        pipeline_id=None if pipeline_id == ANY else pipeline_id,
+        events=() if event == ANY else (event,),
+        batch_rows=SCAN_ROWS,
+    )
+
+
+def count_scanned(analytics: AnalyticsStore, plans: Sequence[FeaturePlan]) -> int:
+    """How many event rows ``build_states`` scans for ``plans``: one scan per source group
+    (an event read by two groups, e.g. a user and a cart feature, counts twice), so the
+    progress ``events_done`` reaches exactly this total."""
+    total = 0
+    for project_id, pipeline_id, event, _ in group_by_source(plans):
+        sql, params = "SELECT count(*) AS n FROM events WHERE project_id = $1", [project_id]
+        if pipeline_id != ANY:
+            params.append(pipeline_id)
+            sql += f" AND pipeline_id = ${len(params)}"
+        if event != ANY:
+            params.append(event)
+            sql += f" AND event = ${len(params)}"
+        total += int(analytics.sql(sql, params).column("n")[0].as_py() or 0)
+    return total
 
 
 def _entity_filter(query: EventQuery, entity: tuple[str, str] | None) -> EventQuery:
@@ -115,12 +133,7 @@ def run_backfill(
     on_progress: Callable[[BackfillProgress], None] | None = None,
 ) -> None:
     """Build and store the state of ``plans`` (one project), then mark them built."""
-    sources = {(p.pipeline_id, p.source_event) for p in plans}
-    progress.events_total = sum(
-        c.count
-        for c in analytics.count_events(progress.project_id)
-        if any(event in (c.event, ANY) for _, event in sources)
-    )
+    progress.events_total = count_scanned(analytics, plans)
 
     last = time.monotonic()
 

@@ -11,9 +11,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from dataintel.config.deployments.runtime import ActiveConfig
 from dataintel.config.deployments.snapshot import FeatureSpec
 from dataintel.errors import InvalidInput
-from dataintel.features.offline import compute_offline
+from dataintel.features.offline import compute_offline, to_micros
 from dataintel.features.partials import entity_sql
-from dataintel.features.schemas import EntityFeatures
+from dataintel.features.schemas import (
+    MAX_FEATURE_NAMES,
+    EntityFeatures,
+    EntityIdText,
+    FeatureNameText,
+    FeatureTime,
+)
 from dataintel.features.serving import as_datetime
 from dataintel.storage.analytics.port import AnalyticsStore
 from dataintel.storage.analytics.queries import from_micros
@@ -22,15 +28,17 @@ from dataintel.storage.analytics.queries import from_micros
 class ExplicitIds(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: Literal["ids"]
-    ids: list[str] = Field(min_length=1, max_length=100_000)
+    ids: list[EntityIdText] = Field(min_length=1, max_length=100_000)
 
 
 class ActiveBetween(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: Literal["active"]
-    start: datetime = Field(description="Entities with an event at or after this time …")
-    end: datetime = Field(description="… and before this one (event time).")
-    events: list[str] | None = Field(default=None, max_length=100)
+    start: FeatureTime = Field(description="Entities with an event at or after this time …")
+    end: FeatureTime = Field(description="… and before this one (event time).")
+    events: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(
+        default=None, max_length=100
+    )
 
 
 class AbandonedCarts(BaseModel):
@@ -50,10 +58,12 @@ class BatchComputeRequest(BaseModel):
 
     entity_key: str = Field(default="user_id", pattern=r"^[a-z_][a-z0-9_]{0,63}$")
     select: Selector
-    as_of: datetime | None = Field(default=None, description="t; default now.")
-    features: list[str] | None = Field(default=None, max_length=500)
+    as_of: FeatureTime | None = Field(
+        default=None, description="t; default now (1970-01-01 ≤ t < 2262-01-01, UTC)."
+    )
+    features: list[FeatureNameText] | None = Field(default=None, max_length=MAX_FEATURE_NAMES)
     limit: int = Field(default=500, ge=1, le=5_000, description="Entities per page.")
-    cursor: str | None = Field(default=None, max_length=512, description="next_cursor.")
+    cursor: EntityIdText | None = Field(default=None, description="next_cursor.")
 
 
 class BatchComputePage(BaseModel):
@@ -137,13 +147,17 @@ def batch_compute(
     body: BatchComputeRequest,
     now_us: int,
 ) -> BatchComputePage:
-    t = now_us if body.as_of is None else int(body.as_of.timestamp() * 1_000_000)
+    t = now_us if body.as_of is None else to_micros(body.as_of)
     specs = _specs(config, body.entity_key, body.features)
     ids = select_ids(
         analytics, config.project_id, body.entity_key, body.select, t, body.cursor, body.limit
     )
     values = (
-        compute_offline(analytics, config.project_id, specs, body.entity_key, ids, t) if ids else {}
+        compute_offline(
+            analytics, config.project_id, specs, body.entity_key, ids, t, config.snapshot
+        )
+        if ids
+        else {}
     )
     results = [
         EntityFeatures(

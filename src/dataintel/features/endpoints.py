@@ -16,6 +16,7 @@ from dataintel.errors import Unavailable
 from dataintel.features.batch_compute import BatchComputePage, BatchComputeRequest, batch_compute
 from dataintel.features.definitions import definitions
 from dataintel.features.schemas import (
+    ENTITY_ID_MAX_CHARS,
     BatchFeatures,
     ComputeRequest,
     ComputeResult,
@@ -30,7 +31,18 @@ router = APIRouter(tags=["serving"])
 # Hot read paths: async scoping from a cache, no thread hop and no query per request.
 PathScope = Annotated[ProjectRef, Depends(path_project(Permission.FEATURES_READ))]
 KeyScope = Annotated[ProjectRef, Depends(credential_project(Permission.FEATURES_READ))]
-EntityId = Annotated[str, Path(min_length=1, max_length=256)]
+EntityId = Annotated[str, Path(min_length=1, max_length=ENTITY_ID_MAX_CHARS)]
+_QUERY_FORM = (
+    "Any valid id (1 to 256 characters, any characters: also one containing '/' or equal "
+    "to a route name such as 'definitions'); use this form when a path segment cannot "
+    "carry the id."
+)
+UserIdQuery = Annotated[
+    str, Query(min_length=1, max_length=ENTITY_ID_MAX_CHARS, description=_QUERY_FORM)
+]
+CartIdQuery = Annotated[
+    str, Query(min_length=1, max_length=ENTITY_ID_MAX_CHARS, description=_QUERY_FORM)
+]
 FeaturesParam = Annotated[
     str | None,
     Query(
@@ -57,6 +69,20 @@ def _names(text: str | None) -> list[str] | None:
     if text is None:
         return None
     return [n.strip() for n in text.split(",") if n.strip()]
+
+
+@router.get(
+    "/features/{project_id}/users",
+    summary="A user's feature vector, now (the id as a query parameter)",
+    response_model=EntityFeatures,
+)
+async def user_features_by_query(
+    request: Request, scope: PathScope, user_id: UserIdQuery, features: FeaturesParam = None
+) -> Response:
+    _, [vector] = await server(request).entities(
+        scope.project_id, "user_id", [user_id], _names(features)
+    )
+    return _json(vector)
 
 
 @router.get(
@@ -132,6 +158,17 @@ async def batch_compute_page(
         raise Unavailable("the analytics store is not open in this process")
     config = await state.config_cache.aget(scope.project_id)
     return await asyncio.to_thread(batch_compute, state.analytics, config, body, now_us())
+
+
+@router.get(
+    "/v1/features",
+    summary="A cart's feature vector, with its owner's under 'user.' (the id as a query parameter)",
+    response_model=EntityFeatures,
+)
+async def cart_features_by_query(
+    request: Request, scope: KeyScope, cart_id: CartIdQuery, features: FeaturesParam = None
+) -> Response:
+    return _json(await server(request).cart(scope.project_id, cart_id, _names(features)))
 
 
 @router.get(

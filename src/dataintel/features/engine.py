@@ -46,6 +46,7 @@ class FeatureEngine:
         self.clock = clock
         self.sink = FeatureSink(online, configs, clock)
         self._checked = 0.0
+        self._deployed: dict[str, int | None] = {}  # project → config version last retired
 
     # --- the stream -------------------------------------------------------------------
 
@@ -54,7 +55,10 @@ class FeatureEngine:
         batch = decode_entries(entries)
         if result.inserted < len(entries):
             batch = self._canonical(batch)
+        projects = [str(p) for p in pc.unique(batch.column("project_id")).to_pylist()]
+        self._retire(projects)
         self.sink.apply(batch)
+        self._retire(projects)  # the active config may have changed while applying
         ends: dict[int, int] = {}
         for entry in entries:
             if entry.offset + 1 > ends.get(entry.partition, 0):
@@ -91,6 +95,22 @@ class FeatureEngine:
         ]
         return batch.filter(pa.array(mask, type=pa.bool_()))
 
+    def _retire(self, project_ids: Sequence[str]) -> None:
+        """Unmark the built fields a project no longer deploys, before the stream applies a
+        batch without them: they miss events from now on, so a later re-activation (a
+        rollback, a re-deploy) rebuilds them from history like any new version. Checked once
+        per config version of the project."""
+        for project_id in project_ids:
+            config = self.configs.get(project_id)
+            if project_id in self._deployed and self._deployed[project_id] == config.version:
+                continue
+            deployed = {p.state_field for p in plan_project(project_id, config.snapshot)}
+            stale = self.online.built(project_id) - deployed
+            if stale:
+                self.online.unmark_built(project_id, sorted(stale))
+                log.info("feature versions retired", project_id=project_id, fields=sorted(stale))
+            self._deployed[project_id] = config.version
+
     # --- backfill ---------------------------------------------------------------------
 
     def pending(self) -> dict[str, list[FeaturePlan]]:
@@ -110,13 +130,15 @@ class FeatureEngine:
                 out[project_id] = todo
         return out
 
-    def maybe_backfill(self, analytics_next: dict[int, int] | None = None) -> int:
-        """Build every pending version (checked once a second). Only when the online store
-        has applied everything the analytics store has (``analytics_next``: its positions),
-        so the state built from analytics continues exactly where the stream stands.
-        Returns how many versions were built."""
+    def maybe_backfill(
+        self, analytics_next: dict[int, int] | None = None, *, force: bool = False
+    ) -> int:
+        """Build every pending version (checked once a second; ``force``: now). Only when
+        the online store has applied everything the analytics store has (``analytics_next``:
+        its positions), so the state built from analytics continues exactly where the
+        stream stands. Returns how many versions were built."""
         now = time.monotonic()
-        if now - self._checked < BACKFILL_CHECK_SECONDS:
+        if now - self._checked < BACKFILL_CHECK_SECONDS and not force:
             return 0
         self._checked = now
         applied = self.analytics.positions() if analytics_next is None else analytics_next

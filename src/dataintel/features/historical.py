@@ -38,6 +38,7 @@ from dataintel.features.historical_schemas import ENTITY_ID, TIMESTAMP, Historic
 from dataintel.features.offline_query import OfflinePlan, labels_query
 from dataintel.features.offline_sql import Selected
 from dataintel.features.offline_sql import select_features as select
+from dataintel.features.plans import field_type
 from dataintel.features.tiles import window_specs
 from dataintel.storage.analytics.port import AnalyticsStore
 
@@ -120,6 +121,8 @@ def resolve_features(
 def _kind(config: ActiveConfig, sel: Selected) -> str:
     if sel.aggregation in _COUNTS:
         return "int"
+    if sel.timestamp:
+        return "instant"
     if sel.aggregation in _FLOATS:
         return "float"
     if sel.text_value:
@@ -131,10 +134,7 @@ def _kind(config: ActiveConfig, sel: Selected) -> str:
 
 
 def _declared(config: ActiveConfig, spec: FeatureSpec) -> FieldType | None:
-    pipeline = config.snapshot.pipeline(spec.pipeline_id)
-    event = pipeline.event(spec.source_event) if pipeline else None
-    found = event.field(spec.field) if event and spec.field else None
-    return found.type if found else None
+    return field_type(config.snapshot, spec)
 
 
 class HistoricalService:
@@ -153,7 +153,7 @@ class HistoricalService:
         """``labels`` (checked by ``historical_input``) with every requested value. The first
         batch is computed before returning, so a failing query is an error, not a cut body."""
         specs = resolve_features(self.config, entity_key, names, ["body", "features"])
-        selected, sources = select(specs, entity_key, self._is_text)
+        selected, sources = select(specs, entity_key, lambda s: _declared(self.config, s))
         columns = [
             ValueColumn(w.value_name, sel.aggregation, f"{i}_{j}", _kind(self.config, sel))
             for i, sel in enumerate(selected)
@@ -179,9 +179,6 @@ class HistoricalService:
             }
             body = _json(stream, header, {c.name for c in columns if c.kind in _JSON_KINDS})
         return TrainingSet(MEDIA_TYPES[fmt], body, labels.num_rows)
-
-    def _is_text(self, spec: FeatureSpec) -> bool:
-        return _declared(self.config, spec) is FieldType.STRING
 
     def _batches(
         self,
@@ -210,6 +207,7 @@ class HistoricalService:
                 raise RuntimeError("the engine returned fewer label rows than it was lent")
 
 
+TIME_US = pa.timestamp("us", tz="UTC")
 _JSON_KINDS = frozenset({"number", "bool", "json"})
 
 
@@ -262,6 +260,10 @@ def _decode(batch: pa.RecordBatch, c: ValueColumn, kind: pa.DataType) -> pa.Arra
         return pc.if_else(has, pc.fill_null(value.cast(pa.float64()), 0.0), 0.0)
     if c.aggregation is Aggregation.AVG:
         value = pc.divide(value.cast(pa.float64()), n.cast(pa.float64()))
+    if c.kind == "instant":  # µs → ISO-8601 text with microseconds, as served online
+        moments = pc.round(value.cast(pa.float64())).cast(pa.int64()).cast(TIME_US)
+        text = pc.strftime(moments, format="%Y-%m-%dT%H:%M:%SZ")
+        return pc.if_else(has, text, pa.scalar(None, pa.string()))
     if c.aggregation in _FLOATS:
         return pc.if_else(has, value.cast(pa.float64()), pa.scalar(None, pa.float64()))
     text = pc.if_else(has, value.cast(pa.string()), pa.scalar(None, pa.string()))

@@ -23,12 +23,13 @@ import pyarrow.parquet as pq
 
 from dataintel.errors import InvalidInput, PayloadTooLarge
 from dataintel.features.historical_schemas import ENTITY_ID, MAX_ROWS, TIMESTAMP
+from dataintel.features.schemas import FEATURE_TIME_MAX, FEATURE_TIME_MIN
 from dataintel.ingest.envelope import ENTITY_MAX, MS_THRESHOLD, timestamp_us
 
 TIME = pa.timestamp("us", tz="UTC")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MIN_US = 0  # 1970-01-01
-MAX_US = (datetime(2262, 1, 1, tzinfo=UTC) - EPOCH).days * 86_400 * 1_000_000
+MIN_US = (FEATURE_TIME_MIN - EPOCH).days * 86_400 * 1_000_000  # 1970-01-01
+MAX_US = (FEATURE_TIME_MAX - EPOCH).days * 86_400 * 1_000_000  # 2262-01-01, exclusive
 Loc = list[str | int]
 
 

@@ -20,10 +20,11 @@ from typing import Any
 
 import orjson
 
-from dataintel.config.deployments.snapshot import FeatureSpec
+from dataintel.config.deployments.snapshot import ConfigSnapshot, FeatureSpec
 from dataintel.config.features.schemas import Aggregation
 from dataintel.features.offline_query import OfflinePlan, entities_query
 from dataintel.features.offline_sql import select_features
+from dataintel.features.plans import field_type, instant_text
 from dataintel.features.tiles import WindowSpec
 from dataintel.storage.analytics.port import AnalyticsStore
 
@@ -58,7 +59,7 @@ def empty_value(agg: Aggregation) -> Any:
 
 
 def decode_value(
-    agg: Aggregation, row: Mapping[str, Any], name: str, text: bool
+    agg: Aggregation, row: Mapping[str, Any], name: str, text: bool, instant: bool = False
 ) -> tuple[Any, int | None]:
     """(value, FIRST/LAST event time µs) of value ``name`` from one result row."""
     n = int(row[f"n{name}"] or 0)
@@ -72,7 +73,7 @@ def decode_value(
     if agg is Aggregation.AVG:
         return float(value) / n, None
     if agg in (Aggregation.MIN, Aggregation.MAX):
-        return float(value), None
+        return (instant_text(round(value)) if instant else float(value)), None
     return (value if text else orjson.loads(value)), to_micros(row[f"t{name}"])
 
 
@@ -83,11 +84,15 @@ def compute_offline_with_times(
     entity_key: str,
     entity_ids: Sequence[str],
     t_us: int,
+    snapshot: ConfigSnapshot | None = None,
 ) -> tuple[Values, Times]:
     """Values (and FIRST/LAST event times) per entity id of ``features`` (those whose
-    entity key is ``entity_key``) as of ``t_us``, in one query."""
+    entity key is ``entity_key``) as of ``t_us``, in one query. ``snapshot``: the deployed
+    config, for the declared field types (string fields, timestamps)."""
     ids = list(dict.fromkeys(entity_ids))
-    selected, sources = select_features(features, entity_key)
+    selected, sources = select_features(
+        features, entity_key, lambda spec: field_type(snapshot, spec)
+    )
     values: Values = {i: {} for i in ids}
     times: Times = {i: {} for i in ids}
     for sel in selected:
@@ -105,7 +110,9 @@ def compute_offline_with_times(
             continue
         for k, sel in enumerate(selected):
             for j, w in enumerate(sel.windows):
-                value, when = decode_value(sel.aggregation, row, f"{k}_{j}", sel.text_value)
+                value, when = decode_value(
+                    sel.aggregation, row, f"{k}_{j}", sel.text_value, sel.timestamp
+                )
                 values[entity][w.value_name], times[entity][w.value_name] = value, when
     return values, times
 
@@ -117,10 +124,11 @@ def compute_offline(
     entity_key: str,
     entity_ids: Sequence[str],
     t_us: int,
+    snapshot: ConfigSnapshot | None = None,
 ) -> Values:
     """Every value ``<feature>_<window>`` per entity id as of ``t_us`` (see
     ``compute_offline_with_times``)."""
     values, _ = compute_offline_with_times(
-        analytics, project_id, features, entity_key, entity_ids, t_us
+        analytics, project_id, features, entity_key, entity_ids, t_us, snapshot
     )
     return values

@@ -110,6 +110,8 @@ class OfflinePlan:
         has = f"k{f} IS NOT NULL"
         if agg in NUMERIC:
             self.reads[f"x{f}"] = f"TRY_CAST(k{f} AS DOUBLE)"  # = fx.number(field), parsed once
+            if sel.timestamp:  # µs as DOUBLE: exact up to the year 2255
+                self.reads[f"x{f}"] = f"CAST({fx.instant(field)} AS DOUBLE)"
             self.partials[f"n{f}"] = f"count(x{f})"
             if agg in _EXTREMES:
                 name, fn = _EXTREMES[agg]

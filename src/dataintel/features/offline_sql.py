@@ -16,8 +16,9 @@ from typing import Any
 
 from dataintel.config.deployments.snapshot import FeatureSpec
 from dataintel.config.features.schemas import Aggregation
+from dataintel.config.pipelines.schemas import FieldType
 from dataintel.features import partials
-from dataintel.features.plans import is_envelope
+from dataintel.features.plans import is_envelope, is_envelope_key
 from dataintel.features.tiles import WindowSpec, window_specs
 
 NUMERIC = frozenset({Aggregation.SUM, Aggregation.AVG, Aggregation.MIN, Aggregation.MAX})
@@ -31,10 +32,18 @@ class Fields:
         self.clickhouse = dialect == "clickhouse"
 
     def entity(self, key: str) -> str:
-        return key if is_envelope(key) else self.text(key)
+        """The entity id (the rule of ``partials.entity_sql``: at most 256 characters)."""
+        if is_envelope_key(key):
+            return key
+        if not self.clickhouse:
+            return partials.entity_sql(key)
+        value = self.text(key)
+        return f"CASE WHEN char_length({value}) <= {partials.ENTITY_ID_MAX} THEN {value} END"
 
     def text(self, field: str) -> str:
         """The field as text, NULL when missing, JSON null or '' (COUNT_DISTINCT's key)."""
+        if field == "timestamp" and self.clickhouse:
+            return "formatDateTime(ts, '%Y-%m-%dT%H:%i:%S.%fZ', 'UTC')"
         if is_envelope(field) or not self.clickhouse:
             return partials.text_sql(field)
         path = lit(field)
@@ -46,11 +55,28 @@ class Fields:
     def number(self, field: str) -> str:
         return f"TRY_CAST({self.text(field)} AS DOUBLE)"
 
+    def instant(self, field: str) -> str:
+        """A timestamp field as UTC µs (``partials.instant_sql`` on ClickHouse)."""
+        if not self.clickhouse:
+            return partials.instant_sql(field)
+        if field == "timestamp":
+            return "toUnixTimestamp64Micro(ts)"
+        path = lit(field)
+        kind = f"JSONType(properties, {path})"
+        text = f"JSONExtractString(properties, {path})"
+        number = f"JSONExtractFloat(properties, {path})"
+        return (
+            f"CASE WHEN {kind} = 'String' THEN toUnixTimestamp64Micro("
+            f"parseDateTime64BestEffortOrNull({text}, 6, 'UTC')) "
+            f"WHEN {kind} IN ('Int64', 'UInt64', 'Double') THEN toInt64(round(CASE WHEN "
+            f"{number} > 1e11 THEN {number} * 1000 ELSE {number} * 1000000 END)) END"
+        )
+
     def json(self, field: str) -> str:
         """The field as JSON text (FIRST / LAST keep the value's JSON type); envelope ids,
         always strings, are returned as they are."""
         if is_envelope(field):
-            return field
+            return self.text(field)
         if not self.clickhouse:
             return partials.json_sql(field)
         path = lit(field)
@@ -93,16 +119,21 @@ class Selected:
     windows: tuple[WindowSpec, ...]
     source: int
     text_value: bool  # FIRST/LAST: the value is read as text (a string field), not JSON
+    timestamp: bool = False  # MIN/MAX of a timestamp field: instants, served as ISO text
+
+
+FieldTypes = Callable[[FeatureSpec], FieldType | None]
 
 
 def select_features(
     features: Sequence[FeatureSpec],
     entity_key: str,
-    is_text: Callable[[FeatureSpec], bool] | None = None,
+    types: FieldTypes | None = None,
 ) -> tuple[list[Selected], list[tuple[str, str]]]:
     """The aggregation features of ``entity_key`` and their distinct (pipeline, event).
-    FIRST / LAST of an envelope id, or of a field ``is_text`` says is a string, read the
-    value as text; the others read its JSON text."""
+    FIRST / LAST of an envelope field, or of a field ``types`` says is a string, read the
+    value as text; the others read its JSON text. MIN / MAX of a timestamp field (the
+    envelope ``timestamp``, or as ``types`` says) aggregate instants."""
     sources: list[tuple[str, str]] = []
     chosen: list[Selected] = []
     for spec in features:
@@ -112,13 +143,17 @@ def select_features(
         if source not in sources:
             sources.append(source)
         field = spec.field or ""
+        declared = types(spec) if types is not None and field else None
+        aggregation = Aggregation(spec.aggregation)
+        extreme = aggregation in (Aggregation.MIN, Aggregation.MAX)
         chosen.append(
             Selected(
                 spec,
-                Aggregation(spec.aggregation),
+                aggregation,
                 window_specs(spec.name, spec.windows),
                 sources.index(source),
-                is_envelope(field) or (is_text is not None and is_text(spec)),
+                is_envelope(field) or declared is FieldType.STRING,
+                extreme and (field == "timestamp" or declared is FieldType.TIMESTAMP),
             )
         )
     return chosen, sources

@@ -18,7 +18,7 @@ import orjson
 import pyarrow as pa
 
 from dataintel.config.features.schemas import Aggregation
-from dataintel.features.plans import ANY, FeaturePlan, is_envelope
+from dataintel.features.plans import ANY, FeaturePlan, instant_text, is_envelope, is_envelope_key
 from dataintel.features.tiles import HEAD_US, LEVELS, SIZES, cutoffs
 from dataintel.storage.online.port import EntityRef, EntityUpdate, FeatureUpdate
 
@@ -33,20 +33,46 @@ def _json_path(name: str) -> str:
     return _lit("$." + name)
 
 
+ENTITY_ID_MAX = 256  # = ingest's ENTITY_MAX: one id rule for every entity key
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # DuckDB strftime: what ``plans.instant_text`` writes
+
+
 def entity_sql(entity_key: str) -> str:
-    if is_envelope(entity_key):
+    """The entity id of an event (NULL: the event is ignored by the feature). A property
+    used as entity key follows the envelope ids' rule: longer than 256 characters → NULL."""
+    if is_envelope_key(entity_key):
         return entity_key
-    return f"nullif(json_extract_string(properties, {_json_path(entity_key)}), '')"
+    value = f"nullif(json_extract_string(properties, {_json_path(entity_key)}), '')"
+    return f"CASE WHEN length({value}) <= {ENTITY_ID_MAX} THEN {value} END"
 
 
 def text_sql(field: str) -> str:
     """The field as text (NULL when missing, JSON null or empty): the COUNT_DISTINCT key.
 
     ``nullif(…, '')`` makes both engines agree: ClickHouse's JSONExtractString answers ''
-    for a missing key where DuckDB answers NULL."""
+    for a missing key where DuckDB answers NULL. The envelope ``timestamp`` reads as
+    ISO-8601 UTC text with microseconds."""
+    if field == "timestamp":
+        return f"strftime(ts, '{ISO_FORMAT}')"
     if is_envelope(field):
         return f"nullif({field}, '')"
     return f"nullif(json_extract_string(properties, {_json_path(field)}), '')"
+
+
+def instant_sql(field: str) -> str:
+    """A timestamp field as UTC µs, read as ingest validated it: an ISO-8601 string (naive:
+    UTC) or an epoch number (seconds, or milliseconds above 1e11); NULL otherwise."""
+    if field == "timestamp":
+        return "epoch_us(ts)"
+    path = _json_path(field)
+    kind = f"json_type(properties, {path})"
+    text = f"json_extract_string(properties, {path})"
+    number = f"TRY_CAST({text} AS DOUBLE)"
+    return (
+        f"CASE WHEN {kind} = 'VARCHAR' THEN epoch_us(TRY_CAST({text} AS TIMESTAMPTZ)) "
+        f"WHEN {kind} IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN CAST(round(CASE WHEN "
+        f"{number} > 1e11 THEN {number} * 1000 ELSE {number} * 1000000 END) AS BIGINT) END"
+    )
 
 
 def number_sql(field: str) -> str:
@@ -56,7 +82,7 @@ def number_sql(field: str) -> str:
 def json_sql(field: str) -> str:
     """The field as JSON text (for FIRST / LAST, which keep the value's JSON type)."""
     if is_envelope(field):
-        return f"CAST(to_json({field}) AS VARCHAR)"
+        return f"CAST(to_json({text_sql(field)}) AS VARCHAR)"
     return f"CAST(json_extract(properties, {_json_path(field)}) AS VARCHAR)"
 
 
@@ -71,7 +97,8 @@ def _aggregates(i: int, plan: FeaturePlan) -> list[str]:
         v = number_sql(field)
         return [f"sum({v}) AS a{i}", f"count({v}) AS b{i}"]
     if agg in (Aggregation.MIN, Aggregation.MAX):
-        return [f"{agg.value.lower()}({number_sql(field)}) AS a{i}"]
+        value = instant_sql(field) if plan.timestamp else number_sql(field)
+        return [f"{agg.value.lower()}({value}) AS a{i}"]
     if agg is Aggregation.COUNT_DISTINCT:
         v = text_sql(field)
         return [f"list(DISTINCT {v}) FILTER (WHERE {v} IS NOT NULL) AS a{i}"]
@@ -91,7 +118,7 @@ def group_query(plans: Sequence[FeaturePlan]) -> str:
     return f"""
 WITH src AS (
   SELECT {entity} AS entity, log_partition, log_offset, epoch_us(ts) AS t, event_id, properties,
-         user_id, cart_id, session_id
+         user_id, cart_id, session_id, event, ts
   FROM batch
   WHERE project_id = $project {source}
     AND {entity} IS NOT NULL
@@ -220,6 +247,8 @@ def _state_columns(plans: Sequence[FeaturePlan], cols: Sequence[list[Any]]) -> l
             )
         elif agg in (Aggregation.COUNT, Aggregation.COUNT_DISTINCT):
             out.append([v or None for v in values])
+        elif plan.timestamp:  # MIN / MAX of instants: fixed-width ISO text orders as time
+            out.append([None if v is None else instant_text(v) for v in values])
         else:
             out.append(values)
     return out

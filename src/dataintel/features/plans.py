@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from dataintel.config.deployments.snapshot import ConfigSnapshot, FeatureSpec
 from dataintel.config.features.schemas import Aggregation
-from dataintel.config.features.validation import ENVELOPE_KEYS
+from dataintel.config.features.validation import ENVELOPE_FIELDS, ENVELOPE_KEYS
 from dataintel.config.features.windows import LIFETIME
+from dataintel.config.pipelines.schemas import FieldType
 from dataintel.features.tiles import WindowSpec, has_lifetime, keeps, window_specs
 
 
@@ -26,6 +28,7 @@ class FeaturePlan:
     windows: tuple[WindowSpec, ...]
     keep: tuple[int, ...]
     lifetime: bool
+    timestamp: bool = False  # MIN/MAX of a timestamp field: states are ISO-8601 UTC text
 
     @property
     def state_field(self) -> str:
@@ -40,12 +43,36 @@ class FeaturePlan:
 _NUMERIC = frozenset({Aggregation.SUM, Aggregation.AVG, Aggregation.MIN, Aggregation.MAX})
 
 
-def plan_feature(project_id: str, spec: FeatureSpec) -> FeaturePlan | None:
+def field_type(snapshot: ConfigSnapshot | None, spec: FeatureSpec) -> FieldType | None:
+    """The type of the feature's field: an envelope field's, else the declared property's
+    (None: no field, or unknown without a snapshot)."""
+    if spec.field is None:
+        return None
+    if spec.field in ENVELOPE_FIELDS:
+        return ENVELOPE_FIELDS[spec.field]
+    pipeline = snapshot.pipeline(spec.pipeline_id) if snapshot is not None else None
+    event = pipeline.event(spec.source_event) if pipeline else None
+    found = event.field(spec.field) if event else None
+    return found.type if found else None
+
+
+def is_timestamp_extreme(
+    aggregation: Aggregation, snapshot: ConfigSnapshot | None, spec: FeatureSpec
+) -> bool:
+    """MIN / MAX of a timestamp field: aggregated as instants, served as ISO-8601 text."""
+    extreme = aggregation in (Aggregation.MIN, Aggregation.MAX)
+    return extreme and field_type(snapshot, spec) is FieldType.TIMESTAMP
+
+
+def plan_feature(
+    project_id: str, spec: FeatureSpec, snapshot: ConfigSnapshot | None = None
+) -> FeaturePlan | None:
     """The plan of an enabled aggregation feature (None for derived or disabled ones)."""
     aggregation = getattr(spec, "aggregation", None)
     if aggregation is None or not spec.enabled or getattr(spec, "expression", None):
         return None
     windows = window_specs(spec.name, spec.windows)
+    timestamp = is_timestamp_extreme(Aggregation(aggregation), snapshot, spec)
     return FeaturePlan(
         project_id=project_id,
         name=spec.name,
@@ -55,10 +82,11 @@ def plan_feature(project_id: str, spec: FeatureSpec) -> FeaturePlan | None:
         entity_key=spec.entity_key,
         aggregation=Aggregation(aggregation),
         field=spec.field,
-        numeric=Aggregation(aggregation) in _NUMERIC,
+        numeric=Aggregation(aggregation) in _NUMERIC and not timestamp,
         windows=windows,
         keep=keeps(windows),
         lifetime=has_lifetime(windows),
+        timestamp=timestamp,
     )
 
 
@@ -88,7 +116,7 @@ def owner_plan(project_id: str) -> FeaturePlan:
 
 def plan_project(project_id: str, snapshot: ConfigSnapshot) -> list[FeaturePlan]:
     """The plans of the deployed features, plus the cart → user owner plan when any exist."""
-    plans = [p for p in (plan_feature(project_id, s) for s in snapshot.features) if p]
+    plans = [p for p in (plan_feature(project_id, s, snapshot) for s in snapshot.features) if p]
     if plans:
         plans.append(owner_plan(project_id))
     return plans
@@ -103,5 +131,21 @@ def group_by_source(
     return groups
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def instant_text(us: int) -> str:
+    """UTC µs as ISO-8601 with microseconds, e.g. ``2026-12-06T23:40:09.574680Z``: fixed
+    width, so comparing the texts (Python, the Redis script) compares the instants."""
+    moment = EPOCH + timedelta(microseconds=int(us))
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
 def is_envelope(name: str) -> bool:
+    """An envelope field read as an aggregation field (not a property)."""
+    return name in ENVELOPE_FIELDS
+
+
+def is_envelope_key(name: str) -> bool:
+    """An entity key read from the envelope (user_id, cart_id, session_id)."""
     return name in ENVELOPE_KEYS

@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dataintel.ingest.envelope import ENTITY_MAX
+
 ValueStatus = Literal["no_data", "error", "building"]
-ENTITY_ID = Field(min_length=1, max_length=256)
+
+# --- bounds of the features API (one id rule, bounded times) -------------------------------
+# An entity id is what ingest accepts for user_id / cart_id / session_id: a non-empty string
+# of at most ENTITY_MAX (256) characters, any characters (a property used as an entity key
+# follows the same rule: longer values are ignored by the feature, like a missing key).
+ENTITY_ID_MAX_CHARS = ENTITY_MAX
+EntityIdText = Annotated[str, Field(min_length=1, max_length=ENTITY_ID_MAX_CHARS)]
+# Evaluation times: the rule historical label rows follow too (1970-01-01 ≤ t < 2262-01-01,
+# UTC): Arrow/pandas nanosecond timestamps end in 2262, ClickHouse's DateTime64 in 2299.
+FEATURE_TIME_MIN = datetime(1970, 1, 1, tzinfo=UTC)
+FEATURE_TIME_MAX = datetime(2262, 1, 1, tzinfo=UTC)  # exclusive
+FeatureTime = Annotated[
+    datetime,
+    Field(
+        ge=FEATURE_TIME_MIN,
+        lt=FEATURE_TIME_MAX,
+        json_schema_extra={
+            "formatMinimum": "1970-01-01T00:00:00Z",
+            "formatExclusiveMaximum": "2262-01-01T00:00:00Z",
+        },
+    ),
+]
+MAX_IDS_PER_CALL = 1000
+MAX_FEATURE_NAMES = 500
+FeatureNameText = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class EntityFeatures(BaseModel):
@@ -35,9 +61,11 @@ class EntityFeatures(BaseModel):
 class UserBatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user_ids: list[str] = Field(min_length=1, max_length=1000)
-    features: list[str] | None = Field(
-        default=None, max_length=500, description="Feature or value names; default all."
+    user_ids: list[EntityIdText] = Field(min_length=1, max_length=MAX_IDS_PER_CALL)
+    features: list[FeatureNameText] | None = Field(
+        default=None,
+        max_length=MAX_FEATURE_NAMES,
+        description="Feature or value names; default all.",
     )
 
 
@@ -82,8 +110,8 @@ class ComputeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     entity_key: str = Field(default="user_id", pattern=r"^[a-z_][a-z0-9_]{0,63}$")
-    entity_ids: list[str] = Field(min_length=1, max_length=100)
-    features: list[str] | None = Field(default=None, max_length=500)
+    entity_ids: list[EntityIdText] = Field(min_length=1, max_length=100)
+    features: list[FeatureNameText] | None = Field(default=None, max_length=MAX_FEATURE_NAMES)
 
 
 class ComputeResult(BaseModel):

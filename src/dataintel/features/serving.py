@@ -19,7 +19,7 @@ from dataintel.errors import InvalidInput
 from dataintel.features.derived import DerivedFeature, compile_derived, evaluate_derived
 from dataintel.features.plans import OWNER_FIELD, FeaturePlan, owner_plan, plan_project
 from dataintel.features.sink import now_us
-from dataintel.features.tiles import WindowSpec, evaluate
+from dataintel.features.tiles import LEVELS, SIZES, WindowSpec, evaluate
 from dataintel.storage.online.port import Blob, EntityRef, OnlineStore
 
 BUILT_TTL_SECONDS = 1.0
@@ -118,7 +118,7 @@ class FeatureServer:
         self.online = online
         self.configs = configs
         self._catalogs: dict[tuple[str, int | None], Catalog] = {}
-        self._built: dict[str, tuple[float, set[str]]] = {}
+        self._built: dict[tuple[str, int | None], tuple[float, set[str]]] = {}
 
     async def catalog(self, project_id: str) -> Catalog:
         config = await self.configs.aget(project_id)
@@ -128,13 +128,16 @@ class FeatureServer:
             catalog = self._catalogs[key] = build_catalog(config)
         return catalog
 
-    async def built(self, project_id: str) -> set[str]:
-        hit = self._built.get(project_id)
+    async def built(self, project_id: str, *, fresh: bool = False) -> set[str]:
+        """The built fields, cached for a second per config version: a deploy or rollback
+        reads them afresh (a re-activated version may have been unmarked meanwhile)."""
+        key = (project_id, (await self.configs.aget(project_id)).version)
+        hit = self._built.get(key)
         now = time.monotonic()
-        if hit is not None and now - hit[0] < BUILT_TTL_SECONDS:
+        if hit is not None and now - hit[0] < BUILT_TTL_SECONDS and not fresh:
             return hit[1]
         fields: set[str] = await self._call(self.online.built, project_id)
-        self._built[project_id] = (now, fields)
+        self._built[key] = (now, fields)
         return fields
 
     async def entities(
@@ -173,18 +176,15 @@ class FeatureServer:
         owner_id = next(iter(user_id.values()))[0] if owner is not None else None
         if user_names == [] or (not user_selection.plans and not user_selection.derived):
             return out
-        if owner_id is None:
-            for _plan, windows in user_selection.plans:
-                for w in windows:
-                    out["values"][f"user.{w.value_name}"] = None
-                    out["status"][f"user.{w.value_name}"] = "no_data"
-            return out
-        uref = EntityRef(project_id, "user_id", str(owner_id))
-        [ublobs] = await self._call(self.online.read, [uref], user_selection.fields)
+        # No owner: the user part is that of an unknown user (empty-window values, no_data).
+        uref = EntityRef(project_id, "user_id", "" if owner_id is None else str(owner_id))
+        ublobs: dict[str, Blob] = {}
+        if owner_id is not None:
+            [ublobs] = await self._call(self.online.read, [uref], user_selection.fields)
         user = vector(uref, ublobs, user_selection, built, catalog.versions, t)
         for part in ("values", "status", "sources"):
             out[part].update({f"user.{k}": v for k, v in user[part].items()})
-        out["values"]["user.user_id"] = str(owner_id)
+        out["values"]["user.user_id"] = None if owner_id is None else str(owner_id)
         return out
 
     async def _call(self, fn: Any, *args: Any) -> Any:
@@ -202,6 +202,29 @@ def as_datetime(t_us: int) -> datetime:
 
 def iso(t_us: int) -> str:
     return as_datetime(t_us).isoformat().replace("+00:00", "Z")
+
+
+def seen_until(blob: Blob, t: int) -> int | None:
+    """The entity's latest event time ≤ ``t`` that the blob records (None: no event as of t,
+    e.g. only events in the future). Exact when the latest event is not after t, or from the
+    1 µs tiles (every event of the last minute and every future one has one); otherwise at
+    the granularity of the tiles the feature keeps: the latest start of a tile lying wholly
+    before t, else the end of the lifetime base."""
+    last = blob.get("l")
+    if last is not None and int(last) <= t:
+        return int(last)
+    best: int | None = None
+    for i, (level, size) in enumerate(zip(LEVELS, SIZES, strict=True)):
+        starts = [int(s) for s in (blob.get("t") or {}).get(level) or {}]
+        past = [s for s in starts if s + size <= t + 1]
+        if past:
+            found = max(past)
+            if i == 0:
+                return found
+            best = found if best is None or found > best else best
+    if best is None and blob.get("b") is not None and blob.get("e") is not None:
+        best = int(blob["e"]) - 1
+    return best
 
 
 # A vector as plain JSON-ready data, shaped like schemas.EntityFeatures (which documents it):
@@ -228,14 +251,14 @@ def vector(
                 status[w.value_name] = "building"
             continue
         blob = blobs.get(plan.state_field)
+        seen = None if blob is None else seen_until(blob, t)
         for name, (value, event_t) in evaluate(plan.aggregation, blob, windows, t).items():
             values[name] = value
             times[name] = event_t
-            if blob is None:
+            if seen is None:
                 status[name] = "no_data"
-        if blob is not None and blob.get("l") is not None:
+        if seen is not None:
             key = f"{plan.pipeline_id}.{plan.source_event}"
-            seen = int(blob["l"])
             if seen > latest.get(key, -1):
                 latest[key] = seen
     for d in selection.derived:

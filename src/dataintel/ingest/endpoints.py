@@ -109,7 +109,9 @@ async def _one(
     request: Request, target: IngestTarget, body: bytes, service: IngestService, wait: Wait | None
 ) -> Response:
     outcome = await service.ingest(target, [parse_json(body)], None)
-    return single_response(request, outcome, await settle(request, outcome, wait))
+    return single_response(
+        request, outcome, await settle(request, outcome, wait, target.project_id)
+    )
 
 
 async def _many(
@@ -117,7 +119,9 @@ async def _many(
 ) -> Response:
     items, prefix = batch_items(parse_json(body))
     outcome = await service.ingest_batch(target, items, prefix)
-    return json_response({**outcome.body(), **await settle(request, outcome, wait)})
+    return json_response(
+        {**outcome.body(), **await settle(request, outcome, wait, target.project_id)}
+    )
 
 
 def problem_error(error: dict[str, Any]) -> dict[str, Any]:

@@ -1,11 +1,15 @@
 """``?wait=processed``: answer only once the request's events are applied by the processor
-(in the analytics store; later issues add the online features), or the timeout passes.
+(in the analytics store and the online features) and every feature version of the project's
+active deployment is built (a deploy or rollback just before the call backfills first), or
+the timeout passes.
 
 The events are durable either way, so a timeout still answers 2xx, with ``processed: false``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -13,7 +17,10 @@ from fastapi import Query, Request
 
 from dataintel.api.deps import app_state
 from dataintel.errors import Unavailable
+from dataintel.features.plans import plan_project
 from dataintel.ingest.service import IngestOutcome
+
+POLL_SECONDS = 0.02
 
 
 class Wait(StrEnum):
@@ -23,20 +30,42 @@ class Wait(StrEnum):
 WaitParam = Annotated[
     Wait | None,
     Query(
-        description="'processed': return once the events are in the analytics store "
-        "(bounded by DATAINTEL_WAIT_PROCESSED_TIMEOUT_SECONDS; `processed` says which)."
+        description="'processed': return once the events are in the analytics store and in "
+        "the online features, and the active feature versions are built, so a read right "
+        "after sees them (bounded by DATAINTEL_WAIT_PROCESSED_TIMEOUT_SECONDS; `processed` "
+        "says which)."
     ),
 ]
 
 
-async def settle(request: Request, outcome: IngestOutcome, wait: Wait | None) -> dict[str, Any]:
+async def settle(
+    request: Request, outcome: IngestOutcome, wait: Wait | None, project_id: str | None = None
+) -> dict[str, Any]:
     """The extra response members for ``wait``: {} when not asked."""
     if wait is None:
         return {}
     state = app_state(request)
     if state.progress is None:
         raise Unavailable("no processor progress is visible from this process")
-    done = await state.progress.wait_for(
-        outcome.log_positions, state.settings.wait_processed_timeout_seconds
-    )
+    timeout = state.settings.wait_processed_timeout_seconds
+    deadline = time.monotonic() + timeout
+    done = await state.progress.wait_for(outcome.log_positions, timeout)
+    if done and project_id is not None:
+        done = await _built(request, project_id, deadline)
     return {"processed": done}
+
+
+async def _built(request: Request, project_id: str, deadline: float) -> bool:
+    """Wait until every feature version the project deploys is built (backfilled): until
+    then reads answer ``building``, which a caller of ``wait=processed`` must not see."""
+    state = app_state(request)
+    server = state.feature_server
+    if server is None:  # no online store here: the events are processed, nothing to read
+        return True
+    config = await state.config_cache.aget(project_id)
+    wanted = {p.state_field for p in plan_project(project_id, config.snapshot)}
+    while not wanted <= await server.built(project_id, fresh=True):
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(POLL_SECONDS)
+    return True

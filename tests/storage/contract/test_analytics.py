@@ -266,6 +266,14 @@ def test_sql_is_read_only(store: AnalyticsStore) -> None:
     assert total(store) == 3
 
 
+def test_question_mark_parameters_bind_in_text_order(store: AnalyticsStore) -> None:
+    store.apply([entry(0, 0, "a", user_id="u1", event="view", pipeline_id="web")])
+    text = "SELECT count(*) AS n FROM events WHERE project_id = ? AND pipeline_id = ? AND event = ?"
+    assert store.sql(text, ["p1", "web", "view"]).to_pylist() == [{"n": 1}]
+    picked = store.sql("SELECT ? AS a, ? AS b FROM events WHERE event_id = ?", ["x", "y", "a"])
+    assert picked.to_pylist() == [{"a": "x", "b": "y"}]
+
+
 def test_chdb_replay_after_a_crash_between_rows_and_positions(tmp_path: Path) -> None:
     from dataintel.storage.analytics.clickhouse import ClickHouseAnalytics
 

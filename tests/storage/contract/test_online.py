@@ -403,6 +403,17 @@ def test_built_markers_are_per_project(store: OnlineStore) -> None:
     assert store.built("p3") == set()
 
 
+def test_unmarked_fields_are_no_longer_built_and_can_be_marked_again(store: OnlineStore) -> None:
+    store.mark_built("p1", ["a@1", "b@2"])
+    store.mark_built("p2", ["a@1"])
+    store.unmark_built("p1", ["a@1", "never@1"])
+    store.unmark_built("p1", [])
+    assert store.built("p1") == {"b@2"}
+    assert store.built("p2") == {"a@1"}  # another project's marker is untouched
+    store.mark_built("p1", ["a@1"])
+    assert store.built("p1") == {"a@1", "b@2"}
+
+
 def test_projects_and_entity_keys_never_see_each_other(store: OnlineStore) -> None:
     c = Aggregation.COUNT
     refs = [

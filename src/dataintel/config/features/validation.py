@@ -12,7 +12,17 @@ from dataintel.config.features.schemas import Aggregation
 from dataintel.config.pipelines.schemas import FieldType
 from dataintel.errors import InvalidInput
 
-ENVELOPE_KEYS = ("user_id", "cart_id", "session_id")
+ENVELOPE_KEYS = ("user_id", "cart_id", "session_id")  # envelope fields usable as entity keys
+# Envelope fields usable as aggregation fields, with their type. The name means the envelope
+# field even when the event also declares a property of that name.
+ENVELOPE_FIELDS: dict[str, FieldType] = {
+    "user_id": FieldType.STRING,
+    "cart_id": FieldType.STRING,
+    "session_id": FieldType.STRING,
+    "event_id": FieldType.STRING,
+    "event": FieldType.STRING,
+    "timestamp": FieldType.TIMESTAMP,
+}
 
 # Which field types each aggregation accepts (COUNT needs no field).
 ACCEPTS: dict[Aggregation, frozenset[FieldType]] = {
@@ -72,10 +82,12 @@ def check_feature(
         if aggregation is not Aggregation.COUNT:
             raise InvalidInput.field([*base, "field"], f"{aggregation} needs a field")
         return
-    field_type = props.get(field)
+    field_type = ENVELOPE_FIELDS.get(field) or props.get(field)
     if field_type is None:
         raise InvalidInput.field(
-            [*base, "field"], f"field '{field}' is not declared on event '{source_event}'"
+            [*base, "field"],
+            f"field '{field}' is neither an envelope field ({', '.join(ENVELOPE_FIELDS)}) "
+            f"nor declared on event '{source_event}'",
         )
     if field_type not in ACCEPTS[aggregation]:
         allowed = ", ".join(sorted(ACCEPTS[aggregation]))

@@ -198,7 +198,9 @@ def _checked(text: str, tables: frozenset[str]) -> tuple[str, frozenset[int]]:
     tree = statements[0]
     _check_tables(tree, tables)
     used: set[int] = set()
-    for placeholder in list(tree.find_all(exp.Placeholder)):
+    # Depth-first: placeholders in text order (breadth-first would bind "a = ? AND b = ?
+    # AND c = ?" as c, a, b).
+    for placeholder in list(tree.find_all(exp.Placeholder, bfs=False)):
         name = str(placeholder.name).strip("?")
         if name and not name.isdigit():
             raise BadRequest(f"named parameter ${name}: use positional parameters")

@@ -98,6 +98,11 @@ class OnlineStore(ABC):
     def mark_built(self, project_id: str, fields: Sequence[str]) -> None: ...
 
     @abstractmethod
+    def unmark_built(self, project_id: str, fields: Sequence[str]) -> None:
+        """Forget the built markers of ``fields``: they are no longer maintained by the
+        stream (not deployed any more), so they must be rebuilt before they are served."""
+
+    @abstractmethod
     def delete_entities(self, refs: Sequence[EntityRef]) -> int:
         """Forget entities entirely (GDPR erasure); returns how many existed."""
 

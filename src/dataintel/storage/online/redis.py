@@ -159,6 +159,10 @@ class RedisOnline(OnlineStore):
         if fields:
             self._client.sadd(self._built_key(project_id), *fields)
 
+    def unmark_built(self, project_id: str, fields: Sequence[str]) -> None:
+        if fields:
+            self._client.srem(self._built_key(project_id), *fields)
+
     def delete_entities(self, refs: Sequence[EntityRef]) -> int:
         if not refs:
             return 0

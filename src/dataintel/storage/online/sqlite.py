@@ -196,6 +196,13 @@ class SQLiteOnline(OnlineStore):
                 "INSERT OR IGNORE INTO built VALUES (?, ?)", [(project_id, f) for f in fields]
             )
 
+    def unmark_built(self, project_id: str, fields: Sequence[str]) -> None:
+        with self._write_lock, _transaction(self._db):
+            self._db.executemany(
+                "DELETE FROM built WHERE project_id = ? AND field = ?",
+                [(project_id, f) for f in fields],
+            )
+
     def delete_entities(self, refs: Sequence[EntityRef]) -> int:
         if not refs:
             return 0
