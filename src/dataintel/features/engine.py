@@ -51,7 +51,7 @@ class FeatureEngine:
 
     def apply(self, entries: Sequence[LogEntry], result: ApplyResult) -> None:
         """Apply the events the analytics sink holds for ``entries``; record the position."""
-        batch = decode_entries(entries)
+        batch = result.batch if result.batch is not None else decode_entries(entries)
         if result.inserted < len(entries):
             batch = self._canonical(batch)
         self.sink.apply(batch)
