@@ -107,7 +107,8 @@ def test_apply_hands_back_the_batch_it_decoded(store: AnalyticsStore) -> None:
     assert result.batch is not None
     assert result.batch.equals(decode_entries(batch))
     again = store.apply(batch)  # a replay is decoded too: the feature sink filters it
-    assert again.batch is not None and again.batch.equals(decode_entries(batch))
+    assert again.batch is not None
+    assert again.batch.equals(decode_entries(batch))
 
 
 def test_positions_survive_reopen(opener: Callable[[], AnalyticsStore]) -> None:
