@@ -52,7 +52,7 @@ class FeatureEngine:
 
     def apply(self, entries: Sequence[LogEntry], result: ApplyResult) -> None:
         """Apply the events the analytics sink holds for ``entries``; record the position."""
-        batch = decode_entries(entries)
+        batch = result.batch if result.batch is not None else decode_entries(entries)
         if result.inserted < len(entries):
             batch = self._canonical(batch)
         projects = [str(p) for p in pc.unique(batch.column("project_id")).to_pylist()]

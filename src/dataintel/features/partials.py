@@ -132,7 +132,7 @@ SELECT entity, log_partition, level, tile, min(log_offset) AS lo, max(log_offset
   {aggregates}
 FROM x
 GROUP BY ALL
-ORDER BY entity, log_partition
+ORDER BY entity, log_partition, level, tile
 """  # noqa: S608
 
 
@@ -183,48 +183,78 @@ class PartialBuilder:
         if table.num_rows == 0:
             return
         cols = [c.to_pylist() for c in table.columns]
-        entities, partitions, levels, tiles, los, his, lasts = cols[:7]
-        states = _state_columns(plans, cols[7:])
-        cuts = [cutoffs(p.keep, now_us) for p in plans]
-        names = [p.state_field for p in plans]
-        project, key = first.project_id, first.entity_key
-        current: tuple[object, int] | None = None
-        features: list[FeatureUpdate] = []
-        level_names = LEVELS
-        for r, entity in enumerate(entities):
-            partition = partitions[r]
-            if current != (entity, partition):
-                current = (entity, partition)
-                ref = EntityRef(project, key, str(entity))
-                update = updates.get((ref, partition))
-                if update is None:
-                    update = updates[(ref, partition)] = EntityUpdate(
-                        ref, partition, los[r], his[r], {}
-                    )
-                features = []
-                for i, plan in enumerate(plans):
-                    fu = update.features.get(names[i])
-                    if fu is None:
-                        fu = update.features[names[i]] = FeatureUpdate(
-                            plan.aggregation, {}, lasts[r], cuts[i], plan.lifetime
-                        )
-                    features.append(fu)
+        _reshape(plans, cols, now_us, updates)
+
+
+Runs = tuple[int, int, list[tuple[str, int, int]]]
+
+
+def _runs(entities: list[Any], partitions: list[int], levels: list[int]) -> list[Runs]:
+    """Row ranges of each (entity, partition) (rows are sorted by entity, partition, level,
+    tile), each with its level segments: (start, end, [(level name, start, end), ...])."""
+    out: list[Runs] = []
+    n = len(entities)
+    a = 0
+    while a < n:
+        entity, partition = entities[a], partitions[a]
+        segments: list[tuple[str, int, int]] = []
+        s = b = a
+        while b < n and entities[b] == entity and partitions[b] == partition:
+            if levels[b] != levels[s]:
+                segments.append((LEVELS[levels[s]], s, b))
+                s = b
+            b += 1
+        segments.append((LEVELS[levels[s]], s, b))
+        out.append((a, b, segments))
+        a = b
+    return out
+
+
+def _reshape(
+    plans: Sequence[FeaturePlan],
+    cols: list[list[Any]],
+    now_us: int,
+    updates: dict[tuple[EntityRef, int], EntityUpdate],
+) -> None:
+    """One group query's rows → one FeatureUpdate per (entity, partition, plan).
+
+    Per (entity, partition, level) each plan's tiles are built by one comprehension over
+    that run of rows, not by a Python step per (row, plan)."""
+    entities, partitions, levels, tiles, los, his, lasts = cols[:7]
+    states = _state_columns(plans, cols[7:])
+    never_none = [p.aggregation is Aggregation.COUNT for p in plans]
+    cuts = [cutoffs(p.keep, now_us) for p in plans]
+    names = [p.state_field for p in plans]
+    project, key = plans[0].project_id, plans[0].entity_key
+    for a, b, segments in _runs(entities, partitions, levels):
+        ref = EntityRef(project, key, str(entities[a]))
+        partition = partitions[a]
+        lo, hi, last = min(los[a:b]), max(his[a:b]), max(lasts[a:b])
+        update = updates.get((ref, partition))
+        if update is None:
+            update = updates[(ref, partition)] = EntityUpdate(ref, partition, lo, hi, {})
+        else:
+            update.first_offset = min(update.first_offset, lo)
+            update.last_offset = max(update.last_offset, hi)
+        features = update.features
+        for i, plan in enumerate(plans):
+            column = states[i]
+            if never_none[i]:
+                found = {
+                    level: dict(zip(tiles[s:e], column[s:e], strict=True))
+                    for level, s, e in segments
+                }
             else:
-                assert update is not None
-            if los[r] < update.first_offset:
-                update.first_offset = los[r]
-            if his[r] > update.last_offset:
-                update.last_offset = his[r]
-            level, tile, last = level_names[levels[r]], tiles[r], lasts[r]
-            for i, fu in enumerate(features):
-                if last > fu.last_ts:
-                    fu.last_ts = last
-                state = states[i][r]
-                if state is not None:
-                    found = fu.tiles.get(level)
-                    if found is None:
-                        found = fu.tiles[level] = {}
-                    found[tile] = state
+                found = {}
+                for level, s, e in segments:
+                    kept = {
+                        t: v for t, v in zip(tiles[s:e], column[s:e], strict=True) if v is not None
+                    }
+                    if kept:
+                        found[level] = kept
+            features[names[i]] = FeatureUpdate(
+                plan.aggregation, found, last, cuts[i], plan.lifetime
+            )
 
 
 def _state_columns(plans: Sequence[FeaturePlan], cols: Sequence[list[Any]]) -> list[list[Any]]:

@@ -246,25 +246,53 @@ def apply_partial(
     stored: dict[str, dict[int, Any]] = out["t"]
     base_end = out.get("e")
     for level, partial in tiles.items():
-        i = int(level)
-        current = stored.setdefault(level, {})
-        for a, s in partial.items():
-            if base_end is not None and a < base_end:
-                if i == TOP and lifetime:
-                    out["b"] = merge(agg, out.get("b"), s)
-                continue
-            current[a] = merge(agg, current.get(a), s)
+        if base_end is not None and partial and min(partial) < base_end:
+            _apply_level_under_base(agg, out, level, partial, base_end, lifetime)
+            continue
+        current = stored.get(level)
+        if current is None:
+            stored[level] = dict(partial)
+            continue
+        # Set operations and ``update`` run in C; only tiles present on both sides merge in
+        # Python. Same result and key order as merging tile by tile.
+        common = current.keys() & partial.keys()
+        merged = {a: merge(agg, current[a], partial[a]) for a in common}
+        current.update(partial)
+        current.update(merged)
     previous = out.get("l")
     out["l"] = last_ts if previous is None else max(previous, last_ts)
     trim(agg, out, cuts, lifetime)
     return out
 
 
+def _apply_level_under_base(
+    agg: Aggregation,
+    blob: Blob,
+    level: str,
+    partial: Mapping[int, Any],
+    base_end: int,
+    lifetime: bool,
+) -> None:
+    """Tile by tile, for a level with tiles before ``base_end`` (they go to the base)."""
+    top = int(level) == TOP
+    current = blob["t"].setdefault(level, {})
+    for a, s in partial.items():
+        if a < base_end:
+            if top and lifetime:
+                blob["b"] = merge(agg, blob.get("b"), s)
+            continue
+        current[a] = merge(agg, current.get(a), s)
+
+
 def trim(agg: Aggregation, blob: Blob, cuts: Sequence[int], lifetime: bool) -> None:
+    """Drop the tiles that ended at or before their level's cut (or lie under the base).
+
+    Most batches expire nothing: a level is scanned only when its earliest tile (``min``,
+    a C loop) is expired, so the common case costs one ``min`` per level."""
     stored: dict[str, dict[int, Any]] = blob["t"]
-    top = stored.get(LEVELS[TOP], {})
-    expired = sorted(a for a in top if a + SIZES[TOP] <= cuts[TOP])
-    if expired and lifetime:
+    top = stored.get(LEVELS[TOP])
+    if top and min(top) + SIZES[TOP] <= cuts[TOP] and lifetime:
+        expired = sorted(a for a in top if a + SIZES[TOP] <= cuts[TOP])
         for a in expired:
             blob["b"] = merge(agg, blob.get("b"), top[a])
         end = expired[-1] + SIZES[TOP]
@@ -276,6 +304,9 @@ def trim(agg: Aggregation, blob: Blob, cuts: Sequence[int], lifetime: bool) -> N
             stored.pop(level, None)
             continue
         size = SIZES[i]
+        low = min(tiles)
+        if low + size > cuts[i] and (base_end is None or low >= base_end):
+            continue
         dead = [a for a in tiles if a + size <= cuts[i] or (base_end is not None and a < base_end)]
         for a in dead:
             del tiles[a]

@@ -20,6 +20,7 @@ from dataintel.storage.eventlog.port import EventLog
 from dataintel.storage.eventlog.registry import open_eventlog
 from dataintel.storage.online.port import OnlineStore
 from dataintel.storage.online.registry import open_online
+from dataintel.stream.gc_tuning import tune_gc
 from dataintel.stream.processor import Processor, ProcessorMetrics
 from dataintel.stream.progress import Progress
 
@@ -74,6 +75,7 @@ class StreamRuntime:
                 settings.processor_batch_events,
                 features,
             )
+            tune_gc()
             processor.start()
         log.info(
             "stream runtime started",

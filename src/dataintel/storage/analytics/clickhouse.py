@@ -95,7 +95,7 @@ class ClickHouseAnalytics(AnalyticsStore):
                 self._engine.insert("events", fresh, _token(fresh))
             positions = _advance(batch, stored)
             self._engine.insert("log_positions", _positions_table(positions), None)
-        return ApplyResult(fresh.num_rows, len(entries) - fresh.num_rows, positions)
+        return ApplyResult(fresh.num_rows, len(entries) - fresh.num_rows, positions, batch)
 
     def positions(self) -> dict[int, int]:
         text, params = queries.POSITIONS.clickhouse()

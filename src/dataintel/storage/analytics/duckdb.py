@@ -90,7 +90,8 @@ class DuckDBAnalytics(AnalyticsStore):
     def apply(self, entries: Sequence[LogEntry]) -> ApplyResult:
         if not entries:
             return ApplyResult()
-        batch = _naive_times(decode_entries(entries))
+        decoded = decode_entries(entries)
+        batch = _naive_times(decoded)
         with self._lock:
             db = self._db
             db.register("_batch", batch)
@@ -105,7 +106,7 @@ class DuckDBAnalytics(AnalyticsStore):
                     raise
             finally:
                 db.unregister("_batch")
-        return ApplyResult(inserted, len(entries) - inserted, positions)
+        return ApplyResult(inserted, len(entries) - inserted, positions, decoded)
 
     def positions(self) -> dict[int, int]:
         text, params = queries.POSITIONS.duckdb()

@@ -62,6 +62,9 @@ class ApplyResult:
     inserted: int = 0
     skipped: int = 0
     positions: dict[int, int] = field(default_factory=dict)  # next offset per partition
+    # The entries as decoded by the sink (EVENT_SCHEMA), so later sinks of the same batch
+    # (the feature engine) do not decode them again.
+    batch: pa.Table | None = None
 
 
 class AnalyticsStore(ABC):

@@ -11,6 +11,7 @@ unchanged hot blob skips the decode). Every write refreshes the entity's TTL.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from importlib import resources
 from typing import Any
 from urllib.parse import quote
@@ -41,6 +42,12 @@ def _part(text: str) -> str:
     return quote(text, safe="")  # no '{', '}', '|' left inside the hash tag
 
 
+@lru_cache(maxsize=65_536)
+def _tag(ref: EntityRef) -> str:
+    """The hash tag of an entity (cached: hot entities are keyed on every batch and read)."""
+    return "|".join(_part(p) for p in (ref.project_id, ref.entity_key, ref.entity_id))
+
+
 class RedisOnline(OnlineStore):
     kind = "redis"
 
@@ -55,8 +62,7 @@ class RedisOnline(OnlineStore):
         self._commit = self._client.register_script(_COMMIT)
 
     def key(self, ref: EntityRef) -> str:
-        tag = "|".join(_part(p) for p in (ref.project_id, ref.entity_key, ref.entity_id))
-        return f"{self._prefix}:e:{{{tag}}}"
+        return f"{self._prefix}:e:{{{_tag(ref)}}}"
 
     def apply(self, updates: Sequence[EntityUpdate]) -> ApplyOutcome:
         outcome = ApplyOutcome()
