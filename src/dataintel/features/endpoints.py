@@ -23,7 +23,7 @@ from dataintel.features.schemas import (
     EntityFeatures,
     UserBatchRequest,
 )
-from dataintel.features.serving import FeatureServer, as_datetime
+from dataintel.features.serving import FeatureServer, as_datetime, iso
 from dataintel.features.sink import now_us
 
 router = APIRouter(tags=["serving"])
@@ -78,11 +78,11 @@ async def user_features(
     summary="Feature vectors of up to 1,000 users in one round trip",
     response_model=BatchFeatures,
 )
-async def users_batch(request: Request, scope: PathScope, body: UserBatchRequest) -> BatchFeatures:
+async def users_batch(request: Request, scope: PathScope, body: UserBatchRequest) -> Response:
     t, vectors = await server(request).entities(
         scope.project_id, "user_id", body.user_ids, body.features, loc="features"
     )
-    return BatchFeatures(as_of=as_datetime(t), results=vectors)
+    return _json({"as_of": iso(t), "results": vectors})
 
 
 @router.get(
