@@ -34,10 +34,12 @@ class LocalWindows:
     previous one. A hit is allowed when floor(previous · overlap + current) + 1 ≤ amount, as
     in `limits` (``acquire_sliding_window_entry``)."""
 
-    def __init__(self, amount: int, expiry: int, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, amount: int, expiry: int, clock: Callable[[], float] | None = None
+    ) -> None:
         self.amount = amount
         self.expiry = expiry
-        self._clock = clock
+        self._clock = clock or time.time
         self._counts: dict[str, list[int]] = {}  # identity → [window index, previous, current]
         self._lock = threading.Lock()
         self._added = 0
