@@ -34,9 +34,7 @@ class LocalWindows:
     previous one. A hit is allowed when floor(previous · overlap + current) + 1 ≤ amount, as
     in `limits` (``acquire_sliding_window_entry``)."""
 
-    def __init__(
-        self, amount: int, expiry: int, clock: Callable[[], float] | None = None
-    ) -> None:
+    def __init__(self, amount: int, expiry: int, clock: Callable[[], float] | None = None) -> None:
         self.amount = amount
         self.expiry = expiry
         self._clock = clock or time.time

@@ -151,6 +151,8 @@ def evaluate(
             tail = states[bisect_left(starts, inner_hi, 0, hi) : hi] if parent else states[:hi]
             usable.append((parent, starts, states, hi, inner_hi, tail))
     fold = fold_of(agg)
+    empty = (final(agg, None), None)
+    timed = agg is Aggregation.FIRST or agg is Aggregation.LAST  # else event_time is None
     out: dict[str, Value] = {}
     for w in windows:
         used: list[Any] = []
@@ -178,6 +180,9 @@ def evaluate(
                     used += tail
                     continue
             used += states[lo:hi]
-        state = fold(used) if used else None
-        out[w.value_name] = (final(agg, state), event_time(agg, state))
+        if not used:
+            out[w.value_name] = empty
+            continue
+        state = fold(used)
+        out[w.value_name] = (final(agg, state), event_time(agg, state) if timed else None)
     return out
