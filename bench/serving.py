@@ -1,13 +1,24 @@
-"""Feature serving, side by side in one run: dataintel (embedded and Redis online store),
-a no-op endpoint on the same server stack, and Feast's feature server on the same values.
+"""Feature serving, side by side in one run: dataintel (embedded and Redis online store), a
+bare FastAPI app answering a constant vector of the same shape under the same server command
+(the baseline), and Feast's feature server on the same values.
 
-  bash bench/feast/setup.sh            # once: Feast in bench/.venv-feast
-  .venv/bin/python bench/serving.py --runs 3 --out bench/results-serving.json
+  bash bench/feast/setup.sh            # once: Feast in bench/.venv-feast (else Feast is skipped)
+  apt-get install wrk                  # the load generator for max throughput
+  .venv/bin/python bench/serving.py --runs 3 --seconds 5 --out bench/results-serving.json
 
 Per online store: 10,000 users with ~100,000 cart events over 30 days; 20 values per user
-(COUNT, SUM, AVG, MAX of cart_add x 5m, 1h, 24h, 7d, 30d). Requests: one user x 20 values
-(GET) and 100 users x 20 values (POST batch). Max throughput is closed-loop (16 clients),
-latency is open-loop at a fixed 1,000 req/s (latency counted from the scheduled send time).
+(COUNT, SUM, AVG, MAX of cart_add x 5m, 1h, 24h, 7d, 30d). The services run with their default
+settings except a rate limit high enough never to refuse (its cost stays in the path) and the
+access log at level info (written to /dev/null). Requests: one random user x 20 values (GET)
+and 100 random users x 20 values (POST batch).
+
+Every server is started once and every user is read once (steady state: caches warm);
+then ``--runs`` rounds measure each server in turn (so the figures of a round share the
+machine's state) and the medians are reported. Max throughput: wrk, closed loop, 1 thread,
+16 connections (wrk from Debian; it has no fixed-rate mode). Latency: bench/loadgen.py open
+loop at a fixed 1,000 req/s (one user) or 100 req/s (100 users), counted from the scheduled
+send time; when a server cannot sustain the rate (max < 1.1 x rate) its latency is measured at
+half its max instead and ``target_rate`` says so.
 """
 
 from __future__ import annotations
@@ -17,12 +28,14 @@ import asyncio
 import json
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +45,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.loadgen import closed_loop, open_loop  # noqa: E402
+from bench.loadgen import open_loop  # noqa: E402
 
 FEAST_PY = ROOT / "bench/.venv-feast/bin/python"
 USERS = 10_000
@@ -50,7 +63,8 @@ pipelines:
         fields: [{name: sku, type: string, required: true}, {name: price, type: number}]
 """
 CLIENTS = 16
-RATE = 1000
+RATE = 1000  # one user per request
+BATCH_RATE = 100  # 100 users per request
 
 
 def config(with_features: bool) -> str:
@@ -127,8 +141,8 @@ def start_dataintel(tmp: Path, online_url: str | None, port: int) -> tuple[Proc,
     env = {
         **os.environ,
         "DATAINTEL_DATA_DIR": str(tmp / "data"),
-        "DATAINTEL_RATE_LIMIT": "",
-        "DATAINTEL_LOG_LEVEL": "warning",
+        "DATAINTEL_RATE_LIMIT": "1000000/second",  # never refuses; its cost stays in the path
+        "DATAINTEL_LOG_LEVEL": "info",
         "DATAINTEL_INGEST_ALLOWED_LATENESS_SECONDS": str(40 * 86400),
         "DATAINTEL_CONFIG_CACHE_TTL_SECONDS": "0.5",
     }
@@ -196,11 +210,11 @@ def feast_values(port: int, key: str, path: Path) -> None:
     pq.write_table(pa.table(rows), path)
 
 
-def bodies_single(n: int, rng: random.Random) -> tuple[list[str], list[bytes]]:
-    return [f"/features/bench/users/u{rng.randrange(USERS)}" for _ in range(n)], [b""] * n
+def user_paths(n: int, rng: random.Random) -> list[str]:
+    return [f"/features/bench/users/u{rng.randrange(USERS)}" for _ in range(n)]
 
 
-def bodies_batch(n: int, rng: random.Random) -> list[bytes]:
+def batch_bodies(n: int, rng: random.Random) -> list[bytes]:
     return [
         orjson.dumps({"user_ids": [f"u{rng.randrange(USERS)}" for _ in range(100)]})
         for _ in range(n)
@@ -220,29 +234,120 @@ def feast_bodies(n: int, size: int, rng: random.Random) -> list[bytes]:
     ]
 
 
-async def measure(
-    port: int,
-    method: str,
-    paths: list[str],
-    bodies: list[bytes],
-    headers: dict[str, str],
-    rate_seconds: float,
-) -> dict[str, float]:
-    """Max req/s (closed loop), then p50/p99 open-loop at RATE req/s (1 s warm-up). When the
-    server cannot sustain RATE, latency at RATE is unbounded (the queue grows): it is then
-    measured at half the max throughput instead, and ``rate`` says so."""
-    elapsed = await closed_loop(port, paths, list(bodies), headers, CLIENTS, method)
-    rps = len(bodies) / elapsed
-    rate = RATE if rps >= 1.1 * RATE else max(1, int(rps / 2))
-    n = int(rate * rate_seconds)
-    reps = (bodies * (n // len(bodies) + 2))[: n + rate]
-    rpaths = (paths * (n // len(paths) + 2))[: n + rate]
-    await open_loop(port, rpaths[0], reps[:rate], headers, rate, method=method, paths=rpaths[:rate])
-    lat, achieved = await open_loop(
-        port, rpaths[0], reps[rate:], headers, rate, method=method, paths=rpaths[rate:]
+@dataclass
+class Target:
+    """One server and how to ask it for one user and for 100 users."""
+
+    name: str
+    port: int
+    headers: dict[str, str]
+    single: tuple[str, str]  # method, path ("{u}" = a random user id) or body template
+    batch: tuple[str, str]
+
+
+WRK_LUA = """
+math.randomseed({seed})
+local users = {users}
+local method, path, body, n = "{method}", "{path}", {body}, {n}
+local headers = {headers}
+local function user() return "u" .. math.random(0, users - 1) end
+local function ids(n)
+  local out = {{}}
+  for i = 1, n do out[i] = '"' .. user() .. '"' end
+  return table.concat(out, ",")
+end
+request = function()
+  if body == nil then
+    return wrk.format(method, (path:gsub("{{u}}", user())), headers)
+  end
+  return wrk.format(method, path, headers, (body:gsub("{{ids}}", ids(n))))
+end
+"""
+
+
+def lua_string(text: str | None) -> str:
+    return "nil" if text is None else json.dumps(text)
+
+
+def wrk(target: Target, kind: str, seconds: float, tmp: Path, seed: int) -> float:
+    """Max req/s, closed loop (wrk, 1 thread, CLIENTS connections); fails on any non-2xx."""
+    method, spec = target.single if kind == "single" else target.batch
+    path, body = (spec, None) if method == "GET" else spec.split(" ", 1)
+    headers = (
+        "{"
+        + ",".join(f"[{json.dumps(k)}]={json.dumps(v)}" for k, v in target.headers.items())
+        + "}"
     )
+    script = tmp / f"{target.name}-{kind}.lua"
+    script.write_text(
+        WRK_LUA.format(
+            seed=seed,
+            users=USERS,
+            method=method,
+            path=path,
+            body=lua_string(
+                None
+                if body is None
+                else body.replace("{ids1}", "{ids}").replace("{ids100}", "{ids}")
+            ),
+            n=1 if body is None or "{ids1}" in body else 100,
+            headers=headers,
+        )
+    )
+    cmd = ["wrk", "-t1", f"-c{CLIENTS}", f"-d{max(1, round(seconds))}s", "--timeout", "30s"]
+    cmd += ["-s", str(script)]
+    out = subprocess.run(
+        [*cmd, f"http://127.0.0.1:{target.port}"], check=True, capture_output=True, text=True
+    ).stdout
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError(f"{target.name} {kind}: {out}")
+    return float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))  # type: ignore[union-attr]
+
+
+def requests_for(
+    target: Target, kind: str, n: int, rng: random.Random
+) -> tuple[list[str], list[bytes]]:
+    method, spec = target.single if kind == "single" else target.batch
+    if method == "GET":
+        return [spec.replace("{u}", f"u{rng.randrange(USERS)}") for _ in range(n)], [b""] * n
+    path, body = spec.split(" ", 1)
+    size = 1 if "{ids1}" in body else 100
+    out = []
+    for _ in range(n):
+        ids = ",".join(f'"u{rng.randrange(USERS)}"' for _ in range(size))
+        out.append(body.replace("{ids1}", ids).replace("{ids100}", ids).encode())
+    return [path], out
+
+
+def fixed_rate(
+    target: Target, kind: str, rate: int, seconds: float, rng: random.Random
+) -> dict[str, float]:
+    """p50/p99 ms open loop at ``rate`` req/s after 1 s of warm-up at the same rate."""
+    method = target.single[0] if kind == "single" else target.batch[0]
+    n = int(rate * seconds)
+    paths, bodies = requests_for(target, kind, n + rate, rng)
+    rpaths = (paths * (len(bodies) // len(paths) + 1))[: len(bodies)]
+    headers = {**target.headers}
+
+    async def go() -> tuple[list[float], float]:
+        await open_loop(
+            target.port, rpaths[0], bodies[:rate], headers, rate, method=method, paths=rpaths[:rate]
+        )
+        return await open_loop(
+            target.port, rpaths[0], bodies[rate:], headers, rate, method=method, paths=rpaths[rate:]
+        )
+
+    lat, achieved = asyncio.run(go())
     q = statistics.quantiles(lat, n=100)
-    return {"rps": rps, "p50_ms": q[49], "p99_ms": q[98], "rate": achieved, "target_rate": rate}
+    return {"p50_ms": q[49], "p99_ms": q[98], "rate": achieved, "target_rate": rate}
+
+
+def measure(target: Target, kind: str, seconds: float, tmp: Path, seed: int) -> dict[str, float]:
+    wrk(target, kind, 1, tmp, seed)  # warm-up
+    rps = wrk(target, kind, seconds, tmp, seed)
+    wanted = RATE if kind == "single" else BATCH_RATE
+    rate = wanted if rps >= 1.1 * wanted else max(1, int(rps / 2))
+    return {"rps": rps, **fixed_rate(target, kind, rate, seconds, random.Random(seed))}
 
 
 def free_port() -> int:
@@ -253,53 +358,56 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def one_run(seconds: float) -> dict[str, Any]:
-    rng = random.Random(7)
-    out: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as d:
-        tmp = Path(d)
-        for store in ("embedded", "redis"):
-            url = None
-            if store == "redis":
-                url = f"redis://127.0.0.1:6379/0?prefix=bench-{uuid.uuid4().hex[:8]}"
-            port = free_port()
-            (tmp / store).mkdir()
-            server, key, backfill_s = start_dataintel(tmp / store, url, port)
-            auth = {"Authorization": f"Bearer {key}"}
-            json_h = {**auth, "Content-Type": "application/json"}
-            try:
-                single_paths, single_bodies = bodies_single(4000, rng)
-                res: dict[str, Any] = {"backfill_s": backfill_s}
-                res["noop_get"] = asyncio.run(
-                    measure(port, "GET", ["/bench/noop"], single_bodies, auth, seconds)
-                )
-                res["single"] = asyncio.run(
-                    measure(port, "GET", single_paths, single_bodies, auth, seconds)
-                )
-                res["batch100"] = asyncio.run(
-                    measure(
-                        port,
-                        "POST",
-                        ["/features/bench/users/batch"],
-                        bodies_batch(400, rng),
-                        json_h,
-                        seconds,
-                    )
-                )
-                if store == "redis" and FEAST_PY.exists():
-                    feast_values(port, key, tmp / "values.parquet")
-            finally:
-                server.stop()
-            out[store] = res
-            print(json.dumps({store: res}), flush=True)
-        if FEAST_PY.exists():
-            out["feast"] = run_feast(tmp, seconds, rng)
-    return out
+def start_all(tmp: Path, with_feast: bool) -> tuple[list[Target], list[Proc], dict[str, Any]]:
+    targets: list[Target] = []
+    procs: list[Proc] = []
+    setup: dict[str, Any] = {}
+    single = ("GET", "/features/bench/users/{u}")
+    batch = ("POST", '/features/bench/users/batch {"user_ids":[{ids100}]}')
+    for store in ("embedded", "redis"):
+        url = None
+        if store == "redis":
+            url = f"redis://127.0.0.1:6379/0?prefix=bench-{uuid.uuid4().hex[:8]}"
+        port = free_port()
+        (tmp / store).mkdir()
+        server, key, backfill_s = start_dataintel(tmp / store, url, port)
+        procs.append(server)
+        setup[f"{store}_backfill_s"] = backfill_s
+        auth = {"Authorization": f"Bearer {key}"}
+        json_h = {**auth, "Content-Type": "application/json"}
+        targets.append(Target(store, port, json_h, single, batch))
+    embedded, redis_t = targets
+    # The baseline answers a real vector: the same JSON shape and size.
+    vector = httpx.get(
+        f"http://127.0.0.1:{embedded.port}/features/bench/users/u1", headers=embedded.headers
+    ).json()
+    assert len(vector["values"]) == 20, vector
+    (tmp / "vector.json").write_text(json.dumps(vector))
+    port = free_port()
+    procs.append(
+        Proc(
+            [
+                sys.executable,
+                str(ROOT / "bench/server.py"),
+                "--port",
+                str(port),
+                "--bare",
+                str(tmp / "vector.json"),
+            ],
+            dict(os.environ),
+            f"http://127.0.0.1:{port}/health/ready",
+        )
+    )
+    targets.insert(0, Target("bare", port, {"Content-Type": "application/json"}, single, batch))
+    if with_feast:
+        feast_values(redis_t.port, redis_t.headers["Authorization"][7:], tmp / "values.parquet")
+        targets.append(start_feast(tmp, procs, setup))
+    return targets, procs, setup
 
 
-def run_feast(tmp: Path, seconds: float, rng: random.Random) -> dict[str, Any]:
+def start_feast(tmp: Path, procs: list[Proc], setup: dict[str, Any]) -> Target:
     repo = tmp / "feast"
-    setup = subprocess.run(
+    out = subprocess.run(
         [
             str(FEAST_PY),
             str(ROOT / "bench/feast_side.py"),
@@ -312,37 +420,95 @@ def run_feast(tmp: Path, seconds: float, rng: random.Random) -> dict[str, Any]:
         capture_output=True,
         text=True,
     )
+    setup["feast_materialize"] = json.loads(out.stdout.strip().splitlines()[-1])["materialize_s"]
     port = free_port()
-    server = Proc(
-        [str(FEAST_PY), str(ROOT / "bench/feast_side.py"), "serve", str(repo), "--port", str(port)],
-        dict(os.environ),
-        f"http://127.0.0.1:{port}/health",
+    procs.append(
+        Proc(
+            [
+                str(FEAST_PY),
+                str(ROOT / "bench/feast_side.py"),
+                "serve",
+                str(repo),
+                "--port",
+                str(port),
+            ],
+            dict(os.environ),
+            f"http://127.0.0.1:{port}/health",
+        )
     )
-    headers = {"Content-Type": "application/json"}
-    try:
-        path = ["/get-online-features"]
-        res: dict[str, Any] = {"materialize": json.loads(setup.stdout.strip().splitlines()[-1])}
-        res["single"] = asyncio.run(
-            measure(port, "POST", path, feast_bodies(2000, 1, rng), headers, seconds)
-        )
-        res["batch100"] = asyncio.run(
-            measure(port, "POST", path, feast_bodies(200, 100, rng), headers, seconds)
-        )
-    finally:
-        server.stop()
-    return res
+    refs = json.dumps([f"user_stats:{v}" for v in value_names()])
+    body = '/get-online-features {"features":' + refs + ',"entities":{"user_id":[%s]}}'
+    return Target(
+        "feast",
+        port,
+        {"Content-Type": "application/json"},
+        ("POST", body % "{ids1}"),
+        ("POST", body % "{ids100}"),
+    )
+
+
+def warm(target: Target) -> None:
+    """Read every user once (steady state: a long-running server has its hot entities in
+    its caches; a fresh one would decode each user's blobs on first read)."""
+    _, spec = target.batch
+    path, template = spec.split(" ", 1)
+    with httpx.Client(timeout=120) as http:
+        for s in range(0, USERS, 100):
+            ids = ",".join(f'"u{i}"' for i in range(s, s + 100))
+            body = template.replace("{ids100}", ids)
+            resp = http.post(
+                f"http://127.0.0.1:{target.port}{path}", content=body, headers=target.headers
+            )
+            assert resp.status_code == 200, resp.text[:300]
+
+
+def summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over rounds, and the ratios of medians to the baseline and to Feast."""
+    out: dict[str, Any] = {}
+    for name in rounds[0]:
+        out[name] = {}
+        for kind in rounds[0][name]:
+            rows = [r[name][kind] for r in rounds]
+            out[name][kind] = {k: statistics.median(row[k] for row in rows) for k in rows[0]}
+    for name in out:
+        for kind, m in out[name].items():
+            m["vs_bare"] = m["rps"] / out["bare"][kind]["rps"]
+            if "feast" in out:
+                m["vs_feast"] = m["rps"] / out["feast"][kind]["rps"]
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=5.0, help="open-loop duration")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--no-feast", action="store_true")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    runs = [one_run(args.seconds) for _ in range(args.runs)]
-    print(json.dumps(runs[-1], indent=2))
+    with_feast = FEAST_PY.exists() and not args.no_feast
+    rounds: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        targets, procs, setup = start_all(tmp, with_feast)
+        try:
+            for target in targets:
+                warm(target)
+            for r in range(args.runs):
+                result: dict[str, Any] = {}
+                for target in targets:
+                    result[target.name] = {
+                        kind: measure(target, kind, args.seconds, tmp, 7 + r)
+                        for kind in ("single", "batch100")
+                    }
+                    print(json.dumps({target.name: result[target.name]}), flush=True)
+                rounds.append(result)
+        finally:
+            for proc in procs:
+                proc.stop()
+    report = {"setup": setup, "median": summary(rounds), "rounds": rounds}
+    print(json.dumps(report["median"], indent=2))
     if args.out:
-        args.out.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":
