@@ -164,6 +164,11 @@ def evaluate(
             g = w.granularity_us or SECOND
             start = ((t_us - w.span_us) // g) * g
         for parent, starts, states, hi, inner_hi, tail in usable:
+            if parent and start is not None and start < inner_hi and not start % parent:
+                # The start is on a parent boundary (g(W) >= the parent): no head tiles, and
+                # the tail is empty when no tile lies in [start, end).
+                used += tail
+                continue
             lo = 0 if start is None else bisect_left(starts, start, 0, hi)
             if lo >= hi:
                 continue
