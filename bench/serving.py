@@ -369,7 +369,8 @@ def start_all(tmp: Path, with_feast: bool) -> tuple[list[Target], list[Proc], di
     for store in ("embedded", "redis"):
         url = None
         if store == "redis":
-            url = f"redis://127.0.0.1:6379/0?prefix=bench-{uuid.uuid4().hex[:8]}"
+            setup["redis_prefix"] = f"bench-{uuid.uuid4().hex[:8]}"
+            url = f"redis://127.0.0.1:6379/0?prefix={setup['redis_prefix']}"
         port = free_port()
         (tmp / store).mkdir()
         server, key, backfill_s = start_dataintel(tmp / store, url, port)
@@ -464,6 +465,19 @@ def warm(target: Target) -> None:
             assert resp.status_code == 200, resp.text[:300]
 
 
+def drop_redis_keys(prefix: str | None) -> None:
+    """The online store this run filled in Redis (10,000 entities) goes with the run."""
+    if not prefix:
+        return
+    import redis
+
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=10_000))
+    for s in range(0, len(keys), 1000):
+        client.delete(*keys[s : s + 1000])
+    client.close()
+
+
 def summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     """Medians over rounds, and the ratios of medians to the baseline and to Feast."""
     out: dict[str, Any] = {}
@@ -507,6 +521,7 @@ def main() -> None:
         finally:
             for proc in procs:
                 proc.stop()
+            drop_redis_keys(setup.get("redis_prefix"))
     report = {"setup": setup, "median": summary(rounds), "rounds": rounds}
     print(json.dumps(report["median"], indent=2))
     if args.out:
