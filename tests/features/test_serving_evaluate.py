@@ -149,3 +149,30 @@ def test_index_is_per_blob_object_and_follows_a_replaced_blob() -> None:
     assert serving_eval.evaluate(agg, two, windows, t)["s_lifetime"][0] == 5.0
     assert serving_eval.evaluate(agg, one, windows, T0 + SECOND) == before
     assert before["s_lifetime"][0] == 2.0
+
+
+def test_the_index_map_is_bounded_by_tiles_and_stays_right(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(serving_eval, "INDEX_CACHE_TILES", 50)
+    agg = tiles.Aggregation.COUNT
+    windows = tiles.window_specs("n", ["5m", "24h", "lifetime"])
+    cuts = tiles.cutoffs(tiles.keeps(windows), T0)
+    blobs = []
+    for i in range(40):
+        ts = T0 - i * 7 * SECOND
+        partial = {str(lvl): {ts - ts % size: 1} for lvl, size in enumerate(tiles.SIZES) if lvl}
+        blobs.append(
+            tiles.apply_partial(agg, blobs[-1] if blobs else None, partial, ts, cuts, True)
+        )
+        blobs[-1] = {
+            "t": {k: dict(v) for k, v in blobs[-1]["t"].items()},
+            "b": None,
+            "e": None,
+            "l": ts,
+        }
+    for t in (T0 + 1, T0 + 400 * SECOND):
+        for blob in blobs:
+            assert serving_eval.evaluate(agg, blob, windows, t) == tiles.evaluate(
+                agg, blob, windows, t
+            )
+            held = sum(index.tiles + 1 for _, index in serving_eval._indexes.values())
+            assert held <= 50 or len(serving_eval._indexes) == 1  # one bigger blob alone

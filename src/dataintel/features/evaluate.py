@@ -38,14 +38,16 @@ from dataintel.features.tiles import (
     merge,
 )
 
-INDEX_CACHE_BLOBS = 100_000  # indexes kept; the whole map is dropped when it fills up
+# Indexes kept, bounded by their tiles (twice the embedded store's default cache, so the
+# indexes of every cached blob fit); the whole map is dropped when it fills up.
+INDEX_CACHE_TILES = 2_000_000
 
 # Per non-empty level: (tile size, parent size or 0 for the top level, starts, states).
 Level = tuple[int, int, list[int], list[Any]]
 
 
 class BlobIndex:
-    __slots__ = ("base", "base_end", "levels")
+    __slots__ = ("base", "base_end", "levels", "tiles")
 
     def __init__(self, blob: Blob) -> None:
         tiles = blob.get("t") or {}
@@ -57,11 +59,13 @@ class BlobIndex:
                 parent = SIZES[i + 1] if i < TOP else 0
                 levels.append((SIZES[i], parent, starts, [found[a] for a in starts]))
         self.levels = tuple(levels)
+        self.tiles = sum(len(level[2]) for level in levels)
         self.base: Any = blob.get("b")
         self.base_end: int | None = blob.get("e")
 
 
 _indexes: dict[int, tuple[Blob, BlobIndex]] = {}
+_indexed_tiles = 0
 _lock = threading.Lock()
 
 
@@ -71,11 +75,14 @@ def index_of(blob: Blob) -> BlobIndex:
     hit = _indexes.get(id(blob))
     if hit is not None and hit[0] is blob:
         return hit[1]
+    global _indexed_tiles
     index = BlobIndex(blob)
     with _lock:
-        if len(_indexes) >= INDEX_CACHE_BLOBS:
+        if _indexed_tiles + index.tiles + 1 > INDEX_CACHE_TILES:
             _indexes.clear()
+            _indexed_tiles = 0
         _indexes[id(blob)] = (blob, index)
+        _indexed_tiles += index.tiles + 1
     return index
 
 
