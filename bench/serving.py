@@ -1,19 +1,29 @@
-"""Feature serving, side by side in one run: dataintel (embedded and Redis online store),
-a no-op endpoint on the same server stack, and Feast's feature server on the same values.
+"""Feature serving, side by side in one run: dataintel (embedded and Redis online store), a
+bare FastAPI app answering a constant vector of the same shape under the same server command
+(the baseline), and Feast's feature server on the same values.
 
-  bash bench/feast/setup.sh            # once: Feast in bench/.venv-feast
-  .venv/bin/python bench/serving.py --runs 3 --out bench/results-serving.json
+  bash bench/feast/setup.sh            # once: Feast in bench/.venv-feast (else Feast is skipped)
+  apt-get install wrk                  # the load generator for max throughput
+  .venv/bin/python bench/serving.py --runs 3 --seconds 5 --out bench/results-serving.json
 
 Per online store: 10,000 users with ~100,000 cart events over 30 days; 20 values per user
-(COUNT, SUM, AVG, MAX of cart_add x 5m, 1h, 24h, 7d, 30d). Requests: one user x 20 values
-(GET) and 100 users x 20 values (POST batch). Max throughput is closed-loop (16 clients),
-latency is open-loop at a fixed 1,000 req/s (latency counted from the scheduled send time).
+(COUNT, SUM, AVG, MAX of cart_add x 5m, 1h, 24h, 7d, 30d). The services run with their default
+settings except a rate limit high enough never to refuse (its cost stays in the path) and the
+access log at level info (written to /dev/null). Requests: one random user x 20 values (GET)
+and 100 random users x 20 values (POST batch).
+
+Every server is started once and every user is read once (steady state: caches warm);
+then ``--runs`` rounds measure each server in turn (so the figures of a round share the
+machine's state) and the medians are reported. Max throughput: wrk, closed loop, 1 thread,
+16 connections (wrk from Debian; it has no fixed-rate mode). Latency: bench/loadgen.py open
+loop at a fixed 1,000 req/s (one user) or 100 req/s (100 users), counted from the scheduled
+send time; when a server cannot sustain the rate (max < 1.1 x rate) its latency is measured at
+half its max instead and ``target_rate`` says so.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import random
@@ -32,10 +42,9 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.loadgen import closed_loop, open_loop  # noqa: E402
+from bench.serving_load import USERS, Target, measure  # noqa: E402
 
 FEAST_PY = ROOT / "bench/.venv-feast/bin/python"
-USERS = 10_000
 EVENTS = 100_000
 WINDOWS = ["5m", "1h", "24h", "7d", "30d"]
 FEATURES = [("adds", "COUNT", None), ("spend", "SUM", "price"), ("avg_price", "AVG", "price")]
@@ -49,8 +58,6 @@ pipelines:
       - name: cart_add
         fields: [{name: sku, type: string, required: true}, {name: price, type: number}]
 """
-CLIENTS = 16
-RATE = 1000
 
 
 def config(with_features: bool) -> str:
@@ -127,8 +134,8 @@ def start_dataintel(tmp: Path, online_url: str | None, port: int) -> tuple[Proc,
     env = {
         **os.environ,
         "DATAINTEL_DATA_DIR": str(tmp / "data"),
-        "DATAINTEL_RATE_LIMIT": "",
-        "DATAINTEL_LOG_LEVEL": "warning",
+        "DATAINTEL_RATE_LIMIT": "1000000/second",  # never refuses; its cost stays in the path
+        "DATAINTEL_LOG_LEVEL": "info",
         "DATAINTEL_INGEST_ALLOWED_LATENESS_SECONDS": str(40 * 86400),
         "DATAINTEL_CONFIG_CACHE_TTL_SECONDS": "0.5",
     }
@@ -196,55 +203,6 @@ def feast_values(port: int, key: str, path: Path) -> None:
     pq.write_table(pa.table(rows), path)
 
 
-def bodies_single(n: int, rng: random.Random) -> tuple[list[str], list[bytes]]:
-    return [f"/features/bench/users/u{rng.randrange(USERS)}" for _ in range(n)], [b""] * n
-
-
-def bodies_batch(n: int, rng: random.Random) -> list[bytes]:
-    return [
-        orjson.dumps({"user_ids": [f"u{rng.randrange(USERS)}" for _ in range(100)]})
-        for _ in range(n)
-    ]
-
-
-def feast_bodies(n: int, size: int, rng: random.Random) -> list[bytes]:
-    refs = [f"user_stats:{v}" for v in value_names()]
-    return [
-        orjson.dumps(
-            {
-                "features": refs,
-                "entities": {"user_id": [f"u{rng.randrange(USERS)}" for _ in range(size)]},
-            }
-        )
-        for _ in range(n)
-    ]
-
-
-async def measure(
-    port: int,
-    method: str,
-    paths: list[str],
-    bodies: list[bytes],
-    headers: dict[str, str],
-    rate_seconds: float,
-) -> dict[str, float]:
-    """Max req/s (closed loop), then p50/p99 open-loop at RATE req/s (1 s warm-up). When the
-    server cannot sustain RATE, latency at RATE is unbounded (the queue grows): it is then
-    measured at half the max throughput instead, and ``rate`` says so."""
-    elapsed = await closed_loop(port, paths, list(bodies), headers, CLIENTS, method)
-    rps = len(bodies) / elapsed
-    rate = RATE if rps >= 1.1 * RATE else max(1, int(rps / 2))
-    n = int(rate * rate_seconds)
-    reps = (bodies * (n // len(bodies) + 2))[: n + rate]
-    rpaths = (paths * (n // len(paths) + 2))[: n + rate]
-    await open_loop(port, rpaths[0], reps[:rate], headers, rate, method=method, paths=rpaths[:rate])
-    lat, achieved = await open_loop(
-        port, rpaths[0], reps[rate:], headers, rate, method=method, paths=rpaths[rate:]
-    )
-    q = statistics.quantiles(lat, n=100)
-    return {"rps": rps, "p50_ms": q[49], "p99_ms": q[98], "rate": achieved, "target_rate": rate}
-
-
 def free_port() -> int:
     import socket
 
@@ -253,53 +211,57 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def one_run(seconds: float) -> dict[str, Any]:
-    rng = random.Random(7)
-    out: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as d:
-        tmp = Path(d)
-        for store in ("embedded", "redis"):
-            url = None
-            if store == "redis":
-                url = f"redis://127.0.0.1:6379/0?prefix=bench-{uuid.uuid4().hex[:8]}"
-            port = free_port()
-            (tmp / store).mkdir()
-            server, key, backfill_s = start_dataintel(tmp / store, url, port)
-            auth = {"Authorization": f"Bearer {key}"}
-            json_h = {**auth, "Content-Type": "application/json"}
-            try:
-                single_paths, single_bodies = bodies_single(4000, rng)
-                res: dict[str, Any] = {"backfill_s": backfill_s}
-                res["noop_get"] = asyncio.run(
-                    measure(port, "GET", ["/bench/noop"], single_bodies, auth, seconds)
-                )
-                res["single"] = asyncio.run(
-                    measure(port, "GET", single_paths, single_bodies, auth, seconds)
-                )
-                res["batch100"] = asyncio.run(
-                    measure(
-                        port,
-                        "POST",
-                        ["/features/bench/users/batch"],
-                        bodies_batch(400, rng),
-                        json_h,
-                        seconds,
-                    )
-                )
-                if store == "redis" and FEAST_PY.exists():
-                    feast_values(port, key, tmp / "values.parquet")
-            finally:
-                server.stop()
-            out[store] = res
-            print(json.dumps({store: res}), flush=True)
-        if FEAST_PY.exists():
-            out["feast"] = run_feast(tmp, seconds, rng)
-    return out
+def start_all(tmp: Path, with_feast: bool) -> tuple[list[Target], list[Proc], dict[str, Any]]:
+    targets: list[Target] = []
+    procs: list[Proc] = []
+    setup: dict[str, Any] = {}
+    single = ("GET", "/features/bench/users/{u}")
+    batch = ("POST", '/features/bench/users/batch {"user_ids":[{ids100}]}')
+    for store in ("embedded", "redis"):
+        url = None
+        if store == "redis":
+            setup["redis_prefix"] = f"bench-{uuid.uuid4().hex[:8]}"
+            url = f"redis://127.0.0.1:6379/0?prefix={setup['redis_prefix']}"
+        port = free_port()
+        (tmp / store).mkdir()
+        server, key, backfill_s = start_dataintel(tmp / store, url, port)
+        procs.append(server)
+        setup[f"{store}_backfill_s"] = backfill_s
+        auth = {"Authorization": f"Bearer {key}"}
+        json_h = {**auth, "Content-Type": "application/json"}
+        targets.append(Target(store, port, json_h, single, batch))
+    embedded, redis_t = targets
+    # The baseline answers a real vector: the same JSON shape and size.
+    vector = httpx.get(
+        f"http://127.0.0.1:{embedded.port}/features/bench/users/u1", headers=embedded.headers
+    ).json()
+    assert len(vector["values"]) == 20, vector
+    (tmp / "vector.json").write_text(json.dumps(vector))
+    port = free_port()
+    procs.append(
+        Proc(
+            [
+                sys.executable,
+                str(ROOT / "bench/server.py"),
+                "--port",
+                str(port),
+                "--bare",
+                str(tmp / "vector.json"),
+            ],
+            dict(os.environ),
+            f"http://127.0.0.1:{port}/health/ready",
+        )
+    )
+    targets.insert(0, Target("bare", port, {"Content-Type": "application/json"}, single, batch))
+    if with_feast:
+        feast_values(redis_t.port, redis_t.headers["Authorization"][7:], tmp / "values.parquet")
+        targets.append(start_feast(tmp, procs, setup))
+    return targets, procs, setup
 
 
-def run_feast(tmp: Path, seconds: float, rng: random.Random) -> dict[str, Any]:
+def start_feast(tmp: Path, procs: list[Proc], setup: dict[str, Any]) -> Target:
     repo = tmp / "feast"
-    setup = subprocess.run(
+    out = subprocess.run(
         [
             str(FEAST_PY),
             str(ROOT / "bench/feast_side.py"),
@@ -312,37 +274,109 @@ def run_feast(tmp: Path, seconds: float, rng: random.Random) -> dict[str, Any]:
         capture_output=True,
         text=True,
     )
+    setup["feast_materialize"] = json.loads(out.stdout.strip().splitlines()[-1])["materialize_s"]
     port = free_port()
-    server = Proc(
-        [str(FEAST_PY), str(ROOT / "bench/feast_side.py"), "serve", str(repo), "--port", str(port)],
-        dict(os.environ),
-        f"http://127.0.0.1:{port}/health",
+    procs.append(
+        Proc(
+            [
+                str(FEAST_PY),
+                str(ROOT / "bench/feast_side.py"),
+                "serve",
+                str(repo),
+                "--port",
+                str(port),
+            ],
+            dict(os.environ),
+            f"http://127.0.0.1:{port}/health",
+        )
     )
-    headers = {"Content-Type": "application/json"}
-    try:
-        path = ["/get-online-features"]
-        res: dict[str, Any] = {"materialize": json.loads(setup.stdout.strip().splitlines()[-1])}
-        res["single"] = asyncio.run(
-            measure(port, "POST", path, feast_bodies(2000, 1, rng), headers, seconds)
-        )
-        res["batch100"] = asyncio.run(
-            measure(port, "POST", path, feast_bodies(200, 100, rng), headers, seconds)
-        )
-    finally:
-        server.stop()
-    return res
+    refs = json.dumps([f"user_stats:{v}" for v in value_names()])
+    body = '/get-online-features {"features":' + refs + ',"entities":{"user_id":[%s]}}'
+    return Target(
+        "feast",
+        port,
+        {"Content-Type": "application/json"},
+        ("POST", body % "{ids1}"),
+        ("POST", body % "{ids100}"),
+    )
+
+
+def warm(target: Target) -> None:
+    """Read every user once (steady state: a long-running server has its hot entities in
+    its caches; a fresh one would decode each user's blobs on first read)."""
+    _, spec = target.batch
+    path, template = spec.split(" ", 1)
+    with httpx.Client(timeout=120) as http:
+        for s in range(0, USERS, 100):
+            ids = ",".join(f'"u{i}"' for i in range(s, s + 100))
+            body = template.replace("{ids100}", ids)
+            resp = http.post(
+                f"http://127.0.0.1:{target.port}{path}", content=body, headers=target.headers
+            )
+            assert resp.status_code == 200, resp.text[:300]
+
+
+def drop_redis_keys(prefix: str | None) -> None:
+    """The online store this run filled in Redis (10,000 entities) goes with the run."""
+    if not prefix:
+        return
+    import redis
+
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=10_000))
+    for s in range(0, len(keys), 1000):
+        client.delete(*keys[s : s + 1000])
+    client.close()
+
+
+def summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over rounds, and the ratios of medians to the baseline and to Feast."""
+    out: dict[str, Any] = {}
+    for name in rounds[0]:
+        out[name] = {}
+        for kind in rounds[0][name]:
+            rows = [r[name][kind] for r in rounds]
+            out[name][kind] = {k: statistics.median(row[k] for row in rows) for k in rows[0]}
+    for name in out:
+        for kind, m in out[name].items():
+            m["vs_bare"] = m["rps"] / out["bare"][kind]["rps"]
+            if "feast" in out:
+                m["vs_feast"] = m["rps"] / out["feast"][kind]["rps"]
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=5.0, help="open-loop duration")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--no-feast", action="store_true")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    runs = [one_run(args.seconds) for _ in range(args.runs)]
-    print(json.dumps(runs[-1], indent=2))
+    with_feast = FEAST_PY.exists() and not args.no_feast
+    rounds: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        targets, procs, setup = start_all(tmp, with_feast)
+        try:
+            for target in targets:
+                warm(target)
+            for r in range(args.runs):
+                result: dict[str, Any] = {}
+                for target in targets:
+                    result[target.name] = {
+                        kind: measure(target, kind, args.seconds, tmp, 7 + r)
+                        for kind in ("single", "batch100")
+                    }
+                    print(json.dumps({target.name: result[target.name]}), flush=True)
+                rounds.append(result)
+        finally:
+            for proc in procs:
+                proc.stop()
+            drop_redis_keys(setup.get("redis_prefix"))
+    report = {"setup": setup, "median": summary(rounds), "rounds": rounds}
+    print(json.dumps(report["median"], indent=2))
     if args.out:
-        args.out.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -2,21 +2,25 @@
 
 Same rules as ``deps.project_scope`` (404 for a project the caller cannot see or that does
 not exist, then 403 for a missing permission), but async and served from a small cache of
-existing project ids, so a request costs no thread hop and no query."""
+existing project ids, so a request costs no thread hop and no query. ``HotRoute`` goes one
+step further for the hottest GET routes: no dependency solving at all for a valid request."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Path, Query, Request
+from fastapi import Path, Query, Request, Response
+from fastapi.routing import APIRoute
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dataintel.api.deps import PROJECT_ID_PATTERN, PrincipalDep, app_state
+from dataintel.api.deps import _principal as authenticate_request
 from dataintel.api.deps import credential_project as resolve_credential_project
 from dataintel.auth.permissions import Permission
 from dataintel.auth.principal import Principal
@@ -99,3 +103,64 @@ def credential_project(permission: Permission) -> Callable[..., object]:
 
     dependency.permission = permission  # type: ignore[attr-defined]
     return dependency
+
+
+# --- hot routes: a plain coroutine for valid requests, FastAPI's handler for the rest -------
+
+HotPath = Callable[[Request], Awaitable[Response | None]]
+
+
+def hot_path(fast: HotPath) -> Callable[[Any], Any]:
+    """Give an endpoint a fast path (see ``HotRoute``)."""
+
+    def mark(endpoint: Any) -> Any:
+        endpoint.hot_path = fast
+        return endpoint
+
+    return mark
+
+
+class HotRoute(APIRoute):
+    """A route whose endpoint keeps its full FastAPI signature (OpenAPI documents it, and
+    FastAPI's handler still serves whatever the fast path declines), but whose valid
+    requests are served by the endpoint's ``hot_path``: one coroutine that checks the inputs
+    against the same constraints, authenticates, rate-limits and scopes exactly like the
+    declared dependencies (``authorize``), with no dependency solving (~100 µs a request).
+    The fast path answers None when an input is not valid, and FastAPI's handler then gives
+    its usual 422."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        slow = super().get_route_handler()
+        fast: HotPath | None = getattr(self.endpoint, "hot_path", None)
+        if fast is None:
+            return slow
+
+        async def handler(request: Request) -> Response:
+            response = await fast(request)
+            return response if response is not None else await slow(request)
+
+        return handler
+
+
+_PROJECT_ID = re.compile(PROJECT_ID_PATTERN)
+
+
+def valid_project_id(project_id: str) -> bool:
+    return len(project_id) <= 64 and _PROJECT_ID.fullmatch(project_id) is not None
+
+
+async def authorize(request: Request, project_id: str, permission: Permission) -> ProjectRef:
+    """What ``path_project(permission)`` resolves to: authenticate (401) and count the rate
+    limit (429) as ``PrincipalDep`` does, then 404 / 403 as ``_check``."""
+    principal = await authenticate_request(request)
+    return await _check(request, principal, project_id, permission)
+
+
+async def authorize_credential(
+    request: Request, project_id: str | None, permission: Permission
+) -> ProjectRef:
+    """What ``credential_project(permission)`` resolves to, in the same order."""
+    principal = await authenticate_request(request)
+    return await _check(
+        request, principal, resolve_credential_project(principal, project_id), permission
+    )

@@ -8,14 +8,13 @@ import uuid
 from typing import Any
 
 import orjson
-import structlog
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dataintel.api.logging import REQUEST_ID, access
 from dataintel.api.metrics import HttpMetrics
 from dataintel.api.problems import MEDIA_TYPE, PROBLEM_BASE
 
-log = structlog.get_logger("dataintel.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -37,6 +36,9 @@ class RequestContextMiddleware:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body_bytes
+        # Labelled metric children by (method, route, status): prometheus' labels() lookup
+        # costs more than the observation itself.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,16 +46,16 @@ class RequestContextMiddleware:
             return
         rid = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = rid
-        structlog.contextvars.bind_contextvars(request_id=rid)
+        token = REQUEST_ID.set(rid)
         start = time.perf_counter()
         status = {"code": 500, "started": False}
+        rid_header = (b"x-request-id", rid.encode())
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
                 status["started"] = True
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+                message["headers"] = [*message.get("headers", ()), rid_header]
             await send(message)
 
         try:
@@ -68,9 +70,8 @@ class RequestContextMiddleware:
         finally:
             elapsed = time.perf_counter() - start
             route = _route_template(scope)
-            self.metrics.observe(scope["method"], route, int(status["code"]), elapsed)
-            log.info(
-                "request",
+            self._observe(scope["method"], route, int(status["code"]), elapsed)
+            access(
                 method=scope["method"],
                 path=scope["path"],
                 route=route,
@@ -78,7 +79,19 @@ class RequestContextMiddleware:
                 duration_ms=round(elapsed * 1000, 3),
                 principal=_principal(scope),
             )
-            structlog.contextvars.unbind_contextvars("request_id")
+            REQUEST_ID.reset(token)
+
+    def _observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            labels = (method, route, str(status))
+            children = self._children[key] = (
+                self.metrics.requests.labels(*labels),
+                self.metrics.latency.labels(*labels),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def _limited(self, receive: Receive) -> Receive:
         seen = 0

@@ -10,7 +10,16 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from dataintel.api.deps import app_state
-from dataintel.api.fast_scope import ProjectRef, credential_project, path_project
+from dataintel.api.fast_scope import (
+    HotRoute,
+    ProjectRef,
+    authorize,
+    authorize_credential,
+    credential_project,
+    hot_path,
+    path_project,
+    valid_project_id,
+)
 from dataintel.auth.permissions import Permission
 from dataintel.errors import Unavailable
 from dataintel.features.batch_compute import BatchComputePage, BatchComputeRequest, batch_compute
@@ -24,13 +33,15 @@ from dataintel.features.schemas import (
     EntityFeatures,
     UserBatchRequest,
 )
-from dataintel.features.serving import FeatureServer, as_datetime
+from dataintel.features.serving import FeatureServer, as_datetime, iso
 from dataintel.features.sink import now_us
 
-router = APIRouter(tags=["serving"])
+router = APIRouter(tags=["serving"], route_class=HotRoute)
 # Hot read paths: async scoping from a cache, no thread hop and no query per request.
 PathScope = Annotated[ProjectRef, Depends(path_project(Permission.FEATURES_READ))]
 KeyScope = Annotated[ProjectRef, Depends(credential_project(Permission.FEATURES_READ))]
+ENTITY_ID_MAX = ENTITY_ID_MAX_CHARS
+FEATURES_MAX = 10_000
 EntityId = Annotated[str, Path(min_length=1, max_length=ENTITY_ID_MAX_CHARS)]
 _QUERY_FORM = (
     "Any valid id (1 to 256 characters, any characters: also one containing '/' or equal "
@@ -46,7 +57,7 @@ CartIdQuery = Annotated[
 FeaturesParam = Annotated[
     str | None,
     Query(
-        max_length=10_000,
+        max_length=FEATURES_MAX,
         description="Comma-separated feature or value names (cart route: 'user.' prefix for "
         "the owner's); default all.",
     ),
@@ -71,6 +82,49 @@ def _names(text: str | None) -> list[str] | None:
     return [n.strip() for n in text.split(",") if n.strip()]
 
 
+def _valid(entity_id: str, features: str | None) -> bool:
+    """The constraints of ``EntityId`` and ``FeaturesParam`` (the hot paths check them)."""
+    return 1 <= len(entity_id) <= ENTITY_ID_MAX and (
+        features is None or len(features) <= FEATURES_MAX
+    )
+
+
+async def _user_fast(request: Request) -> Response | None:
+    """``user_features`` without dependency solving (``HotRoute``)."""
+    params = request.path_params
+    project_id, user_id = params["project_id"], params["user_id"]
+    features = request.query_params.get("features") if request.scope["query_string"] else None
+    if not (valid_project_id(project_id) and _valid(user_id, features)):
+        return None  # FastAPI's handler answers with its 422
+    scope = await authorize(request, project_id, Permission.FEATURES_READ)
+    return await _user_vector(request, scope.project_id, user_id, features)
+
+
+async def _user_vector(
+    request: Request, project_id: str, user_id: str, features: str | None
+) -> Response:
+    _, [vector] = await server(request).entities(project_id, "user_id", [user_id], _names(features))
+    return _json(vector)
+
+
+async def _cart_fast(request: Request) -> Response | None:
+    """``cart_features`` without dependency solving (``HotRoute``)."""
+    cart_id = request.path_params["cart_id"]
+    query = request.query_params if request.scope["query_string"] else None
+    features = None if query is None else query.get("features")
+    project_id = None if query is None else query.get("project_id")
+    if not _valid(cart_id, features) or not (project_id is None or valid_project_id(project_id)):
+        return None
+    scope = await authorize_credential(request, project_id, Permission.FEATURES_READ)
+    return await _cart_vector(request, scope.project_id, cart_id, features)
+
+
+async def _cart_vector(
+    request: Request, project_id: str, cart_id: str, features: str | None
+) -> Response:
+    return _json(await server(request).cart(project_id, cart_id, _names(features)))
+
+
 @router.get(
     "/features/{project_id}/users",
     summary="A user's feature vector, now (the id as a query parameter)",
@@ -90,13 +144,11 @@ async def user_features_by_query(
     summary="A user's feature vector, now",
     response_model=EntityFeatures,
 )
+@hot_path(_user_fast)
 async def user_features(
     request: Request, scope: PathScope, user_id: EntityId, features: FeaturesParam = None
 ) -> Response:
-    _, [vector] = await server(request).entities(
-        scope.project_id, "user_id", [user_id], _names(features)
-    )
-    return _json(vector)
+    return await _user_vector(request, scope.project_id, user_id, features)
 
 
 @router.post(
@@ -104,11 +156,11 @@ async def user_features(
     summary="Feature vectors of up to 1,000 users in one round trip",
     response_model=BatchFeatures,
 )
-async def users_batch(request: Request, scope: PathScope, body: UserBatchRequest) -> BatchFeatures:
+async def users_batch(request: Request, scope: PathScope, body: UserBatchRequest) -> Response:
     t, vectors = await server(request).entities(
         scope.project_id, "user_id", body.user_ids, body.features, loc="features"
     )
-    return BatchFeatures(as_of=as_datetime(t), results=vectors)
+    return _json({"as_of": iso(t), "results": vectors})
 
 
 @router.get(
@@ -176,7 +228,8 @@ async def cart_features_by_query(
     summary="A cart's feature vector, with its owner's under 'user.'",
     response_model=EntityFeatures,
 )
+@hot_path(_cart_fast)
 async def cart_features(
     request: Request, scope: KeyScope, cart_id: EntityId, features: FeaturesParam = None
 ) -> Response:
-    return _json(await server(request).cart(scope.project_id, cart_id, _names(features)))
+    return await _cart_vector(request, scope.project_id, cart_id, features)

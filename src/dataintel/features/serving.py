@@ -2,27 +2,31 @@
 
 The deployed config is compiled once per version into a ``Catalog`` (plans per entity key,
 value names, derived features); a request reads the blobs of the selected feature versions
-for all its entities at once and evaluates the windows (``tiles.evaluate``).
+for all its entities at once (``OnlineStore.aread``: in the event loop, no thread hop) and
+evaluates the windows (``features.evaluate``: equal to ``tiles.evaluate``, over tiles sorted
+once per blob).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from dataintel.config.deployments.runtime import ActiveConfig, ActiveConfigCache
 from dataintel.errors import InvalidInput
 from dataintel.features.derived import DerivedFeature, compile_derived, evaluate_derived
+from dataintel.features.evaluate import evaluate
 from dataintel.features.plans import OWNER_FIELD, FeaturePlan, owner_plan, plan_project
 from dataintel.features.sink import now_us
-from dataintel.features.tiles import LEVELS, SIZES, WindowSpec, evaluate
+from dataintel.features.tiles import LEVELS, SIZES, WindowSpec
 from dataintel.storage.online.port import Blob, EntityRef, OnlineStore
 
 BUILT_TTL_SECONDS = 1.0
+SELECTIONS_CACHED = 1024  # per catalog: selections by (entity key, requested names)
 
 
 @dataclass
@@ -32,7 +36,7 @@ class Selection:
     plans: list[tuple[FeaturePlan, tuple[WindowSpec, ...]]] = field(default_factory=list)
     derived: list[DerivedFeature] = field(default_factory=list)
 
-    @property
+    @cached_property
     def fields(self) -> list[str]:
         return [p.state_field for p, _ in self.plans]
 
@@ -43,8 +47,22 @@ class Catalog:
     plans: dict[str, list[FeaturePlan]]  # entity key → plans
     derived: dict[str, list[DerivedFeature]]  # entity key → derived features
     versions: dict[str, int]  # feature name → version
+    _selections: dict[tuple[str, tuple[str, ...] | None, str], Selection] = field(
+        default_factory=dict
+    )
 
     def select(self, entity_key: str, names: Sequence[str] | None, loc: str) -> Selection:
+        """The selection for ``names`` (None: everything), remembered per catalog (a catalog
+        is one config version, so a selection never changes; callers do not mutate it)."""
+        key = (entity_key, None if names is None else tuple(names), loc)
+        hit = self._selections.get(key)
+        if hit is None:
+            hit = self._select(entity_key, names, loc)
+            if len(self._selections) < SELECTIONS_CACHED:
+                self._selections[key] = hit
+        return hit
+
+    def _select(self, entity_key: str, names: Sequence[str] | None, loc: str) -> Selection:
         plans = self.plans.get(entity_key, [])
         derived = self.derived.get(entity_key, [])
         if names is None:
@@ -136,7 +154,7 @@ class FeatureServer:
         now = time.monotonic()
         if hit is not None and now - hit[0] < BUILT_TTL_SECONDS and not fresh:
             return hit[1]
-        fields: set[str] = await self._call(self.online.built, project_id)
+        fields: set[str] = await self.online.abuilt(project_id)
         self._built[key] = (now, fields)
         return fields
 
@@ -152,7 +170,7 @@ class FeatureServer:
         selection = catalog.select(entity_key, names, loc)
         built = await self.built(project_id)
         refs = [EntityRef(project_id, entity_key, i) for i in ids]
-        blobs = await self._call(self.online.read, refs, selection.fields)
+        blobs = await self.online.aread(refs, selection.fields)
         t = now_us()
         return t, [
             vector(ref, b, selection, built, catalog.versions, t)
@@ -168,7 +186,7 @@ class FeatureServer:
         user_selection = catalog.select("user_id", user_names, "features")
         built = await self.built(project_id)
         ref = EntityRef(project_id, "cart_id", cart_id)
-        [blobs] = await self._call(self.online.read, [ref], [*selection.fields, OWNER_FIELD])
+        [blobs] = await self.online.aread([ref], [*selection.fields, OWNER_FIELD])
         t = now_us()
         out = vector(ref, blobs, selection, built, catalog.versions, t)
         owner = blobs.get(OWNER_FIELD)
@@ -180,17 +198,12 @@ class FeatureServer:
         uref = EntityRef(project_id, "user_id", "" if owner_id is None else str(owner_id))
         ublobs: dict[str, Blob] = {}
         if owner_id is not None:
-            [ublobs] = await self._call(self.online.read, [uref], user_selection.fields)
+            [ublobs] = await self.online.aread([uref], user_selection.fields)
         user = vector(uref, ublobs, user_selection, built, catalog.versions, t)
         for part in ("values", "status", "sources"):
             out[part].update({f"user.{k}": v for k, v in user[part].items()})
         out["values"]["user.user_id"] = None if owner_id is None else str(owner_id)
         return out
-
-    async def _call(self, fn: Any, *args: Any) -> Any:
-        if self.online.kind == "embedded":
-            return fn(*args)  # in-memory reads: cheaper than a thread hop
-        return await asyncio.to_thread(fn, *args)
 
 
 _LIFETIME = owner_plan("_").windows

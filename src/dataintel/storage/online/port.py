@@ -78,6 +78,17 @@ class OnlineStore(ABC):
         """Per ref, in order, the stored blobs of ``fields`` (absent fields are left out).
         One round trip whatever the number of refs."""
 
+    async def aread(
+        self, refs: Sequence[EntityRef], fields: Sequence[str]
+    ) -> list[dict[str, Blob]]:
+        """``read`` from the event loop (serving). By default ``read`` itself, for stores whose
+        reads are in-memory lookups; a networked store overrides it with an async client."""
+        return self.read(refs, fields)
+
+    async def abuilt(self, project_id: str) -> set[str]:
+        """``built`` from the event loop (see ``aread``)."""
+        return self.built(project_id)
+
     @abstractmethod
     def replace(self, states: Mapping[EntityRef, Mapping[str, Blob]]) -> None:
         """Overwrite whole blobs (backfill, recompute); positions are left as they are."""

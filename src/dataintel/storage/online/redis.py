@@ -5,7 +5,9 @@ hash tag, so an entity lives in one Cluster slot. Fields ``<feature>@<version>``
 blobs, ``@<partition>`` the last applied log offset. ``apply`` pipelines one EVALSHA per
 update (one round trip per micro-batch), ``read`` one HMGET per entity (one round trip per
 request; decoded blobs are kept by their bytes, ``codec.DecodeCache``, so re-reading an
-unchanged hot blob skips the decode). Every write refreshes the entity's TTL.
+unchanged hot blob skips the decode). ``aread``, the serving path, does the same with the
+async client in the event loop (``redis_read.AsyncReader``). Every write refreshes the
+entity's TTL.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dataintel.storage.online.port import (
     EntityUpdate,
     OnlineStore,
 )
+from dataintel.storage.online.redis_read import AsyncReader
 
 _APPLY = resources.files("dataintel.storage.online").joinpath("apply.lua").read_text()
 _COMMIT = """
@@ -56,6 +59,7 @@ class RedisOnline(OnlineStore):
     ) -> None:
         self._client: redis.Redis = redis.Redis.from_url(url)
         self._decoder = DecodeCache(decode_cache_bytes)
+        self._async = AsyncReader(url, self._decoder)
         self._prefix = prefix
         self._ttl_ms = ttl_seconds * 1000
         self._apply_sha = self._client.register_script(_APPLY).sha
@@ -139,6 +143,14 @@ class RedisOnline(OnlineStore):
             out.append({f: decode(v) for f, v in zip(fields, values, strict=True) if v is not None})
         return out
 
+    async def aread(
+        self, refs: Sequence[EntityRef], fields: Sequence[str]
+    ) -> list[dict[str, Blob]]:
+        return await self._async.read([self.key(ref) for ref in refs], fields)
+
+    async def abuilt(self, project_id: str) -> set[str]:
+        return await self._async.members(self._built_key(project_id))
+
     def replace(self, states: Mapping[EntityRef, Mapping[str, Blob]]) -> None:
         pipe = self._client.pipeline(transaction=False)
         for ref, blobs in states.items():
@@ -181,6 +193,7 @@ class RedisOnline(OnlineStore):
         self._client.ping()
 
     def close(self) -> None:
+        self._async.close()
         self._client.close()
 
     def _built_key(self, project_id: str) -> str:
