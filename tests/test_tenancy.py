@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 
 from dataintel.api.deps import route_permission
 from dataintel.auth.permissions import MATRIX, Permission, Role
-from dataintel.config.deployments.snapshot import draft_snapshot
+from dataintel.config.deployments.snapshot_repository import draft_snapshot
 from dataintel.storage.metadata.models import ApiKey, Deployment, Pipeline, Project
 from tests.conftest import Keys, assert_problem, seed_config
 

@@ -23,10 +23,10 @@ from dataintel.config.deployments.snapshot import (
     FieldSpec,
     PipelineSpec,
 )
-from dataintel.config.features.schemas import Aggregation
-from dataintel.config.pipelines.schemas import FieldType
 from dataintel.features.offline import compute_offline, compute_offline_with_times, window_start
 from dataintel.features.tiles import window_specs
+from dataintel.model.aggregations import Aggregation
+from dataintel.model.fields import FieldType
 from dataintel.storage import records
 from dataintel.storage.analytics.port import AnalyticsStore
 from dataintel.storage.analytics.registry import open_analytics

@@ -16,7 +16,6 @@ from typing import Annotated, Any
 
 from fastapi import Path, Query, Request, Response
 from fastapi.routing import APIRoute
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dataintel.api.deps import PROJECT_ID_PATTERN, PrincipalDep, app_state
@@ -25,7 +24,7 @@ from dataintel.api.deps import credential_project as resolve_credential_project
 from dataintel.auth.permissions import Permission
 from dataintel.auth.principal import Principal
 from dataintel.errors import Forbidden, NotFound
-from dataintel.storage.metadata.models import Project
+from dataintel.storage.metadata import repository
 
 FOUND_TTL_SECONDS = 30.0
 MISSING_TTL_SECONDS = 1.0
@@ -51,7 +50,7 @@ class ProjectDirectory:
 
     def _load(self, project_id: str) -> bool:
         with self._sessions() as session:
-            return session.scalar(select(Project.id).where(Project.id == project_id)) is not None
+            return repository.project_exists(session, project_id)
 
 
 @dataclass(frozen=True, slots=True)

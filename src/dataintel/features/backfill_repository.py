@@ -1,12 +1,22 @@
-"""Backfill progress rows (``feature_backfills``), written by the processor as it goes."""
+"""SQL of the feature engine: the deployed projects, and the backfill progress rows
+(``feature_backfills``) the processor writes as it goes."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dataintel.features.backfill import BackfillProgress
 from dataintel.storage.metadata.feature_models import FeatureBackfill
+from dataintel.storage.metadata.models import Project
 from dataintel.storage.metadata.types import utcnow
+
+
+def deployed_project_ids(session: Session) -> Sequence[str]:
+    """The projects with a deployed config version."""
+    return session.scalars(select(Project.id).where(Project.active_version.is_not(None))).all()
 
 
 def save(session: Session, version: int, progress: BackfillProgress) -> None:

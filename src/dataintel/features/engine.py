@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 import structlog
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dataintel.config.deployments.runtime import ActiveConfigCache
@@ -23,7 +22,6 @@ from dataintel.features.sink import FeatureSink, now_us
 from dataintel.storage.analytics.decode import decode_entries
 from dataintel.storage.analytics.port import AnalyticsStore, ApplyResult
 from dataintel.storage.eventlog.port import LogEntry
-from dataintel.storage.metadata.models import Project
 from dataintel.storage.online.port import EntityRef, OnlineStore
 
 log = structlog.get_logger("dataintel.features")
@@ -116,9 +114,7 @@ class FeatureEngine:
     def pending(self) -> dict[str, list[FeaturePlan]]:
         """Deployed feature versions whose online state is not built, per project."""
         with self.sessions() as session:
-            projects = session.scalars(
-                select(Project.id).where(Project.active_version.is_not(None))
-            ).all()
+            projects = backfill_repository.deployed_project_ids(session)
         out: dict[str, list[FeaturePlan]] = {}
         for project_id in projects:
             plans = plan_project(project_id, self.configs.get(project_id).snapshot)

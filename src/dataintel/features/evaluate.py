@@ -25,7 +25,6 @@ from functools import reduce
 from operator import add, itemgetter
 from typing import Any
 
-from dataintel.config.features.schemas import Aggregation
 from dataintel.features.tiles import (
     LEVELS,
     SECOND,
@@ -37,6 +36,7 @@ from dataintel.features.tiles import (
     final,
     merge,
 )
+from dataintel.model.aggregations import Aggregation
 
 # Indexes kept, bounded by their tiles (twice the embedded store's default cache, so the
 # indexes of every cached blob fit); the whole map is dropped when it fills up.

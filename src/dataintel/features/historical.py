@@ -29,8 +29,6 @@ import pyarrow.compute as pc
 
 from dataintel.config.deployments.runtime import ActiveConfig
 from dataintel.config.deployments.snapshot import FeatureSpec
-from dataintel.config.features.schemas import Aggregation
-from dataintel.config.pipelines.schemas import FieldType
 from dataintel.errors import InvalidInput
 from dataintel.export import formats
 from dataintel.features.historical_input import TIME
@@ -40,6 +38,8 @@ from dataintel.features.offline_sql import Selected
 from dataintel.features.offline_sql import select_features as select
 from dataintel.features.plans import field_type
 from dataintel.features.tiles import window_specs
+from dataintel.model.aggregations import Aggregation
+from dataintel.model.fields import FieldType
 from dataintel.storage.analytics.port import AnalyticsStore
 
 CHUNK_ROWS = 100_000

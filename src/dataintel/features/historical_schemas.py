@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dataintel.config.pipelines.schemas import FIELD_NAME
+from dataintel.model.fields import FIELD_NAME
 
 MAX_ROWS = 1_000_000
 MAX_FEATURES = 500

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from dataintel.config.deployments.snapshot import FeatureSpec
-from dataintel.config.features.schemas import Aggregation
-from dataintel.config.pipelines.schemas import FieldType
 from dataintel.features import partials
 from dataintel.features.plans import is_envelope, is_envelope_key
 from dataintel.features.tiles import WindowSpec, window_specs
+from dataintel.model.aggregations import Aggregation
+from dataintel.model.fields import FieldType
 
 NUMERIC = frozenset({Aggregation.SUM, Aggregation.AVG, Aggregation.MIN, Aggregation.MAX})
 PICKS = frozenset({Aggregation.FIRST, Aggregation.LAST})

@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from dataintel.config.deployments.snapshot import ConfigSnapshot, FeatureSpec
-from dataintel.config.features.schemas import Aggregation
-from dataintel.config.features.validation import ENVELOPE_FIELDS, ENVELOPE_KEYS
 from dataintel.config.features.windows import LIFETIME
-from dataintel.config.pipelines.schemas import FieldType
 from dataintel.features.tiles import WindowSpec, has_lifetime, keeps, window_specs
+from dataintel.model.aggregations import Aggregation
+from dataintel.model.fields import ENVELOPE_FIELDS, ENVELOPE_KEYS, FieldType
 
 
 @dataclass(frozen=True, slots=True)

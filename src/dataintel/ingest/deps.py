@@ -26,11 +26,11 @@ from dataintel.auth.authenticate import api_key_principal_async, authenticate_as
 from dataintel.auth.permissions import Permission
 from dataintel.auth.principal import Principal
 from dataintel.config.pipelines.webhooks import SIGNATURE_HEADER
-from dataintel.config.projects.schemas import SLUG
 from dataintel.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from dataintel.ingest.errors import UnsupportedMediaType
 from dataintel.ingest.runtime import ingest_runtime
 from dataintel.ingest.service import IngestTarget, target_in, verify_webhook
+from dataintel.model.fields import SLUG
 from dataintel.storage.metadata.types import utcnow
 
 WRITE = Permission.EVENTS_WRITE

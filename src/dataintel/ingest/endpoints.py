@@ -23,7 +23,6 @@ from dataintel.api.deps import (
 from dataintel.api.problems import problem
 from dataintel.api.types import Int32
 from dataintel.auth.permissions import Permission
-from dataintel.config.projects.schemas import SLUG
 from dataintel.ingest.deps import RawBody, key_target, pipeline_target
 from dataintel.ingest.envelope import batch_items, parse_json
 from dataintel.ingest.runtime import ingest_runtime
@@ -38,6 +37,7 @@ from dataintel.ingest.schemas import (
 from dataintel.ingest.service import IngestOutcome, IngestService, IngestTarget
 from dataintel.ingest.stats_service import StatsService
 from dataintel.ingest.waiting import Wait, WaitParam, settle
+from dataintel.model.fields import SLUG
 
 router = APIRouter(tags=["ingest"])
 

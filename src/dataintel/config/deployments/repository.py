@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from dataintel.config.deployments.snapshot import ConfigSnapshot, FeatureSpec
-from dataintel.config.pipelines.schemas import FieldSpec
+from dataintel.model.fields import FieldSpec
 from dataintel.storage.metadata.models import Deployment, Feature, Pipeline, PipelineEvent, Project
 
 

@@ -12,11 +12,10 @@ import threading
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dataintel.config.deployments.snapshot import ConfigSnapshot
-from dataintel.storage.metadata.models import Deployment, Pipeline, Project
+from dataintel.config.deployments.snapshot_repository import active_snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,18 +69,5 @@ class ActiveConfigCache:
 
     def _load(self, project_id: str) -> ActiveConfig:
         with self._sessions() as session:
-            version = session.scalar(select(Project.active_version).where(Project.id == project_id))
-            snapshot = ConfigSnapshot()
-            if version is not None:
-                raw = session.scalar(
-                    select(Deployment.snapshot).where(
-                        Deployment.project_id == project_id, Deployment.version == version
-                    )
-                )
-                snapshot = ConfigSnapshot.model_validate(raw or {})
-            rows = session.execute(
-                select(Pipeline.id, Pipeline.active).where(Pipeline.project_id == project_id)
-            ).all()
-        return ActiveConfig(
-            project_id, version, snapshot, {str(pid): bool(act) for pid, act in rows}
-        )
+            version, snapshot, active = active_snapshot(session, project_id)
+        return ActiveConfig(project_id, version, snapshot, active)

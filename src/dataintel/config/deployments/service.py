@@ -24,11 +24,12 @@ from dataintel.config.deployments.schemas import (
     DeploymentRead,
     PendingRead,
 )
-from dataintel.config.deployments.snapshot import ConfigSnapshot, FeatureSpec, draft_snapshot
+from dataintel.config.deployments.snapshot import ConfigSnapshot, FeatureSpec
+from dataintel.config.deployments.snapshot_repository import draft_snapshot
 from dataintel.config.derived.validation import compile_all
 from dataintel.config.features.validation import check_feature
-from dataintel.config.pipelines.schemas import FieldType
 from dataintel.errors import Conflict, InvalidInput, NotFound
+from dataintel.model.fields import FieldType
 from dataintel.storage.metadata.feature_models import FeatureBackfill
 from dataintel.storage.metadata.models import Deployment, Project
 

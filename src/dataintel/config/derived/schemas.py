@@ -6,8 +6,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from dataintel.api.types import UtcTime, Version32
 from dataintel.config.features.schemas import FEATURE_NAME
-from dataintel.config.pipelines.schemas import FIELD_NAME, not_null
+from dataintel.config.pipelines.schemas import not_null
 from dataintel.features.expressions import MAX_LENGTH
+from dataintel.model.fields import FIELD_NAME
 
 EXPRESSION_HELP = (
     "Over value names of the same entity (e.g. checkouts_started_7d), hour_of_day, "

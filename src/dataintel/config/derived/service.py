@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from dataintel.config.deployments.snapshot import DerivedSpec, draft_snapshot
+from dataintel.config.deployments.snapshot import DerivedSpec
+from dataintel.config.deployments.snapshot_repository import draft_snapshot
 from dataintel.config.derived import repository
 from dataintel.config.derived.schemas import (
     DerivedCreate,

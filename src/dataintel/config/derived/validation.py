@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from dataintel.config.deployments.snapshot import DerivedSpec, FeatureSpec
-from dataintel.config.features.schemas import Aggregation
 from dataintel.config.features.windows import parse_window
 from dataintel.errors import InvalidInput
 from dataintel.features.expressions import CompiledExpression, ExpressionError, compile_expression
+from dataintel.model.aggregations import Aggregation
 
 
 def value_names(features: Sequence[FeatureSpec], entity_key: str) -> tuple[set[str], set[str]]:

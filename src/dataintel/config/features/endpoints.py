@@ -17,7 +17,7 @@ from dataintel.config.features.schemas import (
     FeatureUpdate,
 )
 from dataintel.config.features.service import FeatureService
-from dataintel.config.projects.schemas import SLUG
+from dataintel.model.fields import SLUG
 
 router = APIRouter(
     prefix="/api/v1/projects/{project_id}/features", route_class=StrictJSONRoute, tags=["features"]

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from dataintel.api.types import NonNegInt64, UtcTime, Version32
 from dataintel.config.features.windows import DEFAULT_WINDOWS, parse_window
-from dataintel.config.pipelines.schemas import EVENT_NAME, FIELD_NAME, not_null
-from dataintel.config.projects.schemas import SLUG
+from dataintel.config.pipelines.schemas import not_null
+from dataintel.model.aggregations import Aggregation
+from dataintel.model.fields import EVENT_NAME, FIELD_NAME, SLUG
 
 FEATURE_NAME = r"^[a-z][a-z0-9_]{0,127}$"
-
-
-class Aggregation(StrEnum):
-    COUNT = "COUNT"
-    SUM = "SUM"
-    AVG = "AVG"
-    MIN = "MIN"
-    MAX = "MAX"
-    COUNT_DISTINCT = "COUNT_DISTINCT"
-    LAST = "LAST"
-    FIRST = "FIRST"
 
 
 def _check_windows(v: list[str]) -> list[str]:

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 from dataintel.config.deployments.repository import next_feature_version
 from dataintel.config.features import repository
 from dataintel.config.features.schemas import (
-    Aggregation,
     FeatureCreate,
     FeatureRead,
     FeatureReplace,
@@ -26,6 +25,7 @@ from dataintel.config.features.windows import format_seconds, parse_window
 from dataintel.config.pipelines import repository as pipelines_repo
 from dataintel.config.replace import same_identifier
 from dataintel.errors import Conflict, NotFound
+from dataintel.model.aggregations import Aggregation
 from dataintel.storage.metadata.models import Feature
 
 # The columns a FeatureUpdate may change (everything a FeatureCreate sets except the name).

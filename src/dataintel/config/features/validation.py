@@ -8,21 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dataintel.config.features.schemas import Aggregation
-from dataintel.config.pipelines.schemas import FieldType
 from dataintel.errors import InvalidInput
-
-ENVELOPE_KEYS = ("user_id", "cart_id", "session_id")  # envelope fields usable as entity keys
-# Envelope fields usable as aggregation fields, with their type. The name means the envelope
-# field even when the event also declares a property of that name.
-ENVELOPE_FIELDS: dict[str, FieldType] = {
-    "user_id": FieldType.STRING,
-    "cart_id": FieldType.STRING,
-    "session_id": FieldType.STRING,
-    "event_id": FieldType.STRING,
-    "event": FieldType.STRING,
-    "timestamp": FieldType.TIMESTAMP,
-}
+from dataintel.model.aggregations import Aggregation
+from dataintel.model.fields import ENVELOPE_FIELDS, ENVELOPE_KEYS, FieldType
 
 # Which field types each aggregation accepts (COUNT needs no field).
 ACCEPTS: dict[Aggregation, frozenset[FieldType]] = {

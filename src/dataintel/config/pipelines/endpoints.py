@@ -10,7 +10,6 @@ from dataintel.api.deps import ProjectScope, SessionDep, app_state, project_scop
 from dataintel.api.json_body import StrictJSONRoute
 from dataintel.auth.permissions import Permission
 from dataintel.config.pipelines.schemas import (
-    EVENT_NAME,
     EventCreate,
     EventRead,
     EventReplace,
@@ -22,7 +21,7 @@ from dataintel.config.pipelines.schemas import (
     WebhookInfo,
 )
 from dataintel.config.pipelines.service import EventService, PipelineService
-from dataintel.config.projects.schemas import SLUG
+from dataintel.model.fields import EVENT_NAME, SLUG
 
 router = APIRouter(
     prefix="/api/v1/projects/{project_id}/pipelines",

@@ -8,8 +8,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dataintel.config.pipelines.schemas import FieldType
 from dataintel.errors import Conflict
+from dataintel.model.fields import FieldType
 from dataintel.storage.metadata.models import Pipeline, PipelineEvent
 
 # pipeline id -> event name -> property name -> declared type

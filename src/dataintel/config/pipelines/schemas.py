@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from dataintel.api.types import NonNegInt32, UtcTime
-from dataintel.config.projects.schemas import SLUG
-
-EVENT_NAME = r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$"
-FIELD_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
-
-
-class FieldType(StrEnum):
-    STRING = "string"
-    NUMBER = "number"
-    BOOLEAN = "boolean"
-    TIMESTAMP = "timestamp"
-    OBJECT = "object"
-
-
-UnknownPolicy = Literal["allow", "drop", "reject"]
+from dataintel.model.fields import EVENT_NAME, SLUG, FieldSpec, UnknownPolicy
 
 T = TypeVar("T")
 
@@ -33,18 +18,6 @@ def not_null(v: T | None) -> T:
     if v is None:
         raise ValueError("must not be null (omit the field to leave it unchanged)")
     return v
-
-
-class FieldSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(pattern=FIELD_NAME)
-    type: FieldType
-    required: StrictBool = False
-    description: str = Field(default="", max_length=2000)
-    pii: StrictBool = Field(
-        default=False, description="Personal data: erased and masked by GDPR tools."
-    )
 
 
 def _unique_fields(fields: list[FieldSpec]) -> list[FieldSpec]:

@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 
 from dataintel.config.deployments.runtime import ActiveConfigCache
 from dataintel.config.features import repository as features_repo
-from dataintel.config.features.schemas import Aggregation
 from dataintel.config.features.validation import check_feature
 from dataintel.config.pipelines import repository
 from dataintel.config.pipelines.schemas import (
@@ -24,12 +23,10 @@ from dataintel.config.pipelines.schemas import (
     EventRead,
     EventReplace,
     EventUpdate,
-    FieldSpec,
     PipelineCreate,
     PipelineRead,
     PipelineReplace,
     PipelineUpdate,
-    UnknownPolicy,
     WebhookInfo,
 )
 from dataintel.config.pipelines.webhooks import (
@@ -39,6 +36,8 @@ from dataintel.config.pipelines.webhooks import (
 )
 from dataintel.config.replace import same_identifier
 from dataintel.errors import Conflict, InvalidInput, NotFound
+from dataintel.model.aggregations import Aggregation
+from dataintel.model.fields import FieldSpec, UnknownPolicy
 from dataintel.settings import Settings
 from dataintel.storage.metadata.models import Feature, Pipeline, PipelineEvent
 from dataintel.storage.metadata.types import utcnow

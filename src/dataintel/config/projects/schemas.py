@@ -5,8 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from dataintel.api.types import UtcTime, Version32
-
-SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+from dataintel.model.fields import SLUG
 
 
 class ProjectCreate(BaseModel):

@@ -9,8 +9,6 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from dataintel.api.deps import ProjectScope, app_state, project_scope
 from dataintel.api.json_body import StrictJSONRoute
 from dataintel.auth.permissions import Permission
-from dataintel.config.pipelines.schemas import EVENT_NAME
-from dataintel.config.projects.schemas import SLUG
 from dataintel.ingest.deadletters.repository import DeadLetterFilter
 from dataintel.ingest.deadletters.schemas import (
     DeadLetterPage,
@@ -22,6 +20,7 @@ from dataintel.ingest.deadletters.schemas import (
 from dataintel.ingest.deadletters.service import DeadLetterService
 from dataintel.ingest.runtime import ingest_runtime
 from dataintel.ingest.schemas import ReasonCode
+from dataintel.model.fields import EVENT_NAME, SLUG
 
 router = APIRouter(
     prefix="/api/v1/projects/{project_id}/pipelines/{pipeline_id}/dead-letters",

@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from dataintel.api.types import AwareUtcTime, Id32, Int32, NonNegInt32, UtcTime, Version32
-from dataintel.config.pipelines.schemas import EVENT_NAME
 from dataintel.ingest.schemas import ItemError, ItemStatus, ReasonCode
+from dataintel.model.fields import EVENT_NAME
 
 DeadLetterStatus = Literal["pending", "replayed", "rejected_again"]
 MAX_REPLAY = 10_000

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dataintel.config.features.schemas import Aggregation
+from dataintel.model.aggregations import Aggregation
 
 Blob = dict[str, Any]
 
