@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from dataintel.api.deps import SessionDep
 from dataintel.auth.permissions import Role
 from dataintel.errors import Conflict, ServiceError
+from dataintel.storage.errors import InvalidQuery, StorageError
 from dataintel.storage.metadata.models import Project
 from tests.conftest import Keys, assert_problem
 
@@ -154,6 +155,18 @@ def test_service_errors_render_their_own_status(app: FastAPI) -> None:
         assert body["resource"] == "thing"
         assert body["detail"] == "already there"
         assert_problem(client.get("/test/base"), 500)
+
+
+def test_storage_errors_become_service_errors_in_one_place(app: FastAPI) -> None:
+    """Storage knows no HTTP: the problem handler maps its errors (400 / else 503)."""
+    _add_route(app, "/test/bad-query", InvalidQuery("the query does not parse: x"))
+    _add_route(app, "/test/engine-down", StorageError("connection refused"))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        body = assert_problem(client.get("/test/bad-query"), 400)
+        assert body["detail"] == "the query does not parse: x"
+        assert body["type"].endswith("/bad-request")
+        body = assert_problem(client.get("/test/engine-down"), 503)
+        assert "connection refused" in body["detail"]
 
 
 def test_openapi_declares_problem_responses_for_every_api_operation(client: TestClient) -> None:

@@ -12,7 +12,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dataintel.errors import ServiceError
+from dataintel.errors import BadRequest, ServiceError, Unavailable
+from dataintel.storage.errors import InvalidQuery, StorageError
 
 PROBLEM_BASE = "https://dataintel.dev/problems/"
 MEDIA_TYPE = "application/problem+json"
@@ -95,6 +96,22 @@ async def _service_error(request: Request, exc: Exception) -> ProblemResponse:
     )
 
 
+# The one place storage errors become HTTP: each kind maps to a ServiceError; the rest to 503.
+STORAGE_ERRORS: dict[type[StorageError], type[ServiceError]] = {InvalidQuery: BadRequest}
+
+
+def service_error_of(exc: StorageError) -> ServiceError:
+    for kind, error in STORAGE_ERRORS.items():
+        if isinstance(exc, kind):
+            return error(str(exc))
+    return Unavailable(f"a storage engine failed: {exc}")
+
+
+async def _storage_error(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, StorageError)
+    return await _service_error(request, service_error_of(exc))
+
+
 async def _request_validation(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, RequestValidationError)
     errors = validation_errors(list(exc.errors()))
@@ -168,6 +185,7 @@ async def _unhandled(request: Request, exc: Exception) -> ProblemResponse:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(StorageError, _storage_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(sa_exc.IntegrityError, _integrity_error)

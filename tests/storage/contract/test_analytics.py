@@ -18,10 +18,10 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from dataintel.errors import BadRequest
 from dataintel.storage.analytics.decode import EVENT_SCHEMA, CorruptEntry, decode_entries
 from dataintel.storage.analytics.port import AnalyticsStore, EventQuery
 from dataintel.storage.analytics.registry import clickhouse_client_args, open_analytics
+from dataintel.storage.errors import InvalidQuery
 from dataintel.storage.eventlog.port import LogEntry
 from dataintel.storage.records import StoredEvent, encode
 
@@ -270,9 +270,9 @@ def test_sql_is_read_only(store: AnalyticsStore) -> None:
         "SELECT * FROM main.events",
         "SELECT * FROM events WHERE",
     ]:
-        with pytest.raises(BadRequest):
+        with pytest.raises(InvalidQuery):
             store.sql(query)
-    with pytest.raises(BadRequest, match="2 parameters, 1 given"):
+    with pytest.raises(InvalidQuery, match="2 parameters, 1 given"):
         store.sql("SELECT * FROM events WHERE user_id = ? AND event = ?", ["u1"])
     assert total(store) == 3
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from dataintel.errors import BadRequest
 from dataintel.storage.analytics.port import AnalyticsStore
 from dataintel.storage.analytics.registry import open_analytics
+from dataintel.storage.errors import InvalidQuery
 from tests.storage.contract.test_analytics import ENGINES, T0, micros, run, url
 
 
@@ -76,21 +76,21 @@ def test_without_tables_and_with_an_empty_one(store: AnalyticsStore) -> None:
 def test_lent_tables_are_private_to_the_query(store: AnalyticsStore) -> None:
     store.apply(run(3))
     assert list(store.sql_batches("SELECT count(*) AS n FROM lab", [], {"lab": labels(5)}))
-    with pytest.raises(BadRequest):  # gone, and never readable without lending it
+    with pytest.raises(InvalidQuery):  # gone, and never readable without lending it
         list(store.sql_batches("SELECT count(*) AS n FROM lab"))
-    with pytest.raises(BadRequest):
+    with pytest.raises(InvalidQuery):
         store.sql("SELECT count(*) AS n FROM lab")
 
 
 @pytest.mark.parametrize("name", ["events", "log_positions", "a b", "x;drop"])
 def test_lent_table_names_are_checked(store: AnalyticsStore, name: str) -> None:
-    with pytest.raises(BadRequest):
+    with pytest.raises(InvalidQuery):
         list(store.sql_batches("SELECT 1 AS one", [], {name: labels(1)}))
 
 
 def test_a_failing_query_is_a_bad_request_and_cleans_up(store: AnalyticsStore) -> None:
-    with pytest.raises(BadRequest):
+    with pytest.raises(InvalidQuery):
         list(store.sql_batches("SELECT no_such_column FROM lab", [], {"lab": labels(2)}))
-    with pytest.raises(BadRequest):
+    with pytest.raises(InvalidQuery):
         list(store.sql_batches("DELETE FROM events", [], {"lab": labels(2)}))
     assert list(store.sql_batches("SELECT count(*) AS n FROM lab", [], {"lab": labels(2)}))

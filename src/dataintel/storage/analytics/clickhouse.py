@@ -28,7 +28,6 @@ from typing import Any, Protocol
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dataintel.errors import BadRequest
 from dataintel.storage.analytics import decode, queries
 from dataintel.storage.analytics.decode import decode_entries
 from dataintel.storage.analytics.port import (
@@ -37,6 +36,7 @@ from dataintel.storage.analytics.port import (
     EventCount,
     EventQuery,
 )
+from dataintel.storage.errors import InvalidQuery
 from dataintel.storage.eventlog.port import LogEntry
 
 DDL = (
@@ -104,7 +104,7 @@ class ClickHouseAnalytics(AnalyticsStore):
 
     def scan_events(self, query: EventQuery) -> Iterator[pa.RecordBatch]:
         if query.batch_rows < 1:
-            raise BadRequest("batch_rows must be positive")
+            raise InvalidQuery("batch_rows must be positive")
         text, params = queries.scan_events(query).clickhouse()
         yield from queries.rebatch(
             self._engine.stream(text, params, query.batch_rows), query.batch_rows
@@ -122,7 +122,7 @@ class ClickHouseAnalytics(AnalyticsStore):
         try:
             table = self._engine.table(text, values, readonly=True)
         except RuntimeError as exc:
-            raise BadRequest(f"the query failed: {exc}") from exc
+            raise InvalidQuery(f"the query failed: {exc}") from exc
         return queries.normalize(table)
 
     def sql_batches(
@@ -134,7 +134,7 @@ class ClickHouseAnalytics(AnalyticsStore):
     ) -> Iterator[pa.RecordBatch]:
         """Lent tables become Memory tables under unique names for the query's lifetime."""
         if batch_rows < 1:
-            raise BadRequest("batch_rows must be positive")
+            raise InvalidQuery("batch_rows must be positive")
         extra = queries.caller_tables(tables)
         checked = queries.user_query(query, params, frozenset(extra))
         renames = {name: f"_lent_{name}_{uuid.uuid4().hex}" for name in extra}
@@ -152,7 +152,7 @@ class ClickHouseAnalytics(AnalyticsStore):
                 batches = self._engine.stream(text, values, batch_rows, readonly=True)
                 yield from queries.sized(batches, batch_rows)
             except RuntimeError as exc:
-                raise BadRequest(f"the query failed: {exc}") from exc
+                raise InvalidQuery(f"the query failed: {exc}") from exc
         finally:
             with self._lock:
                 for lent in renames.values():
@@ -252,7 +252,7 @@ def _ch_column(f: pa.Field) -> str:
     elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
         name = "String"
     else:
-        raise BadRequest(f"column {f.name!r}: unsupported type {kind}")
+        raise InvalidQuery(f"column {f.name!r}: unsupported type {kind}")
     return f"Nullable({name})" if f.nullable else name
 
 

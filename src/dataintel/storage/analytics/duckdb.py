@@ -18,7 +18,6 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from dataintel.errors import BadRequest
 from dataintel.storage.analytics import queries
 from dataintel.storage.analytics.decode import decode_entries
 from dataintel.storage.analytics.port import (
@@ -27,6 +26,7 @@ from dataintel.storage.analytics.port import (
     EventCount,
     EventQuery,
 )
+from dataintel.storage.errors import InvalidQuery
 from dataintel.storage.eventlog.port import LogEntry
 
 _SCHEMA = """
@@ -115,7 +115,7 @@ class DuckDBAnalytics(AnalyticsStore):
 
     def scan_events(self, query: EventQuery) -> Iterator[pa.RecordBatch]:
         if query.batch_rows < 1:
-            raise BadRequest("batch_rows must be positive")
+            raise InvalidQuery("batch_rows must be positive")
         text, params = queries.scan_events(query).duckdb()
         with self._cursor() as cur:
             reader = cur.sql(text, params=params).to_arrow_reader(query.batch_rows)
@@ -133,7 +133,7 @@ class DuckDBAnalytics(AnalyticsStore):
             try:
                 table = cur.sql(text, params=values).to_arrow_table()
             except duckdb.Error as exc:
-                raise BadRequest(f"the query failed: {exc}") from exc
+                raise InvalidQuery(f"the query failed: {exc}") from exc
         return queries.normalize(table)
 
     def sql_batches(
@@ -152,7 +152,7 @@ class DuckDBAnalytics(AnalyticsStore):
                 reader = cur.sql(text, params=values).to_arrow_reader(batch_rows)
                 yield from queries.sized(reader, batch_rows)
             except duckdb.Error as exc:
-                raise BadRequest(f"the query failed: {exc}") from exc
+                raise InvalidQuery(f"the query failed: {exc}") from exc
 
     def ping(self) -> None:
         with self._cursor() as cur:

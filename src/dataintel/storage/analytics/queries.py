@@ -21,9 +21,9 @@ import pyarrow.compute as pc
 import sqlglot
 from sqlglot import exp
 
-from dataintel.errors import BadRequest
 from dataintel.storage.analytics.decode import EVENT_SCHEMA, TIMESTAMP
 from dataintel.storage.analytics.port import EVENT_COLUMNS, EventQuery
+from dataintel.storage.errors import InvalidQuery
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The tables a caller's query may read (plus its own CTEs).
@@ -87,7 +87,7 @@ def ch_type(value: object) -> str:
         return "Array(String)"
     if isinstance(value, list | tuple) and all(isinstance(v, int) for v in value):
         return "Array(Int64)"
-    raise BadRequest(f"unsupported query parameter type {type(value).__name__}")
+    raise InvalidQuery(f"unsupported query parameter type {type(value).__name__}")
 
 
 def _utc(value: datetime) -> datetime:
@@ -183,7 +183,7 @@ def user_query(text: str, params: Sequence[object], tables: frozenset[str] = fro
     """
     checked, used = _checked(text, tables)
     if used != frozenset(range(len(params))):
-        raise BadRequest(f"the query has {len(used)} parameters, {len(params)} given")
+        raise InvalidQuery(f"the query has {len(used)} parameters, {len(params)} given")
     return Query(checked, {f"p{i}": v for i, v in enumerate(params)})
 
 
@@ -192,9 +192,9 @@ def _checked(text: str, tables: frozenset[str]) -> tuple[str, frozenset[int]]:
     try:
         statements = sqlglot.parse(text, read="duckdb")
     except sqlglot.errors.SqlglotError as exc:
-        raise BadRequest(f"the query does not parse: {exc}") from exc
+        raise InvalidQuery(f"the query does not parse: {exc}") from exc
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
-        raise BadRequest("only one SELECT query is allowed")
+        raise InvalidQuery("only one SELECT query is allowed")
     tree = statements[0]
     _check_tables(tree, tables)
     used: set[int] = set()
@@ -203,7 +203,7 @@ def _checked(text: str, tables: frozenset[str]) -> tuple[str, frozenset[int]]:
     for placeholder in list(tree.find_all(exp.Placeholder, bfs=False)):
         name = str(placeholder.name).strip("?")
         if name and not name.isdigit():
-            raise BadRequest(f"named parameter ${name}: use positional parameters")
+            raise InvalidQuery(f"named parameter ${name}: use positional parameters")
         index = int(name) - 1 if name else len(used)
         used.add(index)
         placeholder.replace(exp.Placeholder(this=f"p{index}"))
@@ -214,7 +214,7 @@ def caller_tables(tables: Mapping[str, pa.Table] | None) -> dict[str, pa.Table]:
     """The Arrow tables a caller lends a query (``sql_batches``), by checked name."""
     for name in tables or {}:
         if not name.isidentifier() or name.lower() in READABLE_TABLES | {"log_positions"}:
-            raise BadRequest(f"invalid table name {name!r}")
+            raise InvalidQuery(f"invalid table name {name!r}")
     return dict(tables or {})
 
 
@@ -236,9 +236,9 @@ def _check_tables(tree: exp.Expr, tables: frozenset[str] = frozenset()) -> None:
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)} | tables
     for table in tree.find_all(exp.Table):
         if not isinstance(table.this, exp.Identifier) or table.args.get("db"):
-            raise BadRequest("only the events table can be read")
+            raise InvalidQuery("only the events table can be read")
         if table.name not in READABLE_TABLES | ctes:
-            raise BadRequest(f"unknown table {table.name!r}: only events can be read")
+            raise InvalidQuery(f"unknown table {table.name!r}: only events can be read")
 
 
 # ---- one result shape -------------------------------------------------------------------

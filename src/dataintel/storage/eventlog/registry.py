@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Protocol
 from urllib.parse import urlsplit
 
-from dataintel.settings import Settings
 from dataintel.storage.eventlog.port import EventLog
 
 
-def open_eventlog(url: str, settings: Settings) -> EventLog:
+class EventLogSettings(Protocol):
+    """What the adapters read of the process settings (``dataintel.settings.Settings`` has
+    it; storage does not import the settings module, DESIGN.md §4)."""
+
+    @property
+    def dedup_window_seconds(self) -> int: ...
+
+    @property
+    def cache_url(self) -> str: ...
+
+
+def open_eventlog(url: str, settings: EventLogSettings) -> EventLog:
     """The adapter for ``url`` (not started: call ``await log.start()``)."""
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
