@@ -81,8 +81,8 @@ def make_entries(n: int, users: int, now_us: int) -> list[LogEntry]:
 def one_run(n: int, users: int, online_url: str | None) -> dict[str, float]:
     from dataintel.config.declarative.apply import apply
     from dataintel.config.declarative.spec import parse
-    from dataintel.config.deployments.runtime import ActiveConfigCache
-    from dataintel.features.engine import FeatureEngine
+    from dataintel.config.deployments.active import ActiveConfigCache
+    from dataintel.features.online.engine import FeatureEngine
     from dataintel.storage.analytics.registry import open_analytics
     from dataintel.storage.metadata import migrate
     from dataintel.storage.metadata.engine import make_engine, make_sessionmaker

@@ -15,23 +15,23 @@ from dataintel.api.ratelimit import RateLimiter
 from dataintel.api.state import AppState
 from dataintel.auth import endpoints as api_keys
 from dataintel.config.deployments import endpoints as deployments
-from dataintel.config.deployments.runtime import ActiveConfigCache
+from dataintel.config.deployments.active import ActiveConfigCache
 from dataintel.config.derived import endpoints as derived
 from dataintel.config.features import endpoints as features
 from dataintel.config.pipelines import endpoints as pipelines
 from dataintel.config.projects import endpoints as projects
 from dataintel.export import endpoints as export
-from dataintel.features import endpoints as serving
-from dataintel.features import historical_endpoints as historical
-from dataintel.features.serving import FeatureServer
+from dataintel.features.offline import endpoints as historical
+from dataintel.features.serving import endpoints as serving
+from dataintel.features.serving.service import FeatureServer
 from dataintel.ingest import endpoints as ingest
 from dataintel.ingest import segment
 from dataintel.ingest.deadletters import endpoints as dead_letters
-from dataintel.ingest.runtime import runtime_of
+from dataintel.ingest.resources import runtime_of
 from dataintel.settings import Settings
 from dataintel.storage.metadata import migrate
 from dataintel.storage.metadata.engine import make_engine, make_sessionmaker
-from dataintel.stream.runtime import StreamRuntime, embedded_analytics
+from dataintel.stream.lifecycle import StreamRuntime, embedded_analytics
 
 DESCRIPTION = """\
 dataintel ingests behavioural e-commerce events, keeps real-time features per user and cart,

@@ -8,11 +8,11 @@ from typing import Any
 
 import orjson
 
-from dataintel.config.deployments.snapshot import FeatureSpec
-from dataintel.config.features.windows import parse_window
-from dataintel.features.plans import instant_text
+from dataintel.features.online.plans import instant_text
 from dataintel.ingest.envelope import timestamp_us
 from dataintel.model.aggregations import Aggregation
+from dataintel.model.snapshot import FeatureSpec
+from dataintel.model.windows import parse_window
 
 ENVELOPE = ("user_id", "cart_id", "session_id", "event_id", "event")
 KEYS = ("user_id", "cart_id", "session_id")

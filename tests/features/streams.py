@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dataintel.features.engine import FeatureEngine
-from dataintel.features.plans import FeaturePlan, plan_project
-from dataintel.features.tiles import evaluate
+from dataintel.features.online.engine import FeatureEngine
+from dataintel.features.online.plans import FeaturePlan, plan_project
+from dataintel.model.tiles import evaluate
 from dataintel.storage import records
 from dataintel.storage.analytics.port import AnalyticsStore
 from dataintel.storage.eventlog.port import LogEntry

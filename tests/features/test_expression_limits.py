@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from dataintel.features.expressions import (
+from dataintel.model.expressions import (
     MAX_STRING,
     EvalError,
     ExpressionError,

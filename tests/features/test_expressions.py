@@ -6,12 +6,7 @@ from typing import Any
 
 import pytest
 
-from dataintel.features.expressions import (
-    EvalError,
-    ExpressionError,
-    Scope,
-    compile_expression,
-)
+from dataintel.model.expressions import EvalError, ExpressionError, Scope, compile_expression
 
 KNOWN = {"a_1h", "b_1h", "last_sku_24h", "s_7d"}
 T = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z, a Thursday

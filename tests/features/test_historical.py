@@ -25,13 +25,13 @@ from tests.ingest.conftest import apply_yaml
 from tests.storage.contract.test_analytics import ENGINES, url
 
 from dataintel.auth.permissions import Role
-from dataintel.config.deployments.runtime import ActiveConfig
-from dataintel.config.deployments.snapshot import ConfigSnapshot
-from dataintel.features import historical, historical_input
-from dataintel.features.historical import HistoricalService
-from dataintel.features.historical_endpoints import router
-from dataintel.features.historical_input import rows_table
-from dataintel.features.historical_schemas import HistoricalFormat
+from dataintel.config.deployments.active import ActiveConfig
+from dataintel.features.offline import historical, historical_input
+from dataintel.features.offline.endpoints import router
+from dataintel.features.offline.historical import HistoricalService
+from dataintel.features.offline.historical_input import rows_table
+from dataintel.features.offline.schemas import HistoricalFormat
+from dataintel.model.snapshot import ConfigSnapshot
 from dataintel.storage.analytics.port import AnalyticsStore
 from dataintel.storage.analytics.registry import open_analytics
 

@@ -16,17 +16,15 @@ from tests.features.reference import entity_of, reference_values
 from tests.features.streams import stored
 from tests.storage.contract.test_analytics import ENGINES, url
 
-from dataintel.config.deployments.snapshot import (
-    ConfigSnapshot,
-    EventSpec,
-    FeatureSpec,
-    FieldSpec,
-    PipelineSpec,
+from dataintel.features.offline.compute import (
+    compute_offline,
+    compute_offline_with_times,
+    window_start,
 )
-from dataintel.features.offline import compute_offline, compute_offline_with_times, window_start
-from dataintel.features.tiles import window_specs
 from dataintel.model.aggregations import Aggregation
 from dataintel.model.fields import FieldType
+from dataintel.model.snapshot import ConfigSnapshot, EventSpec, FeatureSpec, FieldSpec, PipelineSpec
+from dataintel.model.tiles import window_specs
 from dataintel.storage import records
 from dataintel.storage.analytics.port import AnalyticsStore
 from dataintel.storage.analytics.registry import open_analytics

@@ -23,8 +23,8 @@ from tests.features.streams import PROPERTY_FEATURES, Driver, stored
 from tests.ingest.conftest import apply_yaml
 
 from dataintel.config.deployments.service import DeploymentService
-from dataintel.features.engine import FeatureEngine
-from dataintel.features.offline import compute_offline
+from dataintel.features.offline.compute import compute_offline
+from dataintel.features.online.engine import FeatureEngine
 from dataintel.storage.analytics.registry import open_analytics
 from dataintel.storage.metadata.models import Project
 

@@ -17,8 +17,8 @@ from tests.features.streams import Driver, stored
 from tests.ingest.conftest import apply_yaml
 from tests.ingest.test_real_data import _file
 
-from dataintel.features.engine import FeatureEngine
-from dataintel.features.offline import compute_offline
+from dataintel.features.offline.compute import compute_offline
+from dataintel.features.online.engine import FeatureEngine
 from dataintel.storage.analytics.registry import open_analytics
 
 CONFIG = """

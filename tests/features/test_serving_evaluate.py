@@ -22,9 +22,9 @@ from tests.features.conftest import OnlineFactory
 from tests.features.streams import PROPERTY_FEATURES, Driver, stored
 from tests.ingest.conftest import apply_yaml
 
-from dataintel.features import evaluate as serving_eval
-from dataintel.features import tiles
-from dataintel.features.engine import FeatureEngine
+from dataintel.features.online.engine import FeatureEngine
+from dataintel.features.serving import evaluate as serving_eval
+from dataintel.model import tiles
 from dataintel.storage.analytics.registry import open_analytics
 from dataintel.storage.online.port import EntityRef
 

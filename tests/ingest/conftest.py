@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from dataintel.auth.permissions import Role
 from dataintel.config.declarative.apply import apply
 from dataintel.config.declarative.spec import parse
-from dataintel.ingest.runtime import runtime_of
+from dataintel.ingest.resources import runtime_of
 from dataintel.storage import records
 from dataintel.storage.eventlog.port import EventLog
 from tests.conftest import Keys

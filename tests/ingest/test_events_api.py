@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from dataintel.auth.permissions import Role
-from dataintel.ingest.runtime import runtime_of
+from dataintel.ingest.resources import runtime_of
 from dataintel.storage.analytics.registry import open_analytics
 from tests.conftest import assert_problem
 from tests.ingest.conftest import Shop, apply_yaml

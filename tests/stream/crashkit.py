@@ -176,10 +176,10 @@ def assert_features_match_offline(data_dir: Path) -> int:
     """Every online feature value equals the offline recomputation over the analytics store
     (the processes are stopped; the same t for both). Returns how many values matched."""
     from dataintel.config.declarative.spec import parse
-    from dataintel.config.deployments.snapshot import FeatureSpec
-    from dataintel.features.offline import compute_offline
-    from dataintel.features.plans import plan_feature
-    from dataintel.features.tiles import evaluate
+    from dataintel.features.offline.compute import compute_offline
+    from dataintel.features.online.plans import plan_feature
+    from dataintel.model.snapshot import FeatureSpec
+    from dataintel.model.tiles import evaluate
     from dataintel.storage.analytics.registry import open_analytics
     from dataintel.storage.online.port import EntityRef
     from dataintel.storage.online.registry import open_online

@@ -11,9 +11,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from dataintel.api.ratelimit import RateLimiter
-from dataintel.config.deployments.runtime import ActiveConfigCache
-from dataintel.features.engine import FeatureEngine
-from dataintel.features.serving import FeatureServer
+from dataintel.config.deployments.active import ActiveConfigCache
+from dataintel.features.online.engine import FeatureEngine
+from dataintel.features.serving.service import FeatureServer
 from dataintel.settings import Settings
 from dataintel.storage.analytics.port import AnalyticsStore
 from dataintel.storage.eventlog.port import EventLog

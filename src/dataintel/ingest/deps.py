@@ -28,7 +28,7 @@ from dataintel.auth.principal import Principal
 from dataintel.config.pipelines.webhooks import SIGNATURE_HEADER
 from dataintel.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from dataintel.ingest.errors import UnsupportedMediaType
-from dataintel.ingest.runtime import ingest_runtime
+from dataintel.ingest.resources import ingest_runtime
 from dataintel.ingest.service import IngestTarget, target_in, verify_webhook
 from dataintel.model.fields import SLUG
 from dataintel.storage.metadata.types import utcnow

@@ -25,7 +25,7 @@ from dataintel.api.types import Int32
 from dataintel.auth.permissions import Permission
 from dataintel.ingest.deps import RawBody, key_target, pipeline_target
 from dataintel.ingest.envelope import batch_items, parse_json
-from dataintel.ingest.runtime import ingest_runtime
+from dataintel.ingest.resources import ingest_runtime
 from dataintel.ingest.schemas import (
     BATCH_SCHEMA,
     ENVELOPE_SCHEMA,

@@ -22,8 +22,7 @@ import orjson
 import structlog
 from sqlalchemy.orm import Session
 
-from dataintel.config.deployments.runtime import ActiveConfig, ActiveConfigCache
-from dataintel.config.deployments.snapshot import PipelineSpec
+from dataintel.config.deployments.active import ActiveConfig, ActiveConfigCache
 from dataintel.config.pipelines import repository as pipelines_repo
 from dataintel.config.pipelines.webhooks import (
     DEFAULT_TOLERANCE_SECONDS,
@@ -41,9 +40,10 @@ from dataintel.errors import (
 )
 from dataintel.ingest.deadletters import repository as dead_repo
 from dataintel.ingest.envelope import Reason, now_us, us_to_datetime
-from dataintel.ingest.runtime import IngestRuntime
+from dataintel.ingest.resources import IngestRuntime
 from dataintel.ingest.stats import EventCounts
 from dataintel.ingest.validation import PipelineValidator
+from dataintel.model.snapshot import PipelineSpec
 from dataintel.storage.cache import Cache
 from dataintel.storage.eventlog.port import AppendItem, EventLog
 

@@ -20,8 +20,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from dataintel.config.deployments.runtime import ActiveConfig
-from dataintel.config.deployments.snapshot import EventSpec, PipelineSpec
+from dataintel.config.deployments.active import ActiveConfig
 from dataintel.ingest.envelope import (
     ENVELOPE_FIELDS,
     Reason,
@@ -32,6 +31,7 @@ from dataintel.ingest.envelope import (
     timestamp_us,
 )
 from dataintel.model.fields import FieldType
+from dataintel.model.snapshot import EventSpec, PipelineSpec
 from dataintel.storage import records
 from dataintel.storage.eventlog.port import AppendItem
 from dataintel.storage.records import StoredEvent

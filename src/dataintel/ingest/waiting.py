@@ -17,7 +17,7 @@ from fastapi import Query, Request
 
 from dataintel.api.deps import app_state
 from dataintel.errors import Unavailable
-from dataintel.features.plans import plan_project
+from dataintel.features.online.plans import plan_project
 from dataintel.ingest.service import IngestOutcome
 
 POLL_SECONDS = 0.02

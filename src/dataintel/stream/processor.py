@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from dataintel.features.engine import FeatureEngine
+from dataintel.features.online.engine import FeatureEngine
 from dataintel.storage.analytics.port import AnalyticsStore, ApplyResult
 from dataintel.storage.eventlog.port import EventLog, LogConsumer, LogEntry
 from dataintel.stream.progress import Progress

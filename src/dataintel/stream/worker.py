@@ -7,10 +7,10 @@ import signal
 
 from prometheus_client import CollectorRegistry
 
-from dataintel.config.deployments.runtime import ActiveConfigCache
+from dataintel.config.deployments.active import ActiveConfigCache
 from dataintel.settings import Settings
 from dataintel.storage.metadata.engine import make_engine, make_sessionmaker
-from dataintel.stream.runtime import StreamRuntime
+from dataintel.stream.lifecycle import StreamRuntime
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:

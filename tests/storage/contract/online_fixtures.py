@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 import pytest
 from hypothesis import strategies as st
 
-from dataintel.features.tiles import SIZES, apply_partial, cutoffs, keeps, merge, window_specs
 from dataintel.model.aggregations import Aggregation
+from dataintel.model.tiles import SIZES, apply_partial, cutoffs, keeps, merge, window_specs
 from dataintel.storage.online.port import (
     ApplyOutcome,
     EntityRef,

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from dataintel.features.tiles import SECOND, cutoffs, keeps, window_specs
 from dataintel.model.aggregations import Aggregation
+from dataintel.model.tiles import SECOND, cutoffs, keeps, window_specs
 from dataintel.storage.online.codec import DecodeCache, pack
 from dataintel.storage.online.port import EntityRef, EntityUpdate, OnlineStore
 from dataintel.storage.online.registry import open_online

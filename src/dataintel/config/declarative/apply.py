@@ -12,14 +12,14 @@ from sqlalchemy.orm import Session
 
 from dataintel.config.declarative.spec import ProjectFile, yaml_path
 from dataintel.config.deployments import repository
+from dataintel.config.deployments.active import ActiveConfigCache
 from dataintel.config.deployments.diff import Change, diff, summarize
-from dataintel.config.deployments.runtime import ActiveConfigCache
 from dataintel.config.deployments.service import DeploymentService, check_features
-from dataintel.config.deployments.snapshot import ConfigSnapshot
 from dataintel.config.deployments.snapshot_repository import draft_snapshot
 from dataintel.config.derived.validation import compile_all
 from dataintel.config.projects import repository as projects
 from dataintel.errors import InvalidInput
+from dataintel.model.snapshot import ConfigSnapshot
 from dataintel.storage.metadata.models import Project
 
 _SYMBOLS = {"create": "+", "update": "~", "delete": "-"}

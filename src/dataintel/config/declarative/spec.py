@@ -15,18 +15,18 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from dataintel.config.deployments.snapshot import (
+from dataintel.config.derived.schemas import DerivedCreate
+from dataintel.config.features.schemas import FeatureCreate
+from dataintel.config.pipelines.schemas import PipelineCreate
+from dataintel.config.projects.schemas import ProjectCreate
+from dataintel.errors import InvalidInput
+from dataintel.model.snapshot import (
     ConfigSnapshot,
     DerivedSpec,
     EventSpec,
     FeatureSpec,
     PipelineSpec,
 )
-from dataintel.config.derived.schemas import DerivedCreate
-from dataintel.config.features.schemas import FeatureCreate
-from dataintel.config.pipelines.schemas import PipelineCreate
-from dataintel.config.projects.schemas import ProjectCreate
-from dataintel.errors import InvalidInput
 
 DEMO_FILE = "demo-shop.yaml"
 

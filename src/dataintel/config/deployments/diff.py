@@ -12,12 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from dataintel.config.deployments.snapshot import (
-    ConfigSnapshot,
-    EventSpec,
-    FeatureSpec,
-    PipelineSpec,
-)
+from dataintel.model.snapshot import ConfigSnapshot, EventSpec, FeatureSpec, PipelineSpec
 
 ChangeKind = Literal["pipeline", "event", "feature", "derived"]
 ChangeAction = Literal["create", "update", "delete"]

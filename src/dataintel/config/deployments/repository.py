@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from dataintel.config.deployments.snapshot import ConfigSnapshot, FeatureSpec
 from dataintel.model.fields import FieldSpec
+from dataintel.model.snapshot import ConfigSnapshot, FeatureSpec
 from dataintel.storage.metadata.models import Deployment, Feature, Pipeline, PipelineEvent, Project
 
 

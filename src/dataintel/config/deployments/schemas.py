@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from dataintel.api.types import NonNegInt32, NonNegInt64, UtcTime, Version32
 from dataintel.config.deployments.diff import Change
-from dataintel.config.deployments.snapshot import ConfigSnapshot
+from dataintel.model.snapshot import ConfigSnapshot
 
 
 class DeploymentCreate(BaseModel):

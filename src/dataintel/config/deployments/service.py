@@ -15,8 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dataintel.config.deployments import repository
+from dataintel.config.deployments.active import ActiveConfigCache
 from dataintel.config.deployments.diff import Change, diff, summarize
-from dataintel.config.deployments.runtime import ActiveConfigCache
 from dataintel.config.deployments.schemas import (
     BackfillRead,
     DeploymentDetail,
@@ -24,12 +24,12 @@ from dataintel.config.deployments.schemas import (
     DeploymentRead,
     PendingRead,
 )
-from dataintel.config.deployments.snapshot import ConfigSnapshot, FeatureSpec
 from dataintel.config.deployments.snapshot_repository import draft_snapshot
 from dataintel.config.derived.validation import compile_all
 from dataintel.config.features.validation import check_feature
 from dataintel.errors import Conflict, InvalidInput, NotFound
 from dataintel.model.fields import FieldType
+from dataintel.model.snapshot import ConfigSnapshot, FeatureSpec
 from dataintel.storage.metadata.feature_models import FeatureBackfill
 from dataintel.storage.metadata.models import Deployment, Project
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dataintel.config.deployments.snapshot import (
+from dataintel.model.aggregations import Aggregation
+from dataintel.model.fields import FieldSpec
+from dataintel.model.snapshot import (
     ConfigSnapshot,
     DerivedSpec,
     EventSpec,
     FeatureSpec,
     PipelineSpec,
 )
-from dataintel.model.aggregations import Aggregation
-from dataintel.model.fields import FieldSpec
 from dataintel.storage.metadata.feature_models import DerivedFeature
 from dataintel.storage.metadata.models import Deployment, Feature, Pipeline, PipelineEvent, Project
 

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from dataintel.api.types import UtcTime, Version32
 from dataintel.config.features.schemas import FEATURE_NAME
 from dataintel.config.pipelines.schemas import not_null
-from dataintel.features.expressions import MAX_LENGTH
+from dataintel.model.expressions import MAX_LENGTH
 from dataintel.model.fields import FIELD_NAME
 
 EXPRESSION_HELP = (

@@ -6,7 +6,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from dataintel.config.deployments.snapshot import DerivedSpec
 from dataintel.config.deployments.snapshot_repository import draft_snapshot
 from dataintel.config.derived import repository
 from dataintel.config.derived.schemas import (
@@ -18,6 +17,7 @@ from dataintel.config.derived.schemas import (
 from dataintel.config.derived.validation import compile_all
 from dataintel.config.replace import same_identifier
 from dataintel.errors import Conflict, NotFound
+from dataintel.model.snapshot import DerivedSpec
 from dataintel.storage.metadata.feature_models import DerivedFeature
 
 DEFINITION = ("description", "entity_key", "expression", "enabled")

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from dataintel.config.deployments.snapshot import DerivedSpec, FeatureSpec
-from dataintel.config.features.windows import parse_window
 from dataintel.errors import InvalidInput
-from dataintel.features.expressions import CompiledExpression, ExpressionError, compile_expression
 from dataintel.model.aggregations import Aggregation
+from dataintel.model.expressions import CompiledExpression, ExpressionError, compile_expression
+from dataintel.model.snapshot import DerivedSpec, FeatureSpec
+from dataintel.model.windows import parse_window
 
 
 def value_names(features: Sequence[FeatureSpec], entity_key: str) -> tuple[set[str], set[str]]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from dataintel.api.types import NonNegInt64, UtcTime, Version32
-from dataintel.config.features.windows import DEFAULT_WINDOWS, parse_window
 from dataintel.config.pipelines.schemas import not_null
 from dataintel.model.aggregations import Aggregation
 from dataintel.model.fields import EVENT_NAME, FIELD_NAME, SLUG
+from dataintel.model.windows import DEFAULT_WINDOWS, parse_window
 
 FEATURE_NAME = r"^[a-z][a-z0-9_]{0,127}$"
 

@@ -21,11 +21,11 @@ from dataintel.config.features.schemas import (
     WindowRead,
 )
 from dataintel.config.features.validation import check_feature
-from dataintel.config.features.windows import format_seconds, parse_window
 from dataintel.config.pipelines import repository as pipelines_repo
 from dataintel.config.replace import same_identifier
 from dataintel.errors import Conflict, NotFound
 from dataintel.model.aggregations import Aggregation
+from dataintel.model.windows import format_seconds, parse_window
 from dataintel.storage.metadata.models import Feature
 
 # The columns a FeatureUpdate may change (everything a FeatureCreate sets except the name).

@@ -14,7 +14,7 @@ from typing import cast
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from dataintel.config.deployments.runtime import ActiveConfigCache
+from dataintel.config.deployments.active import ActiveConfigCache
 from dataintel.config.features import repository as features_repo
 from dataintel.config.features.validation import check_feature
 from dataintel.config.pipelines import repository

@@ -18,7 +18,7 @@ from dataintel.ingest.deadletters.schemas import (
     ReplayRead,
 )
 from dataintel.ingest.deadletters.service import DeadLetterService
-from dataintel.ingest.runtime import ingest_runtime
+from dataintel.ingest.resources import ingest_runtime
 from dataintel.ingest.schemas import ReasonCode
 from dataintel.model.fields import EVENT_NAME, SLUG
 

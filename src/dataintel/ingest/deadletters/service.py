@@ -17,7 +17,7 @@ import anyio.from_thread
 from sqlalchemy.orm import Session
 
 from dataintel.api.types import INT32_MAX
-from dataintel.config.deployments.runtime import ActiveConfigCache
+from dataintel.config.deployments.active import ActiveConfigCache
 from dataintel.config.pipelines import repository as pipelines_repo
 from dataintel.errors import InvalidInput, NotFound, Unavailable
 from dataintel.ingest.deadletters import repository
@@ -30,7 +30,7 @@ from dataintel.ingest.deadletters.schemas import (
     ReplayRead,
 )
 from dataintel.ingest.envelope import now_us, us_to_datetime
-from dataintel.ingest.runtime import IngestRuntime
+from dataintel.ingest.resources import IngestRuntime
 from dataintel.ingest.schemas import ItemError
 from dataintel.ingest.service import append_events, resolve_target, scrub, storable
 from dataintel.ingest.validation import Checked

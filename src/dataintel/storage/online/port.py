@@ -11,7 +11,7 @@ it atomically (one SQLite transaction / one Lua script)
   batch boundaries differ from the first run's. The caller recomputes that update from the
   entries after the stored offset and applies again.
 
-The state of one feature version of one entity is one blob (``dataintel.features.tiles``),
+The state of one feature version of one entity is one blob (``dataintel.model.tiles``),
 stored in one hash field named ``<feature>@<version>``; an entity is one hash (Redis: one key
 with a hash tag, so Cluster-safe) that expires after ``ttl`` without writes.
 """

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
-from dataintel.features.tiles import apply_partial
+from dataintel.model.tiles import apply_partial
 from dataintel.storage.online.codec import Blob, copy_blob, pack, unpack_blob
 from dataintel.storage.online.port import (
     ApplyOutcome,

@@ -6,11 +6,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from dataintel.config.deployments.snapshot import ConfigSnapshot, FeatureSpec
-from dataintel.config.features.windows import LIFETIME
-from dataintel.features.tiles import WindowSpec, has_lifetime, keeps, window_specs
 from dataintel.model.aggregations import Aggregation
 from dataintel.model.fields import ENVELOPE_FIELDS, ENVELOPE_KEYS, FieldType
+from dataintel.model.snapshot import ConfigSnapshot, FeatureSpec
+from dataintel.model.tiles import WindowSpec, has_lifetime, keeps, window_specs
+from dataintel.model.windows import LIFETIME
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dataintel.features.backfill import BackfillProgress
+from dataintel.features.online.backfill import BackfillProgress
 from dataintel.storage.metadata.feature_models import FeatureBackfill
 from dataintel.storage.metadata.models import Project
 from dataintel.storage.metadata.types import utcnow

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from dataintel.config.deployments.snapshot import ConfigSnapshot
 from dataintel.config.deployments.snapshot_repository import active_snapshot
+from dataintel.model.snapshot import ConfigSnapshot
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,12 +20,12 @@ from typing import Any
 
 import orjson
 
-from dataintel.config.deployments.snapshot import ConfigSnapshot, FeatureSpec
-from dataintel.features.offline_query import OfflinePlan, entities_query
-from dataintel.features.offline_sql import select_features
-from dataintel.features.plans import field_type, instant_text
-from dataintel.features.tiles import WindowSpec
+from dataintel.features.offline.query import OfflinePlan, entities_query
+from dataintel.features.offline.sql import select_features
+from dataintel.features.online.plans import field_type, instant_text
 from dataintel.model.aggregations import Aggregation
+from dataintel.model.snapshot import ConfigSnapshot, FeatureSpec
+from dataintel.model.tiles import WindowSpec
 from dataintel.storage.analytics.port import AnalyticsStore
 
 Values = dict[str, dict[str, Any]]

@@ -8,19 +8,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dataintel.config.deployments.runtime import ActiveConfig
-from dataintel.config.deployments.snapshot import FeatureSpec
+from dataintel.config.deployments.active import ActiveConfig
 from dataintel.errors import InvalidInput
-from dataintel.features.offline import compute_offline, to_micros
-from dataintel.features.partials import entity_sql
-from dataintel.features.schemas import (
+from dataintel.features.offline.compute import compute_offline, to_micros
+from dataintel.features.online.partials import entity_sql
+from dataintel.features.serving.schemas import (
     MAX_FEATURE_NAMES,
     EntityFeatures,
     EntityIdText,
     FeatureNameText,
     FeatureTime,
 )
-from dataintel.features.serving import as_datetime
+from dataintel.features.serving.service import as_datetime
+from dataintel.model.snapshot import FeatureSpec
 from dataintel.storage.analytics.port import AnalyticsStore
 from dataintel.storage.analytics.queries import from_micros
 

@@ -36,10 +36,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from dataintel.features.offline_sql import NUMERIC, Fields, Params, Selected, lit
-from dataintel.features.plans import is_envelope
-from dataintel.features.tiles import WindowSpec
+from dataintel.features.offline.sql import NUMERIC, Fields, Params, Selected, lit
+from dataintel.features.online.plans import is_envelope
 from dataintel.model.aggregations import Aggregation
+from dataintel.model.tiles import WindowSpec
 from dataintel.storage.analytics.queries import from_micros
 
 FAR = datetime(2299, 12, 31)  # "no next event" (ClickHouse's DateTime64 ends in 2299)

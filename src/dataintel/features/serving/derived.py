@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from dataintel.config.deployments.snapshot import ConfigSnapshot
 from dataintel.config.derived.validation import compile_all
 from dataintel.errors import InvalidInput
-from dataintel.features.expressions import CompiledExpression, EvalError, Scope
+from dataintel.model.expressions import CompiledExpression, EvalError, Scope
+from dataintel.model.snapshot import ConfigSnapshot
 
 
 @dataclass(frozen=True, eq=False)

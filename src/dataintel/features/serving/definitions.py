@@ -3,9 +3,9 @@ each version is built."""
 
 from __future__ import annotations
 
-from dataintel.config.deployments.runtime import ActiveConfig
-from dataintel.config.features.windows import format_seconds, parse_window
-from dataintel.features.schemas import Definitions, FeatureDefinition, WindowDefinition
+from dataintel.config.deployments.active import ActiveConfig
+from dataintel.features.serving.schemas import Definitions, FeatureDefinition, WindowDefinition
+from dataintel.model.windows import format_seconds, parse_window
 
 
 def definitions(project_id: str, config: ActiveConfig, built: set[str]) -> Definitions:

@@ -27,19 +27,19 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dataintel.config.deployments.runtime import ActiveConfig
-from dataintel.config.deployments.snapshot import FeatureSpec
+from dataintel.config.deployments.active import ActiveConfig
 from dataintel.errors import InvalidInput
 from dataintel.export import formats
-from dataintel.features.historical_input import TIME
-from dataintel.features.historical_schemas import ENTITY_ID, TIMESTAMP, HistoricalFormat
-from dataintel.features.offline_query import OfflinePlan, labels_query
-from dataintel.features.offline_sql import Selected
-from dataintel.features.offline_sql import select_features as select
-from dataintel.features.plans import field_type
-from dataintel.features.tiles import window_specs
+from dataintel.features.offline.historical_input import TIME
+from dataintel.features.offline.query import OfflinePlan, labels_query
+from dataintel.features.offline.schemas import ENTITY_ID, TIMESTAMP, HistoricalFormat
+from dataintel.features.offline.sql import Selected
+from dataintel.features.offline.sql import select_features as select
+from dataintel.features.online.plans import field_type
 from dataintel.model.aggregations import Aggregation
 from dataintel.model.fields import FieldType
+from dataintel.model.snapshot import FeatureSpec
+from dataintel.model.tiles import window_specs
 from dataintel.storage.analytics.port import AnalyticsStore
 
 CHUNK_ROWS = 100_000

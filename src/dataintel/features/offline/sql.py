@@ -14,12 +14,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dataintel.config.deployments.snapshot import FeatureSpec
-from dataintel.features import partials
-from dataintel.features.plans import is_envelope, is_envelope_key
-from dataintel.features.tiles import WindowSpec, window_specs
+from dataintel.features.online import partials
+from dataintel.features.online.plans import is_envelope, is_envelope_key
 from dataintel.model.aggregations import Aggregation
 from dataintel.model.fields import FieldType
+from dataintel.model.snapshot import FeatureSpec
+from dataintel.model.tiles import WindowSpec, window_specs
 
 NUMERIC = frozenset({Aggregation.SUM, Aggregation.AVG, Aggregation.MIN, Aggregation.MAX})
 PICKS = frozenset({Aggregation.FIRST, Aggregation.LAST})

@@ -14,9 +14,9 @@ from starlette.datastructures import UploadFile
 from dataintel.api.deps import ProjectScope, app_state, credential_project_scope
 from dataintel.auth.permissions import Permission
 from dataintel.errors import BadRequest, InvalidInput, Unavailable
-from dataintel.features.historical import HistoricalService
-from dataintel.features.historical_input import file_table, rows_table
-from dataintel.features.historical_schemas import (
+from dataintel.features.offline.historical import HistoricalService
+from dataintel.features.offline.historical_input import file_table, rows_table
+from dataintel.features.offline.schemas import (
     REQUEST_BODY,
     RESPONSES,
     HistoricalFormat,

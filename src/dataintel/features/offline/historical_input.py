@@ -22,8 +22,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from dataintel.errors import InvalidInput, PayloadTooLarge
-from dataintel.features.historical_schemas import ENTITY_ID, MAX_ROWS, TIMESTAMP
-from dataintel.features.schemas import FEATURE_TIME_MAX, FEATURE_TIME_MIN
+from dataintel.features.offline.schemas import ENTITY_ID, MAX_ROWS, TIMESTAMP
+from dataintel.features.serving.schemas import FEATURE_TIME_MAX, FEATURE_TIME_MIN
 from dataintel.ingest.envelope import ENTITY_MAX, MS_THRESHOLD, timestamp_us
 
 TIME = pa.timestamp("us", tz="UTC")

@@ -17,9 +17,15 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from dataintel.features.plans import ANY, FeaturePlan, instant_text, is_envelope, is_envelope_key
-from dataintel.features.tiles import HEAD_US, LEVELS, SIZES, cutoffs
+from dataintel.features.online.plans import (
+    ANY,
+    FeaturePlan,
+    instant_text,
+    is_envelope,
+    is_envelope_key,
+)
 from dataintel.model.aggregations import Aggregation
+from dataintel.model.tiles import HEAD_US, LEVELS, SIZES, cutoffs
 from dataintel.storage.online.port import EntityRef, EntityUpdate, FeatureUpdate
 
 _LEVELS_SQL = ", ".join(f"({i}, {size})" for i, size in enumerate(SIZES))

@@ -29,8 +29,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dataintel.config.features.windows import LIFETIME, parse_window
 from dataintel.model.aggregations import Aggregation
+from dataintel.model.windows import LIFETIME, parse_window
 
 SECOND = 1_000_000
 SIZES = (1, SECOND, 60 * SECOND, 3600 * SECOND, 86400 * SECOND)  # µs per level 0..4

@@ -25,7 +25,8 @@ from functools import reduce
 from operator import add, itemgetter
 from typing import Any
 
-from dataintel.features.tiles import (
+from dataintel.model.aggregations import Aggregation
+from dataintel.model.tiles import (
     LEVELS,
     SECOND,
     SIZES,
@@ -36,7 +37,6 @@ from dataintel.features.tiles import (
     final,
     merge,
 )
-from dataintel.model.aggregations import Aggregation
 
 # Indexes kept, bounded by their tiles (twice the embedded store's default cache, so the
 # indexes of every cached blob fit); the whole map is dropped when it fills up.

@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dataintel.config.deployments.runtime import ActiveConfigCache
-from dataintel.features.partials import PartialBuilder
-from dataintel.features.plans import FeaturePlan, group_by_source, plan_project
+from dataintel.config.deployments.active import ActiveConfigCache
+from dataintel.features.online.partials import PartialBuilder
+from dataintel.features.online.plans import FeaturePlan, group_by_source, plan_project
 from dataintel.storage.online.port import ApplyOutcome, Conflict, OnlineStore
 
 

@@ -11,8 +11,8 @@ import structlog
 from prometheus_client import CollectorRegistry
 from sqlalchemy.orm import Session, sessionmaker
 
-from dataintel.config.deployments.runtime import ActiveConfigCache
-from dataintel.features.engine import FeatureEngine
+from dataintel.config.deployments.active import ActiveConfigCache
+from dataintel.features.online.engine import FeatureEngine
 from dataintel.settings import Settings
 from dataintel.storage.analytics.port import AnalyticsStore
 from dataintel.storage.analytics.registry import open_analytics

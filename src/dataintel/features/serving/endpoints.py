@@ -22,9 +22,14 @@ from dataintel.api.fast_scope import (
 )
 from dataintel.auth.permissions import Permission
 from dataintel.errors import Unavailable
-from dataintel.features.batch_compute import BatchComputePage, BatchComputeRequest, batch_compute
-from dataintel.features.definitions import definitions
-from dataintel.features.schemas import (
+from dataintel.features.offline.batch_compute import (
+    BatchComputePage,
+    BatchComputeRequest,
+    batch_compute,
+)
+from dataintel.features.online.sink import now_us
+from dataintel.features.serving.definitions import definitions
+from dataintel.features.serving.schemas import (
     ENTITY_ID_MAX_CHARS,
     BatchFeatures,
     ComputeRequest,
@@ -33,8 +38,7 @@ from dataintel.features.schemas import (
     EntityFeatures,
     UserBatchRequest,
 )
-from dataintel.features.serving import FeatureServer, as_datetime, iso
-from dataintel.features.sink import now_us
+from dataintel.features.serving.service import FeatureServer, as_datetime, iso
 
 router = APIRouter(tags=["serving"], route_class=HotRoute)
 # Hot read paths: async scoping from a cache, no thread hop and no query per request.

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import structlog
 
-from dataintel.features.partials import PartialBuilder
-from dataintel.features.plans import ANY, FeaturePlan, group_by_source
-from dataintel.features.tiles import Blob, apply_partial
+from dataintel.features.online.partials import PartialBuilder
+from dataintel.features.online.plans import ANY, FeaturePlan, group_by_source
+from dataintel.model.tiles import Blob, apply_partial
 from dataintel.storage.analytics.port import AnalyticsStore, EventQuery
 from dataintel.storage.online.port import EntityRef, EntityUpdate, OnlineStore
 

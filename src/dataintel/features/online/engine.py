@@ -14,11 +14,11 @@ import pyarrow.compute as pc
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from dataintel.config.deployments.runtime import ActiveConfigCache
-from dataintel.features import backfill_repository
-from dataintel.features.backfill import BackfillProgress, build_states, run_backfill
-from dataintel.features.plans import FeaturePlan, plan_project
-from dataintel.features.sink import FeatureSink, now_us
+from dataintel.config.deployments.active import ActiveConfigCache
+from dataintel.features.online import repository as backfill_repository
+from dataintel.features.online.backfill import BackfillProgress, build_states, run_backfill
+from dataintel.features.online.plans import FeaturePlan, plan_project
+from dataintel.features.online.sink import FeatureSink, now_us
 from dataintel.storage.analytics.decode import decode_entries
 from dataintel.storage.analytics.port import AnalyticsStore, ApplyResult
 from dataintel.storage.eventlog.port import LogEntry

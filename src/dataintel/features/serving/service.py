@@ -16,13 +16,13 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
-from dataintel.config.deployments.runtime import ActiveConfig, ActiveConfigCache
+from dataintel.config.deployments.active import ActiveConfig, ActiveConfigCache
 from dataintel.errors import InvalidInput
-from dataintel.features.derived import DerivedFeature, compile_derived, evaluate_derived
-from dataintel.features.evaluate import evaluate
-from dataintel.features.plans import OWNER_FIELD, FeaturePlan, owner_plan, plan_project
-from dataintel.features.sink import now_us
-from dataintel.features.tiles import LEVELS, SIZES, WindowSpec
+from dataintel.features.online.plans import OWNER_FIELD, FeaturePlan, owner_plan, plan_project
+from dataintel.features.online.sink import now_us
+from dataintel.features.serving.derived import DerivedFeature, compile_derived, evaluate_derived
+from dataintel.features.serving.evaluate import evaluate
+from dataintel.model.tiles import LEVELS, SIZES, WindowSpec
 from dataintel.storage.online.port import Blob, EntityRef, OnlineStore
 
 BUILT_TTL_SECONDS = 1.0

@@ -1,0 +1,1 @@
+"""Features, offline side: values as of t by SQL, historical joins."""

@@ -1,0 +1,1 @@
+"""Features, online side: the stream sink, partials, plans, engine, backfill."""

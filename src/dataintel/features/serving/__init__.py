@@ -1,0 +1,1 @@
+"""Features, serving side: vectors, derived values, definitions, the API."""
