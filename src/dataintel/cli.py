@@ -200,7 +200,7 @@ def worker(ctx: click.Context) -> None:
     import asyncio
 
     from dataintel.api.logging import configure
-    from dataintel.stream.worker import run_worker
+    from dataintel.composition import run_worker
 
     settings = _settings(ctx)
     configure(settings.log_level, settings.log_json)

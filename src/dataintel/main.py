@@ -1,4 +1,5 @@
-"""The application factory: ``create_app(settings)`` builds one FastAPI app and its state."""
+"""The application factory: ``create_app(settings)`` builds one FastAPI app; its ports come
+from the composition root (``dataintel.composition``) for the process role."""
 
 from __future__ import annotations
 
@@ -11,11 +12,9 @@ from dataintel import __version__
 from dataintel.api import health, logging, openapi, problems
 from dataintel.api.metrics import HttpMetrics
 from dataintel.api.middleware import RequestContextMiddleware
-from dataintel.api.ratelimit import RateLimiter
-from dataintel.api.state import AppState
 from dataintel.auth import endpoints as api_keys
+from dataintel.composition import build_state, role_of, running
 from dataintel.config.deployments import endpoints as deployments
-from dataintel.config.deployments.active import ActiveConfigCache
 from dataintel.config.derived import endpoints as derived
 from dataintel.config.features import endpoints as features
 from dataintel.config.pipelines import endpoints as pipelines
@@ -23,15 +22,11 @@ from dataintel.config.projects import endpoints as projects
 from dataintel.export import endpoints as export
 from dataintel.features.offline import endpoints as historical
 from dataintel.features.serving import endpoints as serving
-from dataintel.features.serving.service import FeatureServer
 from dataintel.ingest import endpoints as ingest
 from dataintel.ingest import segment
 from dataintel.ingest.deadletters import endpoints as dead_letters
-from dataintel.ingest.resources import runtime_of
 from dataintel.settings import Settings
 from dataintel.storage.metadata import migrate
-from dataintel.storage.metadata.engine import make_engine, make_sessionmaker
-from dataintel.stream.lifecycle import StreamRuntime, embedded_analytics
 
 DESCRIPTION = """\
 dataintel ingests behavioural e-commerce events, keeps real-time features per user and cart,
@@ -56,58 +51,20 @@ TAGS = [
 ]
 
 
-def build_state(settings: Settings) -> AppState:
-    engine = make_engine(settings.resolved_metadata_url)
-    sessions = make_sessionmaker(engine)
-    limiter = (
-        RateLimiter(settings.rate_limit, settings.rate_limit_storage_url)
-        if settings.rate_limit
-        else None
-    )
-    return AppState(
-        settings=settings,
-        engine=engine,
-        sessions=sessions,
-        rate_limiter=limiter,
-        config_cache=ActiveConfigCache(sessions, settings.config_cache_ttl_seconds),
-    )
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     logging.configure(settings.log_level, settings.log_json)
-    state = build_state(settings)
+    role = role_of(settings)
+    state = build_state(settings, role)
     if settings.auto_migrate:
         migrate.upgrade(state.engine)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        stream = await StreamRuntime.start(
-            settings,
-            state.metrics_registry,
-            run_processor=settings.processor_enabled,
-            configs=state.config_cache,
-            sessions=state.sessions,
-            open_analytics_store=settings.processor_enabled or not embedded_analytics(settings),
-        )
-        state.eventlog, state.analytics, state.progress = (
-            stream.eventlog,
-            stream.analytics,
-            stream.progress,
-        )
-        state.online, state.features = stream.online, stream.features
-        state.processor_lock = stream.processor.lock if stream.processor else None
-        state.feature_server = FeatureServer(stream.online, state.config_cache)
-        ingest_rt = runtime_of(app)
-        ingest_rt.start()
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         try:
-            yield
+            async with running(state, role):
+                yield
         finally:
-            ingest_rt.stop()
-            await stream.stop()
-            state.eventlog = state.analytics = state.progress = None
-            state.online = state.features = state.feature_server = None
-            state.processor_lock = None
             state.engine.dispose()
 
     app = FastAPI(

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from dataintel.config.declarative.apply import ApplyResult, apply
 from dataintel.config.declarative.spec import demo, parse
+from dataintel.config.deployments.active import CONFIGS
 from dataintel.errors import InvalidInput
 from dataintel.storage.metadata.models import Deployment, Feature, Pipeline, Project
 
@@ -195,4 +196,4 @@ def test_bundled_demo_applies_and_deploys(app: Any) -> None:
     with app.state.dataintel.sessions.begin() as session:
         result = apply(session, spec, deploy=True)
     assert result.deployed_version == 1
-    assert app.state.dataintel.config_cache.get("demo-shop").snapshot.feature("revenue")
+    assert app.state.dataintel.port(CONFIGS).get("demo-shop").snapshot.feature("revenue")

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from dataintel.auth.permissions import Role
 from dataintel.config.declarative.apply import ApplyResult, apply
 from dataintel.config.declarative.spec import parse
+from dataintel.config.deployments.active import CONFIGS
 from dataintel.storage.metadata.models import PipelineEvent
 from tests.conftest import Keys, assert_problem
 
@@ -57,7 +58,7 @@ features:
 def apply_yaml(app: Any, text: str) -> ApplyResult:
     state = app.state.dataintel
     with state.sessions.begin() as session:
-        return apply(session, parse(text), by="tests", cache=state.config_cache)
+        return apply(session, parse(text), by="tests", cache=state.port(CONFIGS))
 
 
 def changes_of(body: dict[str, Any]) -> set[tuple[str, str, str]]:
@@ -66,7 +67,7 @@ def changes_of(body: dict[str, Any]) -> set[tuple[str, str, str]]:
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
 def test_deploy_and_rollback_flow(app: Any, client: TestClient, keys: Keys) -> None:
-    cache = app.state.dataintel.config_cache
+    cache = app.state.dataintel.port(CONFIGS)
     apply_yaml(app, V1)
     dev = keys.headers([Role.DEVELOPER], "shop")
     assert cache.get("shop").version is None

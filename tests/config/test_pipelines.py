@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dataintel.auth.permissions import Role
+from dataintel.config.deployments.active import CONFIGS
 from dataintel.config.pipelines.webhooks import sign, valid_secrets, verify_signature
 from dataintel.settings import Settings
 from dataintel.storage.metadata.models import Pipeline
@@ -260,7 +261,7 @@ def test_entity_key_field_cannot_be_retyped_away(
 def test_deactivate_and_activate_take_effect_at_once(
     app: Any, client: TestClient, dev: dict[str, str], web: Any
 ) -> None:
-    cache = app.state.dataintel.config_cache
+    cache = app.state.dataintel.port(CONFIGS)
     assert cache.get("p1").pipeline_active["web"] is True  # primed: cached for the TTL
 
     off = client.post(f"{BASE}/web/deactivate", headers=dev)

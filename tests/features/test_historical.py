@@ -25,7 +25,7 @@ from tests.ingest.conftest import apply_yaml
 from tests.storage.contract.test_analytics import ENGINES, url
 
 from dataintel.auth.permissions import Role
-from dataintel.config.deployments.active import ActiveConfig
+from dataintel.config.deployments.active import CONFIGS, ActiveConfig
 from dataintel.features.offline import historical, historical_input
 from dataintel.features.offline.endpoints import router
 from dataintel.features.offline.historical import HistoricalService
@@ -106,7 +106,7 @@ class Hist:
         self.ingest = keys.headers([Role.INGEST], "hist")
         self.service = keys.headers([Role.SERVICE], "hist")
         self.events: list[dict[str, Any]] = []
-        self.specs = app.state.dataintel.config_cache.get("hist").snapshot.features
+        self.specs = app.state.dataintel.port(CONFIGS).get("hist").snapshot.features
 
     def send(self) -> None:
         rng = random.Random(4)

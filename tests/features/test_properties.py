@@ -22,6 +22,7 @@ from tests.features.reference import reference_values
 from tests.features.streams import PROPERTY_FEATURES, Driver, stored
 from tests.ingest.conftest import apply_yaml
 
+from dataintel.config.deployments.active import CONFIGS
 from dataintel.config.deployments.service import DeploymentService
 from dataintel.features.offline.compute import compute_offline
 from dataintel.features.online.engine import FeatureEngine
@@ -93,7 +94,7 @@ def step(app: Any, name: str) -> None:
     with state.sessions.begin() as session:
         project = session.get(Project, "prop")
         assert project is not None
-        DeploymentService(session, state.config_cache).rollback(project, 1, "tests", None, True)
+        DeploymentService(session, state.port(CONFIGS)).rollback(project, 1, "tests", None, True)
 
 
 def run_stream(
@@ -104,7 +105,7 @@ def run_stream(
     analytics = open_analytics(f"duckdb:///{tmp_path}/a{case}.duckdb")
     clock = {"now": T0}
     engine = FeatureEngine(
-        online, analytics, state.config_cache, state.sessions, lambda: clock["now"]
+        online, analytics, state.port(CONFIGS), state.sessions, lambda: clock["now"]
     )
     project = "prop"
     driver = Driver(engine, analytics, online, project)

@@ -17,6 +17,7 @@ from tests.features.streams import Driver, stored
 from tests.ingest.conftest import apply_yaml
 from tests.ingest.test_real_data import _file
 
+from dataintel.config.deployments.active import CONFIGS
 from dataintel.features.offline.compute import compute_offline
 from dataintel.features.online.engine import FeatureEngine
 from dataintel.storage.analytics.registry import open_analytics
@@ -88,10 +89,10 @@ def test_taobao_histories_online_equals_offline_equals_reference(
     analytics = open_analytics(f"duckdb:///{tmp_path / 'a.duckdb'}")
     clock = {"now": 0}
     engine = FeatureEngine(
-        online, analytics, state.config_cache, state.sessions, lambda: clock["now"]
+        online, analytics, state.port(CONFIGS), state.sessions, lambda: clock["now"]
     )
     driver = Driver(engine, analytics, online, "taobao")
-    specs = {f.name: f for f in state.config_cache.get("taobao").snapshot.features}
+    specs = {f.name: f for f in state.port(CONFIGS).get("taobao").snapshot.features}
     checkpoints = {len(events) * k // 5 for k in range(1, 6)}
     compared = 0
     for start in range(0, len(events), 400):

@@ -22,6 +22,7 @@ from tests.features.conftest import OnlineFactory
 from tests.features.streams import PROPERTY_FEATURES, Driver, stored
 from tests.ingest.conftest import apply_yaml
 
+from dataintel.config.deployments.active import CONFIGS
 from dataintel.features.online.engine import FeatureEngine
 from dataintel.features.serving import evaluate as serving_eval
 from dataintel.model import tiles
@@ -102,7 +103,7 @@ def test_serving_evaluator_equals_reference_at_every_boundary(
     analytics = open_analytics(f"duckdb:///{tmp_path}/s{case}.duckdb")
     clock = {"now": T0}
     engine = FeatureEngine(
-        online, analytics, state.config_cache, state.sessions, lambda: clock["now"]
+        online, analytics, state.port(CONFIGS), state.sessions, lambda: clock["now"]
     )
     driver = Driver(engine, analytics, online, "prop")
     arrivals = []

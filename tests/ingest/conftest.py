@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from dataintel.api.state import EVENTLOG
 from dataintel.auth.permissions import Role
 from dataintel.config.declarative.apply import apply
 from dataintel.config.declarative.spec import parse
-from dataintel.ingest.resources import runtime_of
+from dataintel.config.deployments.active import CONFIGS
+from dataintel.ingest.resources import INGEST
 from dataintel.storage import records
 from dataintel.storage.eventlog.port import EventLog
 from tests.conftest import Keys
@@ -50,7 +52,7 @@ pipelines:
 def apply_yaml(app: Any, text: str, deploy: bool = True) -> None:
     state = app.state.dataintel
     with state.sessions.begin() as session:
-        apply(session, parse(text), by="tests", cache=state.config_cache, deploy=deploy)
+        apply(session, parse(text), by="tests", cache=state.port(CONFIGS), deploy=deploy)
 
 
 @dataclass
@@ -64,7 +66,7 @@ class Shop:
 
     @property
     def eventlog(self) -> EventLog:
-        log: EventLog = self.app.state.dataintel.eventlog
+        log: EventLog = self.app.state.dataintel.port(EVENTLOG)
         return log
 
     def entries(self) -> list[records.StoredEvent]:
@@ -81,7 +83,7 @@ class Shop:
         return [e for e in self.entries() if e["event_id"] == event_id]
 
     def flush_stats(self) -> None:
-        runtime_of(self.app).stats.flush()
+        self.app.state.dataintel.port(INGEST).stats.flush()
 
     def post(self, path: str, body: Any, headers: dict[str, str] | None = None) -> Any:
         return self.client.post(path, json=body, headers=headers or self.ingest)

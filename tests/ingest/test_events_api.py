@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from dataintel.api.state import ANALYTICS
 from dataintel.auth.permissions import Role
-from dataintel.ingest.resources import runtime_of
+from dataintel.ingest.resources import INGEST
 from dataintel.storage.analytics.registry import open_analytics
 from tests.conftest import assert_problem
 from tests.ingest.conftest import Shop, apply_yaml
@@ -148,7 +149,7 @@ def test_stats_project_selection_and_permission(shop: Shop) -> None:
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
 def test_the_stats_thread_flushes_every_interval(shop: Shop) -> None:
-    runtime = runtime_of(shop.app)
+    runtime = shop.app.state.dataintel.port(INGEST)
     runtime.stats._interval = 0.05
     runtime.start()
     shop.post("/ingest/shop/web", {"event": "page_view"})
@@ -169,7 +170,7 @@ def test_the_stats_thread_flushes_every_interval(shop: Shop) -> None:
 def test_processing_lag_is_log_end_minus_analytics_position(shop: Shop) -> None:
     analytics = open_analytics("duckdb://:memory:")
     state = shop.app.state.dataintel
-    state.analytics = analytics
+    state.provide(ANALYTICS, analytics)
     admin, params = shop.keys.headers([Role.ADMIN]), {"project_id": "shop"}
     try:
         batch = [{"event": "page_view", "user_id": f"u{i}"} for i in range(5)]
@@ -188,5 +189,5 @@ def test_processing_lag_is_log_end_minus_analytics_position(shop: Shop) -> None:
         ]
         assert lag["total"] == 0
     finally:
-        state.analytics = None
+        state.withdraw(ANALYTICS)
         analytics.close()

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from dataintel.api.state import EVENTLOG
 from dataintel.auth.permissions import Role
 from dataintel.settings import Settings
 from tests.conftest import assert_problem
@@ -354,8 +355,9 @@ def test_credentials_and_tenancy(shop: Shop, client: TestClient) -> None:
 
 def test_ingest_without_a_running_event_log_is_503(shop: Shop) -> None:
     state = shop.app.state.dataintel
-    log, state.eventlog = state.eventlog, None
+    log = state.port(EVENTLOG)
+    state.withdraw(EVENTLOG)
     try:
         assert_problem(shop.post(WEB, cart_add()), 503)
     finally:
-        state.eventlog = log
+        state.provide(EVENTLOG, log)

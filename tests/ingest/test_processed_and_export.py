@@ -12,6 +12,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+from dataintel.api.state import ANALYTICS
 from dataintel.auth.permissions import Role
 from tests.conftest import assert_problem
 from tests.ingest.conftest import Shop
@@ -49,7 +50,7 @@ def analyst(shop: Shop) -> dict[str, str]:
 
 
 def test_wait_processed_makes_events_visible_in_the_analytics_store(loaded: Shop) -> None:
-    analytics = loaded.app.state.dataintel.analytics
+    analytics = loaded.app.state.dataintel.port(ANALYTICS)
     table = analytics.sql("SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM events")
     assert table.to_pylist() == [{"n": 250, "d": 250}]
 
@@ -62,7 +63,7 @@ def test_single_event_wait_processed_and_duplicate(shop: Shop) -> None:
     again = shop.post("/ingest/shop/web?wait=processed", event)
     assert again.status_code == 200
     assert again.json()["status"] == "duplicate"
-    rows = shop.app.state.dataintel.analytics.sql("SELECT count(*) AS n FROM events")
+    rows = shop.app.state.dataintel.port(ANALYTICS).sql("SELECT count(*) AS n FROM events")
     assert rows.to_pylist() == [{"n": 1}]
 
 

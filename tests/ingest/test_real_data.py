@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from dataintel.api.state import ANALYTICS
 from dataintel.auth.permissions import Role
 from tests.conftest import IN_CI, Keys
 from tests.ingest.conftest import apply_yaml
@@ -110,7 +111,7 @@ def real(make_settings: Any) -> Any:
 
 
 def stored_counts(app: Any, pipeline: str) -> Counter[str]:
-    table = app.state.dataintel.analytics.sql(
+    table = app.state.dataintel.port(ANALYTICS).sql(
         "SELECT event, count(*) AS n, count(DISTINCT event_id) AS d FROM events "
         "WHERE project_id = 'real' AND pipeline_id = ? GROUP BY event",
         [pipeline],

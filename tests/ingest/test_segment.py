@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 from segment.analytics.client import Client
 
+from dataintel.api.state import EVENTLOG
 from dataintel.auth.permissions import Role
 from dataintel.settings import Settings
 from dataintel.storage.eventlog.registry import open_eventlog
@@ -158,11 +159,12 @@ def live(site: tuple[Shop, str], settings: Settings) -> Iterator[tuple[Shop, str
     async def serve() -> None:
         log = open_eventlog(settings.resolved_eventlog_url, settings)
         await log.start()
-        previous, state.eventlog = state.eventlog, log
+        previous = state.port(EVENTLOG)
+        state.provide(EVENTLOG, log)
         try:
             await server.serve()
         finally:
-            state.eventlog = previous
+            state.provide(EVENTLOG, previous)
             await log.close()
 
     thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dataintel.api.deps import PROJECT_ID_PATTERN, PrincipalDep, app_state
 from dataintel.api.deps import _principal as authenticate_request
 from dataintel.api.deps import credential_project as resolve_credential_project
+from dataintel.api.state import Port
 from dataintel.auth.permissions import Permission
 from dataintel.auth.principal import Principal
 from dataintel.errors import Forbidden, NotFound
@@ -53,6 +54,9 @@ class ProjectDirectory:
             return repository.project_exists(session, project_id)
 
 
+PROJECTS: Port[ProjectDirectory] = Port("projects", "the project directory is not built here")
+
+
 @dataclass(frozen=True, slots=True)
 class ProjectRef:
     principal: Principal
@@ -63,9 +67,8 @@ async def _check(
     request: Request, principal: Principal, project_id: str, perm: Permission
 ) -> ProjectRef:
     state = app_state(request)
-    if state.projects is None:
-        state.projects = ProjectDirectory(state.sessions)
-    if not principal.sees_project(project_id) or not await state.projects.exists(project_id):
+    projects = state.port(PROJECTS)
+    if not principal.sees_project(project_id) or not await projects.exists(project_id):
         raise NotFound(f"project '{project_id}' not found")
     if not principal.can(perm):
         raise Forbidden(f"this credential lacks the '{perm}' permission")

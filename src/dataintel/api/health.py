@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from dataintel.api.deps import app_state
 from dataintel.api.problems import problem
+from dataintel.api.state import ANALYTICS, EVENTLOG
 from dataintel.storage.metadata.engine import ping
 
 router = APIRouter(tags=["operations"])
@@ -54,10 +55,10 @@ async def ready(request: Request) -> Response | Readiness:
         backends["rate_limit"] = lambda: asyncio.to_thread(
             lambda: None if limiter.check_storage() else _fail()
         )
-    if state.eventlog is not None:
-        backends["eventlog"] = state.eventlog.ping
-    if state.analytics is not None:
-        backends["analytics"] = partial(asyncio.to_thread, state.analytics.ping)
+    if (eventlog := state.find(EVENTLOG)) is not None:
+        backends["eventlog"] = eventlog.ping
+    if (analytics := state.find(ANALYTICS)) is not None:
+        backends["analytics"] = partial(asyncio.to_thread, analytics.ping)
     for name, check in backends.items():
         try:
             await asyncio.wait_for(check(), timeout=3.0)

@@ -1,24 +1,45 @@
-"""Process-wide objects the app builds once at start-up and hands to requests."""
+"""What the composition root (``dataintel.composition``) built for this process, as requests
+see it: the basics every process has, and the ports and services of its role, handed out by
+typed token. api/ knows no plane: a plane declares the token of what it offers (beside the
+class), the composition root provides it, endpoints ask ``state.port(TOKEN)``.
+"""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from dataintel.api.ratelimit import RateLimiter
-from dataintel.config.deployments.active import ActiveConfigCache
-from dataintel.features.online.engine import FeatureEngine
-from dataintel.features.serving.service import FeatureServer
+from dataintel.errors import Unavailable
 from dataintel.settings import Settings
 from dataintel.storage.analytics.port import AnalyticsStore
 from dataintel.storage.eventlog.port import EventLog
 from dataintel.storage.online.port import OnlineStore
-from dataintel.stream.progress import Progress
+
+T = TypeVar("T")
+
+
+class Port(Generic[T]):
+    """A typed key for one port or service; ``absent`` is the 503 detail when this process
+    does not hold it (not started yet, or not part of its role)."""
+
+    def __init__(self, name: str, absent: str) -> None:
+        self.name = name
+        self.absent = absent
+
+    def __repr__(self) -> str:
+        return f"Port({self.name!r})"
+
+
+EVENTLOG: Port[EventLog] = Port("eventlog", "the event log is not started; retry shortly")
+ANALYTICS: Port[AnalyticsStore] = Port(
+    "analytics", "the analytics store is not open in this process"
+)
+ONLINE: Port[OnlineStore] = Port("online", "the online store is not open in this process")
 
 
 @dataclass
@@ -27,14 +48,23 @@ class AppState:
     engine: Engine
     sessions: sessionmaker[Session]
     rate_limiter: RateLimiter | None
-    config_cache: ActiveConfigCache
     metrics_registry: CollectorRegistry = field(default_factory=CollectorRegistry)
-    # Set by the app's lifespan (ingestion issue); None until started.
-    eventlog: EventLog | None = None
-    analytics: AnalyticsStore | None = None
-    progress: Progress | None = None
-    online: OnlineStore | None = None
-    features: FeatureEngine | None = None  # the in-process processor's, when it runs here
-    processor_lock: asyncio.Lock | None = None  # held by that processor while it applies
-    feature_server: FeatureServer | None = None
-    projects: Any = None  # api.fast_scope.ProjectDirectory, made on first use
+    _held: dict[Port[Any], Any] = field(default_factory=dict)
+
+    def provide(self, token: Port[T], value: T) -> None:
+        self._held[token] = value
+
+    def withdraw(self, token: Port[Any]) -> None:
+        self._held.pop(token, None)
+
+    def port(self, token: Port[T]) -> T:
+        """The port, or 503 naming why this process does not hold it (the one check)."""
+        value: T | None = self._held.get(token)
+        if value is None:
+            raise Unavailable(token.absent)
+        return value
+
+    def find(self, token: Port[T]) -> T | None:
+        """The port when held (health checks list what this process has)."""
+        value: T | None = self._held.get(token)
+        return value

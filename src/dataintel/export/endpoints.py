@@ -9,9 +9,9 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
 from dataintel.api.deps import ProjectScope, app_state, credential_project_scope
+from dataintel.api.state import ANALYTICS
 from dataintel.api.types import UtcTime
 from dataintel.auth.permissions import Permission
-from dataintel.errors import Unavailable
 from dataintel.export.formats import ExportFormat, from_accept
 from dataintel.export.service import ExportRequest, ExportService
 
@@ -50,9 +50,7 @@ def export_events(
     limit: Annotated[int | None, Query(ge=1, le=100_000, description="Rows per page.")] = None,
     format: Annotated[ExportFormat | None, Query(description="Else from Accept.")] = None,
 ) -> StreamingResponse:
-    analytics = app_state(request).analytics
-    if analytics is None:
-        raise Unavailable("the analytics store is not open in this process")
+    analytics = app_state(request).port(ANALYTICS)
     req = ExportRequest(
         start=start,
         end=end,

@@ -25,6 +25,7 @@ from dataintel.api.deps import PROJECT_ID_PATTERN, SessionDep, app_state
 from dataintel.auth.authenticate import api_key_principal_async, authenticate_async
 from dataintel.auth.permissions import Permission
 from dataintel.auth.principal import Principal
+from dataintel.config.deployments.active import CONFIGS
 from dataintel.config.pipelines.webhooks import SIGNATURE_HEADER
 from dataintel.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from dataintel.ingest.errors import UnsupportedMediaType
@@ -114,7 +115,7 @@ async def pipeline_target(
     else:
         principal = await authenticate_async(request.headers, state.sessions, state.settings)
         _check_write(_admit(request, principal), project_id)
-    return target_in(await state.config_cache.aget(project_id), project_id, pipeline_id)
+    return target_in(await state.port(CONFIGS).aget(project_id), project_id, pipeline_id)
 
 
 pipeline_target.permission = WRITE  # type: ignore[attr-defined]
@@ -131,7 +132,7 @@ async def bound_target(request: Request, principal: Principal) -> IngestTarget:
             "POST /ingest/{project_id}/{pipeline_id}",
         )
     (project_id,) = principal.projects
-    config = await app_state(request).config_cache.aget(project_id)
+    config = await app_state(request).port(CONFIGS).aget(project_id)
     pipeline_id = principal.pipeline_id
     if pipeline_id is None:
         if config.version is None:

@@ -21,6 +21,7 @@ from dataintel.api.deps import (
     credential_project_scope,
 )
 from dataintel.api.problems import problem
+from dataintel.api.state import ANALYTICS, EVENTLOG
 from dataintel.api.types import Int32
 from dataintel.auth.permissions import Permission
 from dataintel.ingest.deps import RawBody, key_target, pipeline_target
@@ -68,7 +69,7 @@ BATCH: dict[int | str, dict[str, Any]] = {
 
 
 def _service(request: Request, session: SessionDep) -> IngestService:
-    return IngestService(session, ingest_runtime(request), app_state(request).eventlog)
+    return IngestService(session, ingest_runtime(request), app_state(request).port(EVENTLOG))
 
 
 Service = Annotated[IngestService, Depends(_service)]
@@ -213,7 +214,7 @@ async def ingest_stats(
     hours: Annotated[Int32, Query(ge=1, le=24 * 90, description="Look back this many hours.")] = 24,
 ) -> IngestStatsRead:
     state = app_state(request)
-    service = StatsService(scope.session, state.eventlog, state.analytics)
+    service = StatsService(scope.session, state.find(EVENTLOG), state.find(ANALYTICS))
     return await service.read(
         scope.project_id, pipeline_id, hours, with_lag=scope.principal.is_global
     )

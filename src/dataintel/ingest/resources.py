@@ -1,23 +1,23 @@
 """Process-wide ingest objects: compiled validators, the stats aggregator, the replay guard.
 
-One ``IngestRuntime`` per app, kept on ``app.state.ingest``. ``runtime_of(app)`` builds it
-on first use; the app's lifespan should call ``runtime_of(app).start()`` at start-up and
-``.stop()`` at shutdown (the stats flusher thread; a final flush).
+Built once per process by the composition root (``dataintel.composition``), provided as
+``INGEST``; ``start()`` at start-up and ``stop()`` at shutdown (the stats flusher thread, a
+final flush).
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
-from fastapi import FastAPI, Request
+from fastapi import Request
+from sqlalchemy.orm import Session, sessionmaker
 
-from dataintel.api.state import AppState
+from dataintel.api.deps import app_state
+from dataintel.api.state import Port
 from dataintel.ingest.stats import IngestStats
 from dataintel.ingest.validation import Limits, ValidatorCache
+from dataintel.settings import Settings
 from dataintel.storage.cache import Cache, open_cache
-
-_BUILD_LOCK = threading.Lock()
 
 
 @dataclass
@@ -28,15 +28,16 @@ class IngestRuntime:
     max_batch_events: int
 
     @classmethod
-    def build(cls, state: AppState, stats_interval_s: float = 1.0) -> IngestRuntime:
-        settings = state.settings
+    def build(
+        cls, settings: Settings, sessions: sessionmaker[Session], stats_interval_s: float = 1.0
+    ) -> IngestRuntime:
         limits = Limits(
             future_skew_us=settings.ingest_max_future_skew_seconds * 1_000_000,
             lateness_us=settings.ingest_allowed_lateness_seconds * 1_000_000,
         )
         return cls(
             validators=ValidatorCache(limits),
-            stats=IngestStats(state.sessions, stats_interval_s),
+            stats=IngestStats(sessions, stats_interval_s),
             replay_guard=open_cache(settings.cache_url),
             max_batch_events=settings.ingest_max_batch_events,
         )
@@ -49,16 +50,8 @@ class IngestRuntime:
         self.replay_guard.close()
 
 
-def runtime_of(app: FastAPI) -> IngestRuntime:
-    runtime: IngestRuntime | None = getattr(app.state, "ingest", None)
-    if runtime is None:
-        with _BUILD_LOCK:
-            runtime = getattr(app.state, "ingest", None)
-            if runtime is None:
-                runtime = IngestRuntime.build(app.state.dataintel)
-                app.state.ingest = runtime
-    return runtime
+INGEST: Port[IngestRuntime] = Port("ingest", "this process does not accept events")
 
 
 def ingest_runtime(request: Request) -> IngestRuntime:
-    return runtime_of(request.app)
+    return app_state(request).port(INGEST)

@@ -194,15 +194,10 @@ class IngestOutcome:
 
 
 class IngestService:
-    def __init__(self, session: Session, runtime: IngestRuntime, eventlog: EventLog | None) -> None:
+    def __init__(self, session: Session, runtime: IngestRuntime, eventlog: EventLog) -> None:
         self.session = session
         self.runtime = runtime
         self.eventlog = eventlog
-
-    def _log(self) -> EventLog:
-        if self.eventlog is None:
-            raise Unavailable("the event log is not started; retry shortly")
-        return self.eventlog
 
     async def ingest_batch(
         self, target: IngestTarget, items: Sequence[Any], prefix: str = ""
@@ -221,7 +216,7 @@ class IngestService:
     ) -> IngestOutcome:
         """Validate, dead-letter and append ``items``. ``prefix``: the pointer of the items'
         array in the body ("" for a top-level array), or None for a single event."""
-        eventlog = self._log()
+        eventlog = self.eventlog
         validator = self.runtime.validators.get(target.config, target.spec)
         now = now_us()
         batch = check_items(validator, items, now, prefix)

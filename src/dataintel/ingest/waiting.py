@@ -16,9 +16,11 @@ from typing import Annotated, Any
 from fastapi import Query, Request
 
 from dataintel.api.deps import app_state
-from dataintel.errors import Unavailable
+from dataintel.config.deployments.active import CONFIGS
 from dataintel.features.online.plans import plan_project
+from dataintel.features.serving.service import SERVER
 from dataintel.ingest.service import IngestOutcome
+from dataintel.stream.progress import PROGRESS
 
 POLL_SECONDS = 0.02
 
@@ -45,11 +47,9 @@ async def settle(
     if wait is None:
         return {}
     state = app_state(request)
-    if state.progress is None:
-        raise Unavailable("no processor progress is visible from this process")
     timeout = state.settings.wait_processed_timeout_seconds
     deadline = time.monotonic() + timeout
-    done = await state.progress.wait_for(outcome.log_positions, timeout)
+    done = await state.port(PROGRESS).wait_for(outcome.log_positions, timeout)
     if done and project_id is not None:
         done = await _built(request, project_id, deadline)
     return {"processed": done}
@@ -59,10 +59,10 @@ async def _built(request: Request, project_id: str, deadline: float) -> bool:
     """Wait until every feature version the project deploys is built (backfilled): until
     then reads answer ``building``, which a caller of ``wait=processed`` must not see."""
     state = app_state(request)
-    server = state.feature_server
+    server = state.find(SERVER)
     if server is None:  # no online store here: the events are processed, nothing to read
         return True
-    config = await state.config_cache.aget(project_id)
+    config = await state.port(CONFIGS).aget(project_id)
     wanted = {p.state_field for p in plan_project(project_id, config.snapshot)}
     while not wanted <= await server.built(project_id, fresh=True):
         if time.monotonic() >= deadline:

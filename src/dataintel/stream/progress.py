@@ -7,6 +7,8 @@ import contextlib
 import time
 from collections.abc import Callable
 
+from dataintel.api.state import Port
+
 
 class Progress:
     """Next unapplied offset per partition, as the processor of this process reports it, or
@@ -55,3 +57,6 @@ class Progress:
             for partition, nxt in fresh.items():
                 if nxt > self._next.get(partition, 0):
                     self._next[partition] = nxt
+
+
+PROGRESS: Port[Progress] = Port("progress", "no processor progress is visible from this process")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from dataintel.api.state import Port
 from dataintel.config.deployments.snapshot_repository import active_snapshot
 from dataintel.model.snapshot import ConfigSnapshot
 
@@ -71,3 +72,6 @@ class ActiveConfigCache:
         with self._sessions() as session:
             version, snapshot, active = active_snapshot(session, project_id)
         return ActiveConfig(project_id, version, snapshot, active)
+
+
+CONFIGS: Port[ActiveConfigCache] = Port("configs", "the deployed config is not readable here")

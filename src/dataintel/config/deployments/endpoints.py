@@ -10,6 +10,7 @@ from dataintel.api.deps import ProjectScope, app_state, project_scope
 from dataintel.api.json_body import StrictJSONRoute
 from dataintel.api.types import NonNegInt32, Version32
 from dataintel.auth.permissions import Permission
+from dataintel.config.deployments.active import CONFIGS
 from dataintel.config.deployments.schemas import (
     DeploymentCreate,
     DeploymentDetail,
@@ -30,7 +31,7 @@ Version = Annotated[Version32, Path(description="A deployed config version.")]
 
 
 def _service(request: Request, scope: ProjectScope) -> DeploymentService:
-    return DeploymentService(scope.session, app_state(request).config_cache)
+    return DeploymentService(scope.session, app_state(request).port(CONFIGS))
 
 
 @router.get("", summary="List deployed versions, newest first")

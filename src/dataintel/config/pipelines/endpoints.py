@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request, status
 from dataintel.api.deps import ProjectScope, SessionDep, app_state, project_scope
 from dataintel.api.json_body import StrictJSONRoute
 from dataintel.auth.permissions import Permission
+from dataintel.config.deployments.active import CONFIGS
 from dataintel.config.pipelines.schemas import (
     EventCreate,
     EventRead,
@@ -37,7 +38,7 @@ EventName = Annotated[str, Path(pattern=EVENT_NAME, max_length=128)]
 
 def _pipelines(request: Request, session: SessionDep) -> PipelineService:
     state = app_state(request)
-    return PipelineService(session, state.settings, state.config_cache)
+    return PipelineService(session, state.settings, state.port(CONFIGS))
 
 
 Pipelines = Annotated[PipelineService, Depends(_pipelines)]

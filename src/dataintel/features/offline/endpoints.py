@@ -12,8 +12,10 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from dataintel.api.deps import ProjectScope, app_state, credential_project_scope
+from dataintel.api.state import ANALYTICS
 from dataintel.auth.permissions import Permission
-from dataintel.errors import BadRequest, InvalidInput, Unavailable
+from dataintel.config.deployments.active import CONFIGS
+from dataintel.errors import BadRequest, InvalidInput
 from dataintel.features.offline.historical import HistoricalService
 from dataintel.features.offline.historical_input import file_table, rows_table
 from dataintel.features.offline.schemas import (
@@ -42,8 +44,7 @@ KeyScope = Annotated[ProjectScope, Depends(credential_project_scope(Permission.F
 )
 async def historical(request: Request, scope: KeyScope) -> StreamingResponse:
     state = app_state(request)
-    if state.analytics is None:
-        raise Unavailable("the analytics store is not open in this process")
+    analytics = state.port(ANALYTICS)
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media == "multipart/form-data":
         entity_key, names, fmt, source = *(await _upload_options(request)), "file"
@@ -54,8 +55,8 @@ async def historical(request: Request, scope: KeyScope) -> StreamingResponse:
         labels = await run_in_threadpool(rows_table, body.rows)
     else:
         raise BadRequest(f"unsupported content type {media!r}: send JSON or multipart/form-data")
-    config = await state.config_cache.aget(scope.project_id)
-    service = HistoricalService(state.analytics, config)
+    config = await state.port(CONFIGS).aget(scope.project_id)
+    service = HistoricalService(analytics, config)
     result = await run_in_threadpool(service.training_set, entity_key, names, labels, fmt, source)
     return StreamingResponse(iterate_in_threadpool(result.body), media_type=result.media_type)
 

@@ -6,14 +6,17 @@ The processor calls ``apply`` after the analytics sink has applied a batch, and
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
+from dataintel.api.state import Port
 from dataintel.config.deployments.active import ActiveConfigCache
 from dataintel.features.online import repository as backfill_repository
 from dataintel.features.online.backfill import BackfillProgress, build_states, run_backfill
@@ -194,3 +197,21 @@ class FeatureEngine:
 
     def close(self) -> None:
         self.sink.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Recompute:
+    """Recompute beside the processor of this process: between two of its micro-batches
+    (it holds ``lock`` while it applies), so both sinks agree."""
+
+    engine: FeatureEngine
+    lock: asyncio.Lock
+
+    async def run(self, project_id: str, entity_key: str, ids: Sequence[str]) -> None:
+        async with self.lock:
+            await asyncio.to_thread(self.engine.recompute, project_id, entity_key, ids)
+
+
+RECOMPUTE: Port[Recompute] = Port(
+    "recompute", "recompute runs beside the stream processor: call a process that runs it"
+)

@@ -20,13 +20,15 @@ from dataintel.api.fast_scope import (
     path_project,
     valid_project_id,
 )
+from dataintel.api.state import ANALYTICS
 from dataintel.auth.permissions import Permission
-from dataintel.errors import Unavailable
+from dataintel.config.deployments.active import CONFIGS
 from dataintel.features.offline.batch_compute import (
     BatchComputePage,
     BatchComputeRequest,
     batch_compute,
 )
+from dataintel.features.online.engine import RECOMPUTE
 from dataintel.features.online.sink import now_us
 from dataintel.features.serving.definitions import definitions
 from dataintel.features.serving.schemas import (
@@ -38,7 +40,7 @@ from dataintel.features.serving.schemas import (
     EntityFeatures,
     UserBatchRequest,
 )
-from dataintel.features.serving.service import FeatureServer, as_datetime, iso
+from dataintel.features.serving.service import SERVER, FeatureServer, as_datetime, iso
 
 router = APIRouter(tags=["serving"], route_class=HotRoute)
 # Hot read paths: async scoping from a cache, no thread hop and no query per request.
@@ -69,10 +71,7 @@ FeaturesParam = Annotated[
 
 
 def server(request: Request) -> FeatureServer:
-    state = app_state(request)
-    if state.feature_server is None:
-        raise Unavailable("the online store is not open in this process")
-    return state.feature_server
+    return app_state(request).port(SERVER)
 
 
 def _json(content: Any) -> Response:
@@ -187,13 +186,8 @@ async def feature_definitions(request: Request, scope: KeyScope) -> Definitions:
     response_model=ComputeResult,
 )
 async def compute(request: Request, scope: KeyScope, body: ComputeRequest) -> ComputeResult:
-    state = app_state(request)
-    if state.features is None or state.processor_lock is None:
-        raise Unavailable("recompute runs beside the stream processor: call a process that runs it")
-    async with state.processor_lock:  # between two micro-batches: both sinks agree
-        await asyncio.to_thread(
-            state.features.recompute, scope.project_id, body.entity_key, body.entity_ids
-        )
+    recompute = app_state(request).port(RECOMPUTE)
+    await recompute.run(scope.project_id, body.entity_key, body.entity_ids)
     t, vectors = await server(request).entities(
         scope.project_id, body.entity_key, body.entity_ids, body.features
     )
@@ -210,10 +204,9 @@ async def batch_compute_page(
     request: Request, scope: KeyScope, body: BatchComputeRequest
 ) -> BatchComputePage:
     state = app_state(request)
-    if state.analytics is None:
-        raise Unavailable("the analytics store is not open in this process")
-    config = await state.config_cache.aget(scope.project_id)
-    return await asyncio.to_thread(batch_compute, state.analytics, config, body, now_us())
+    analytics = state.port(ANALYTICS)
+    config = await state.port(CONFIGS).aget(scope.project_id)
+    return await asyncio.to_thread(batch_compute, analytics, config, body, now_us())
 
 
 @router.get(

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
+from dataintel.api.state import Port
 from dataintel.config.deployments.active import ActiveConfig, ActiveConfigCache
 from dataintel.errors import InvalidInput
 from dataintel.features.online.plans import OWNER_FIELD, FeaturePlan, owner_plan, plan_project
@@ -289,3 +290,6 @@ def vector(
         "versions": {p.name: versions.get(p.name, p.version) for p, _ in selection.plans}
         | {d.name: d.version for d in selection.derived},
     }
+
+
+SERVER: Port[FeatureServer] = Port("feature-server", "the online store is not open in this process")

@@ -8,7 +8,9 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request
 
 from dataintel.api.deps import ProjectScope, app_state, project_scope
 from dataintel.api.json_body import StrictJSONRoute
+from dataintel.api.state import EVENTLOG
 from dataintel.auth.permissions import Permission
+from dataintel.config.deployments.active import CONFIGS
 from dataintel.ingest.deadletters.repository import DeadLetterFilter
 from dataintel.ingest.deadletters.schemas import (
     DeadLetterPage,
@@ -35,7 +37,7 @@ PipelineId = Annotated[str, Path(pattern=SLUG, max_length=64)]
 def _service(request: Request, scope: ProjectScope) -> DeadLetterService:
     state = app_state(request)
     return DeadLetterService(
-        scope.session, state.config_cache, ingest_runtime(request), state.eventlog
+        scope.session, state.port(CONFIGS), ingest_runtime(request), state.port(EVENTLOG)
     )
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from dataintel.api.types import INT32_MAX
 from dataintel.config.deployments.active import ActiveConfigCache
 from dataintel.config.pipelines import repository as pipelines_repo
-from dataintel.errors import InvalidInput, NotFound, Unavailable
+from dataintel.errors import InvalidInput, NotFound
 from dataintel.ingest.deadletters import repository
 from dataintel.ingest.deadletters.repository import DeadLetterFilter
 from dataintel.ingest.deadletters.schemas import (
@@ -56,7 +56,7 @@ class DeadLetterService:
         session: Session,
         cache: ActiveConfigCache,
         runtime: IngestRuntime,
-        eventlog: EventLog | None,
+        eventlog: EventLog,
     ) -> None:
         self.session = session
         self.cache = cache
@@ -136,8 +136,6 @@ class DeadLetterService:
         tenant, so its offsets would count other tenants' traffic."""
         if not events:
             return []
-        if self.eventlog is None:
-            raise Unavailable("the event log is not started; retry shortly")
         flags, _ = anyio.from_thread.run(append_events, self.eventlog, events)
         return flags
 

@@ -1,0 +1,119 @@
+"""The one composition root (DESIGN.md §4, docs/adr/0006): builds the ports of a process role
+and wires the planes. Nothing else constructs the stores, caches and services that outlive a
+request; planes receive them (``AppState.port(TOKEN)`` in endpoints, arguments elsewhere).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from enum import StrEnum
+from typing import Any
+
+from dataintel.api.fast_scope import PROJECTS, ProjectDirectory
+from dataintel.api.ratelimit import RateLimiter
+from dataintel.api.state import ANALYTICS, EVENTLOG, ONLINE, AppState, Port
+from dataintel.config.deployments.active import CONFIGS, ActiveConfigCache
+from dataintel.features.online.engine import RECOMPUTE, Recompute
+from dataintel.features.serving.service import SERVER, FeatureServer
+from dataintel.ingest.resources import INGEST, IngestRuntime
+from dataintel.settings import Settings
+from dataintel.storage.metadata.engine import make_engine, make_sessionmaker
+from dataintel.storage.stores import Stores
+from dataintel.stream.lifecycle import StreamRuntime
+from dataintel.stream.progress import PROGRESS
+
+
+class Role(StrEnum):
+    API = "api"  # HTTP; the processor runs in a `dataintel worker` process
+    WORKER = "worker"  # the processor only
+    BOTH = "both"  # HTTP and the processor in one process (the embedded default)
+
+
+def role_of(settings: Settings) -> Role:
+    """The role of an HTTP process."""
+    return Role.BOTH if settings.processor_enabled else Role.API
+
+
+def embedded_analytics(settings: Settings) -> bool:
+    """An in-process analytics engine (DuckDB, chDB) can be open in one process only: the
+    one running the processor."""
+    return settings.resolved_analytics_url.startswith(("duckdb:", "chdb:"))
+
+
+def build_state(settings: Settings, role: Role) -> AppState:
+    """What the role needs before start-up: the metadata store, the deployed-config cache
+    and, for HTTP roles, the rate limiter, the project directory and the ingest objects."""
+    engine = make_engine(settings.resolved_metadata_url)
+    sessions = make_sessionmaker(engine)
+    http = role is not Role.WORKER
+    limiter = None
+    if http and settings.rate_limit:
+        limiter = RateLimiter(settings.rate_limit, settings.rate_limit_storage_url)
+    state = AppState(settings=settings, engine=engine, sessions=sessions, rate_limiter=limiter)
+    state.provide(CONFIGS, ActiveConfigCache(sessions, settings.config_cache_ttl_seconds))
+    if http:
+        state.provide(PROJECTS, ProjectDirectory(sessions))
+        state.provide(INGEST, IngestRuntime.build(settings, sessions))
+    return state
+
+
+@asynccontextmanager
+async def running(state: AppState, role: Role) -> AsyncIterator[None]:
+    """Open the role's stores, start what runs beside the handlers, provide the ports; on
+    exit withdraw them and close everything in reverse."""
+    settings, configs = state.settings, state.port(CONFIGS)
+    open_analytics = role is not Role.API or not embedded_analytics(settings)
+    stores = await Stores.open(
+        settings,
+        eventlog_url=settings.resolved_eventlog_url,
+        online_url=settings.resolved_online_url,
+        online_ttl_seconds=settings.online_ttl_seconds,
+        analytics_url=settings.resolved_analytics_url if open_analytics else None,
+    )
+    stream = await StreamRuntime.start(
+        stores,
+        state.metrics_registry,
+        batch_events=settings.processor_batch_events,
+        configs=configs if role is not Role.API else None,
+        sessions=state.sessions,
+    )
+    provided: list[Port[Any]] = [EVENTLOG, ONLINE, PROGRESS, SERVER]
+    state.provide(EVENTLOG, stores.eventlog)
+    state.provide(ONLINE, stores.online)
+    state.provide(PROGRESS, stream.progress)
+    state.provide(SERVER, FeatureServer(stores.online, configs))
+    if stores.analytics is not None:
+        state.provide(ANALYTICS, stores.analytics)
+        provided.append(ANALYTICS)
+    if stream.processor is not None and stream.features is not None:
+        state.provide(RECOMPUTE, Recompute(stream.features, stream.processor.lock))
+        provided.append(RECOMPUTE)
+    ingest = state.find(INGEST)
+    if ingest is not None:
+        ingest.start()
+    try:
+        yield
+    finally:
+        if ingest is not None:
+            ingest.stop()
+        for token in provided:
+            state.withdraw(token)
+        await stream.stop()
+        await stores.close()
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """`dataintel worker`: the processor as its own process, stopped by SIGINT/SIGTERM."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    state = build_state(settings, Role.WORKER)
+    try:
+        async with running(state, Role.WORKER):
+            await stop.wait()
+    finally:
+        state.engine.dispose()
