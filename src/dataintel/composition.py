@@ -10,20 +10,21 @@ import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dataintel.api.fast_scope import PROJECTS, ProjectDirectory
-from dataintel.api.ratelimit import RateLimiter
-from dataintel.api.state import ANALYTICS, EVENTLOG, ONLINE, AppState, Port
+from dataintel.api.ports import Port
+from dataintel.api.state import ANALYTICS, EVENTLOG, ONLINE, AppState
 from dataintel.config.deployments.active import CONFIGS, ActiveConfigCache
 from dataintel.features.online.engine import RECOMPUTE, Recompute
 from dataintel.features.serving.service import SERVER, FeatureServer
-from dataintel.ingest.resources import INGEST, IngestRuntime
 from dataintel.settings import Settings
 from dataintel.storage.metadata.engine import make_engine, make_sessionmaker
 from dataintel.storage.stores import Stores
 from dataintel.stream.lifecycle import StreamRuntime
 from dataintel.stream.progress import PROGRESS
+
+if TYPE_CHECKING:
+    from dataintel.ingest.resources import IngestRuntime
 
 
 class Role(StrEnum):
@@ -48,16 +49,24 @@ def build_state(settings: Settings, role: Role) -> AppState:
     and, for HTTP roles, the rate limiter, the project directory and the ingest objects."""
     engine = make_engine(settings.resolved_metadata_url)
     sessions = make_sessionmaker(engine)
-    http = role is not Role.WORKER
-    limiter = None
-    if http and settings.rate_limit:
-        limiter = RateLimiter(settings.rate_limit, settings.rate_limit_storage_url)
-    state = AppState(settings=settings, engine=engine, sessions=sessions, rate_limiter=limiter)
+    state = AppState(settings=settings, engine=engine, sessions=sessions, rate_limiter=None)
     state.provide(CONFIGS, ActiveConfigCache(sessions, settings.config_cache_ttl_seconds))
-    if http:
-        state.provide(PROJECTS, ProjectDirectory(sessions))
-        state.provide(INGEST, IngestRuntime.build(settings, sessions))
+    if role is not Role.WORKER:
+        _provide_http(state)
     return state
+
+
+def _provide_http(state: AppState) -> None:
+    # Imported here: a worker restarts often and must not load the HTTP planes.
+    from dataintel.api.fast_scope import PROJECTS, ProjectDirectory
+    from dataintel.api.ratelimit import RateLimiter
+    from dataintel.ingest.resources import INGEST, IngestRuntime
+
+    settings, sessions = state.settings, state.sessions
+    if settings.rate_limit:
+        state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_limit_storage_url)
+    state.provide(PROJECTS, ProjectDirectory(sessions))
+    state.provide(INGEST, IngestRuntime.build(settings, sessions))
 
 
 @asynccontextmanager
@@ -91,7 +100,7 @@ async def running(state: AppState, role: Role) -> AsyncIterator[None]:
     if stream.processor is not None and stream.features is not None:
         state.provide(RECOMPUTE, Recompute(stream.features, stream.processor.lock))
         provided.append(RECOMPUTE)
-    ingest = state.find(INGEST)
+    ingest = _ingest(state) if role is not Role.WORKER else None
     if ingest is not None:
         ingest.start()
     try:
@@ -103,6 +112,12 @@ async def running(state: AppState, role: Role) -> AsyncIterator[None]:
             state.withdraw(token)
         await stream.stop()
         await stores.close()
+
+
+def _ingest(state: AppState) -> IngestRuntime:
+    from dataintel.ingest.resources import INGEST
+
+    return state.port(INGEST)
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dataintel.api.deps import PROJECT_ID_PATTERN, PrincipalDep, app_state
 from dataintel.api.deps import _principal as authenticate_request
 from dataintel.api.deps import credential_project as resolve_credential_project
-from dataintel.api.state import Port
+from dataintel.api.ports import Port
 from dataintel.auth.permissions import Permission
 from dataintel.auth.principal import Principal
 from dataintel.errors import Forbidden, NotFound

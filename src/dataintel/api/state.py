@@ -7,32 +7,24 @@ class), the composition root provides it, endpoints ask ``state.port(TOKEN)``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from prometheus_client import CollectorRegistry
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
-from dataintel.api.ratelimit import RateLimiter
+from dataintel.api.ports import Port
 from dataintel.errors import Unavailable
-from dataintel.settings import Settings
-from dataintel.storage.analytics.port import AnalyticsStore
-from dataintel.storage.eventlog.port import EventLog
-from dataintel.storage.online.port import OnlineStore
+
+if TYPE_CHECKING:  # annotations only: importing the tokens stays cheap
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from dataintel.api.ratelimit import RateLimiter
+    from dataintel.settings import Settings
+    from dataintel.storage.analytics.port import AnalyticsStore
+    from dataintel.storage.eventlog.port import EventLog
+    from dataintel.storage.online.port import OnlineStore
 
 T = TypeVar("T")
-
-
-class Port(Generic[T]):
-    """A typed key for one port or service; ``absent`` is the 503 detail when this process
-    does not hold it (not started yet, or not part of its role)."""
-
-    def __init__(self, name: str, absent: str) -> None:
-        self.name = name
-        self.absent = absent
-
-    def __repr__(self) -> str:
-        return f"Port({self.name!r})"
 
 
 EVENTLOG: Port[EventLog] = Port("eventlog", "the event log is not started; retry shortly")

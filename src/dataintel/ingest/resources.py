@@ -13,7 +13,7 @@ from fastapi import Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from dataintel.api.deps import app_state
-from dataintel.api.state import Port
+from dataintel.api.ports import Port
 from dataintel.ingest.stats import IngestStats
 from dataintel.ingest.validation import Limits, ValidatorCache
 from dataintel.settings import Settings

@@ -7,7 +7,7 @@ import contextlib
 import time
 from collections.abc import Callable
 
-from dataintel.api.state import Port
+from dataintel.api.ports import Port
 
 
 class Progress:

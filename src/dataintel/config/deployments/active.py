@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from dataintel.api.state import Port
+from dataintel.api.ports import Port
 from dataintel.config.deployments.snapshot_repository import active_snapshot
 from dataintel.model.snapshot import ConfigSnapshot
 

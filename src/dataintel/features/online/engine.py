@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from dataintel.api.state import Port
+from dataintel.api.ports import Port
 from dataintel.config.deployments.active import ActiveConfigCache
 from dataintel.features.online import repository as backfill_repository
 from dataintel.features.online.backfill import BackfillProgress, build_states, run_backfill

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
-from dataintel.api.state import Port
+from dataintel.api.ports import Port
 from dataintel.config.deployments.active import ActiveConfig, ActiveConfigCache
 from dataintel.errors import InvalidInput
 from dataintel.features.online.plans import OWNER_FIELD, FeaturePlan, owner_plan, plan_project
