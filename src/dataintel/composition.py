@@ -17,6 +17,7 @@ from dataintel.api.state import ANALYTICS, EVENTLOG, ONLINE, AppState
 from dataintel.config.deployments.active import CONFIGS, ActiveConfigCache
 from dataintel.features.online.engine import RECOMPUTE, Recompute
 from dataintel.features.serving.service import SERVER, FeatureServer
+from dataintel.ingest.ports import FEATURE_BUILDS
 from dataintel.settings import Settings
 from dataintel.storage.metadata.engine import make_engine, make_sessionmaker
 from dataintel.storage.stores import Stores
@@ -89,11 +90,13 @@ async def running(state: AppState, role: Role) -> AsyncIterator[None]:
         configs=configs if role is not Role.API else None,
         sessions=state.sessions,
     )
-    provided: list[Port[Any]] = [EVENTLOG, ONLINE, PROGRESS, SERVER]
+    provided: list[Port[Any]] = [EVENTLOG, ONLINE, PROGRESS, SERVER, FEATURE_BUILDS]
     state.provide(EVENTLOG, stores.eventlog)
     state.provide(ONLINE, stores.online)
     state.provide(PROGRESS, stream.progress)
-    state.provide(SERVER, FeatureServer(stores.online, configs))
+    server = FeatureServer(stores.online, configs)
+    state.provide(SERVER, server)
+    state.provide(FEATURE_BUILDS, server)
     if stores.analytics is not None:
         state.provide(ANALYTICS, stores.analytics)
         provided.append(ANALYTICS)

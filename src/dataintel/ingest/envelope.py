@@ -24,6 +24,7 @@ from typing import Any, TypedDict
 import orjson
 
 from dataintel.errors import BadRequest
+from dataintel.model.fields import ENTITY_ID_MAX
 
 
 class Reason(TypedDict):
@@ -38,7 +39,6 @@ ENVELOPE_FIELDS = frozenset(
     {"event_id", "event", "timestamp", "user_id", "cart_id", "session_id", "properties"}
 )
 ID_MAX = 128  # event_id
-ENTITY_MAX = 256  # user_id, cart_id, session_id
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_US = timedelta(microseconds=1)
 MS_THRESHOLD = 1e11  # epoch numbers above this are milliseconds (1e11 s is the year 5138)
@@ -120,9 +120,9 @@ def entity_id(value: Any, pointer: str, reasons: list[Reason]) -> str | None:
     """A user/cart/session id: a string, or a number stringified; "" and null are absent."""
     kind = type(value)
     if kind is str:
-        if len(value) > ENTITY_MAX:
+        if len(value) > ENTITY_ID_MAX:
             reasons.append(
-                reason("invalid_envelope", pointer, f"longer than {ENTITY_MAX} characters")
+                reason("invalid_envelope", pointer, f"longer than {ENTITY_ID_MAX} characters")
             )
             return None
         return value or None

@@ -16,9 +16,7 @@ from typing import Annotated, Any
 from fastapi import Query, Request
 
 from dataintel.api.deps import app_state
-from dataintel.config.deployments.active import CONFIGS
-from dataintel.features.online.plans import plan_project
-from dataintel.features.serving.service import SERVER
+from dataintel.ingest.ports import FEATURE_BUILDS
 from dataintel.ingest.service import IngestOutcome
 from dataintel.stream.progress import PROGRESS
 
@@ -58,13 +56,10 @@ async def settle(
 async def _built(request: Request, project_id: str, deadline: float) -> bool:
     """Wait until every feature version the project deploys is built (backfilled): until
     then reads answer ``building``, which a caller of ``wait=processed`` must not see."""
-    state = app_state(request)
-    server = state.find(SERVER)
-    if server is None:  # no online store here: the events are processed, nothing to read
+    status = app_state(request).find(FEATURE_BUILDS)
+    if status is None:  # no online store here: the events are processed, nothing to read
         return True
-    config = await state.port(CONFIGS).aget(project_id)
-    wanted = {p.state_field for p in plan_project(project_id, config.snapshot)}
-    while not wanted <= await server.built(project_id, fresh=True):
+    while not await status.deployed_built(project_id):
         if time.monotonic() >= deadline:
             return False
         await asyncio.sleep(POLL_SECONDS)

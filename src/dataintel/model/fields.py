@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 EVENT_NAME = r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$"
 FIELD_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+# One id rule for every entity key (user_id, cart_id, session_id, or a property used as one):
+# a non-empty string of at most this many characters, any characters.
+ENTITY_ID_MAX = 256
 ENVELOPE_KEYS = ("user_id", "cart_id", "session_id")  # envelope fields usable as entity keys
 
 

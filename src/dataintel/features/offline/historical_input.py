@@ -24,7 +24,8 @@ import pyarrow.parquet as pq
 from dataintel.errors import InvalidInput, PayloadTooLarge
 from dataintel.features.offline.schemas import ENTITY_ID, MAX_ROWS, TIMESTAMP
 from dataintel.features.serving.schemas import FEATURE_TIME_MAX, FEATURE_TIME_MIN
-from dataintel.ingest.envelope import ENTITY_MAX, MS_THRESHOLD, timestamp_us
+from dataintel.ingest.envelope import MS_THRESHOLD, timestamp_us
+from dataintel.model.fields import ENTITY_ID_MAX
 
 TIME = pa.timestamp("us", tz="UTC")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -73,8 +74,8 @@ def _row_id(value: Any, loc: Loc) -> str:
         return str(value)
     if type(value) is not str or not value:
         raise InvalidInput.field(loc, "required: a non-empty string (or an integer)")
-    if len(value) > ENTITY_MAX:
-        raise InvalidInput.field(loc, f"longer than {ENTITY_MAX} characters")
+    if len(value) > ENTITY_ID_MAX:
+        raise InvalidInput.field(loc, f"longer than {ENTITY_ID_MAX} characters")
     return value
 
 
@@ -143,10 +144,10 @@ def _file_ids(column: pa.ChunkedArray, loc: Loc) -> pa.Array:
         row = _first(column.is_null())
         raise InvalidInput.field(loc, f"row {row}: missing (null)")
     lengths = pc.utf8_length(column)
-    bad = pc.or_(pc.equal(lengths, 0), pc.greater(lengths, ENTITY_MAX))
+    bad = pc.or_(pc.equal(lengths, 0), pc.greater(lengths, ENTITY_ID_MAX))
     if pc.any(bad).as_py():
         row = _first(bad)
-        raise InvalidInput.field(loc, f"row {row}: empty or longer than {ENTITY_MAX} characters")
+        raise InvalidInput.field(loc, f"row {row}: empty or longer than {ENTITY_ID_MAX} characters")
     return column.combine_chunks()
 
 

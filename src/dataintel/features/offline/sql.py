@@ -17,7 +17,7 @@ from typing import Any
 from dataintel.features.online import partials
 from dataintel.features.online.plans import is_envelope, is_envelope_key
 from dataintel.model.aggregations import Aggregation
-from dataintel.model.fields import FieldType
+from dataintel.model.fields import ENTITY_ID_MAX, FieldType
 from dataintel.model.snapshot import FeatureSpec
 from dataintel.model.tiles import WindowSpec, window_specs
 
@@ -38,7 +38,7 @@ class Fields:
         if not self.clickhouse:
             return partials.entity_sql(key)
         value = self.text(key)
-        return f"CASE WHEN char_length({value}) <= {partials.ENTITY_ID_MAX} THEN {value} END"
+        return f"CASE WHEN char_length({value}) <= {ENTITY_ID_MAX} THEN {value} END"
 
     def text(self, field: str) -> str:
         """The field as text, NULL when missing, JSON null or '' (COUNT_DISTINCT's key)."""

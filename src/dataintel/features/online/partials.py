@@ -25,6 +25,7 @@ from dataintel.features.online.plans import (
     is_envelope_key,
 )
 from dataintel.model.aggregations import Aggregation
+from dataintel.model.fields import ENTITY_ID_MAX
 from dataintel.model.tiles import HEAD_US, LEVELS, SIZES, cutoffs
 from dataintel.storage.online.port import EntityRef, EntityUpdate, FeatureUpdate
 
@@ -39,7 +40,6 @@ def _json_path(name: str) -> str:
     return _lit("$." + name)
 
 
-ENTITY_ID_MAX = 256  # = ingest's ENTITY_MAX: one id rule for every entity key
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # DuckDB strftime: what ``plans.instant_text`` writes
 
 

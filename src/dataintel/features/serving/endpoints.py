@@ -46,7 +46,6 @@ router = APIRouter(tags=["serving"], route_class=HotRoute)
 # Hot read paths: async scoping from a cache, no thread hop and no query per request.
 PathScope = Annotated[ProjectRef, Depends(path_project(Permission.FEATURES_READ))]
 KeyScope = Annotated[ProjectRef, Depends(credential_project(Permission.FEATURES_READ))]
-ENTITY_ID_MAX = ENTITY_ID_MAX_CHARS
 FEATURES_MAX = 10_000
 EntityId = Annotated[str, Path(min_length=1, max_length=ENTITY_ID_MAX_CHARS)]
 _QUERY_FORM = (
@@ -87,7 +86,7 @@ def _names(text: str | None) -> list[str] | None:
 
 def _valid(entity_id: str, features: str | None) -> bool:
     """The constraints of ``EntityId`` and ``FeaturesParam`` (the hot paths check them)."""
-    return 1 <= len(entity_id) <= ENTITY_ID_MAX and (
+    return 1 <= len(entity_id) <= ENTITY_ID_MAX_CHARS and (
         features is None or len(features) <= FEATURES_MAX
     )
 

@@ -7,15 +7,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dataintel.ingest.envelope import ENTITY_MAX
+from dataintel.model.fields import ENTITY_ID_MAX
 
 ValueStatus = Literal["no_data", "error", "building"]
 
 # --- bounds of the features API (one id rule, bounded times) -------------------------------
 # An entity id is what ingest accepts for user_id / cart_id / session_id: a non-empty string
-# of at most ENTITY_MAX (256) characters, any characters (a property used as an entity key
+# of at most ENTITY_ID_MAX (256) characters, any characters (a property used as an entity key
 # follows the same rule: longer values are ignored by the feature, like a missing key).
-ENTITY_ID_MAX_CHARS = ENTITY_MAX
+ENTITY_ID_MAX_CHARS = ENTITY_ID_MAX
 EntityIdText = Annotated[str, Field(min_length=1, max_length=ENTITY_ID_MAX_CHARS)]
 # Evaluation times: the rule historical label rows follow too (1970-01-01 ≤ t < 2262-01-01,
 # UTC): Arrow/pandas nanosecond timestamps end in 2262, ClickHouse's DateTime64 in 2299.

@@ -159,6 +159,13 @@ class FeatureServer:
         self._built[key] = (now, fields)
         return fields
 
+    async def deployed_built(self, project_id: str) -> bool:
+        """Is every feature version of the active deployment built (read afresh)? Until then
+        reads answer ``building``: ``wait=processed`` waits for this."""
+        config = await self.configs.aget(project_id)
+        wanted = {p.state_field for p in plan_project(project_id, config.snapshot)}
+        return wanted <= await self.built(project_id, fresh=True)
+
     async def entities(
         self,
         project_id: str,
