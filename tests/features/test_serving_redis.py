@@ -12,6 +12,7 @@ from tests.conftest import Keys, require_service
 from tests.features.conftest import REDIS, drop_redis_prefix, redis_prefix
 from tests.features.test_serving import Store, add
 
+from dataintel.api.state import ONLINE
 from dataintel.main import create_app
 from dataintel.settings import Settings
 
@@ -30,7 +31,7 @@ def redis_store(make_settings: Callable[..., Settings]) -> Iterator[Store]:
 
 def test_vectors_from_redis_follow_new_events(redis_store: Store) -> None:
     store = redis_store
-    assert store.app.state.dataintel.online.kind == "redis"
+    assert store.app.state.dataintel.port(ONLINE).kind == "redis"
     store.ingest_batch([add(1, "u1", "c1", "s1", 10.0, timedelta(minutes=2))])
     first = store.get("/features/store/users/u1")
     assert first["values"]["adds_24h"] == 1
