@@ -20,6 +20,9 @@ from sqlalchemy import create_engine, text
 
 from dataintel.auth.permissions import Role
 from dataintel.auth.service import ApiKeyService
+from dataintel.config.declarative.apply import ApplyResult, apply
+from dataintel.config.declarative.spec import parse
+from dataintel.config.deployments.active import CONFIGS
 from dataintel.config.projects.schemas import ProjectCreate
 from dataintel.config.projects.service import ProjectService
 from dataintel.main import create_app
@@ -173,6 +176,14 @@ def assert_problem(resp: Any, status: int, *, field: str | None = None) -> dict[
         blob = str(body.get("errors", "")) + body["detail"]
         assert field in blob, body
     return body
+
+
+def apply_yaml(app: Any, text: str, deploy: bool = True) -> ApplyResult:
+    """``dataintel apply`` of a project file: the draft config, deployed unless ``deploy`` is
+    False."""
+    state = app.state.dataintel
+    with state.sessions.begin() as session:
+        return apply(session, parse(text), by="tests", cache=state.port(CONFIGS), deploy=deploy)
 
 
 def seed_config(app: Any, project_id: str) -> None:

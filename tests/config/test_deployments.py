@@ -10,11 +10,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from dataintel.auth.permissions import Role
-from dataintel.config.declarative.apply import ApplyResult, apply
-from dataintel.config.declarative.spec import parse
 from dataintel.config.deployments.active import CONFIGS
 from dataintel.storage.metadata.models import PipelineEvent
-from tests.conftest import Keys, assert_problem
+from tests.conftest import Keys, apply_yaml, assert_problem
 
 BASE = "/api/v1/projects/shop/deployments"
 
@@ -55,12 +53,6 @@ features:
 """
 
 
-def apply_yaml(app: Any, text: str) -> ApplyResult:
-    state = app.state.dataintel
-    with state.sessions.begin() as session:
-        return apply(session, parse(text), by="tests", cache=state.port(CONFIGS))
-
-
 def changes_of(body: dict[str, Any]) -> set[tuple[str, str, str]]:
     return {(c["kind"], c["key"], c["action"]) for c in body["changes"]}
 
@@ -68,7 +60,7 @@ def changes_of(body: dict[str, Any]) -> set[tuple[str, str, str]]:
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
 def test_deploy_and_rollback_flow(app: Any, client: TestClient, keys: Keys) -> None:
     cache = app.state.dataintel.port(CONFIGS)
-    apply_yaml(app, V1)
+    apply_yaml(app, V1, deploy=False)
     dev = keys.headers([Role.DEVELOPER], "shop")
     assert cache.get("shop").version is None
 
@@ -92,7 +84,7 @@ def test_deploy_and_rollback_flow(app: Any, client: TestClient, keys: Keys) -> N
     assert (after["base_version"], after["has_changes"], after["changes"]) == (1, False, [])
     assert_problem(client.post(BASE, headers=dev), 409)
 
-    apply_yaml(app, V2)
+    apply_yaml(app, V2, deploy=False)
     pending = client.get(f"{BASE}/pending", headers=dev).json()
     assert changes_of(pending) == {
         ("event", "web/cart_add", "update"),
@@ -126,7 +118,7 @@ def test_deploy_and_rollback_flow(app: Any, client: TestClient, keys: Keys) -> N
     assert client.get("/api/v1/projects/shop", headers=dev).json()["active_version"] == 3
 
     # The draft now has undeployed changes: a rollback refuses unless forced.
-    apply_yaml(app, V2)
+    apply_yaml(app, V2, deploy=False)
     assert_problem(client.post(f"{BASE}/2/rollback", json={}, headers=dev), 409)
     forced = client.post(f"{BASE}/2/rollback", json={"force": True, "message": "m"}, headers=dev)
     assert forced.status_code == 201, forced.text
@@ -139,14 +131,14 @@ def test_deploy_and_rollback_flow(app: Any, client: TestClient, keys: Keys) -> N
 def test_feature_versions_never_repeat_after_rollback(
     app: Any, client: TestClient, keys: Keys
 ) -> None:
-    apply_yaml(app, V1)
+    apply_yaml(app, V1, deploy=False)
     dev = keys.headers([Role.DEVELOPER], "shop")
     client.post(BASE, headers=dev)  # cart_adds@1
-    apply_yaml(app, V2)
+    apply_yaml(app, V2, deploy=False)
     client.post(BASE, headers=dev)  # cart_adds@2
     client.post(f"{BASE}/1/rollback", headers=dev)  # cart_adds@1 again, exactly
     third = V1.replace("windows: [5m, 1h]", "windows: [7d]")
-    result = apply_yaml(app, third)
+    result = apply_yaml(app, third, deploy=False)
     assert [c.after["version"] for c in result.changes if c.after] == [3]
 
 
@@ -165,7 +157,7 @@ def test_first_deploy_of_an_empty_project_then_nothing(client: TestClient, keys:
 
 
 def test_rollback_to_the_same_config_is_refused(app: Any, client: TestClient, keys: Keys) -> None:
-    apply_yaml(app, V1)
+    apply_yaml(app, V1, deploy=False)
     dev = keys.headers([Role.DEVELOPER], "shop")
     client.post(BASE, headers=dev)
     assert_problem(client.post(f"{BASE}/1/rollback", headers=dev), 409)
@@ -174,7 +166,7 @@ def test_rollback_to_the_same_config_is_refused(app: Any, client: TestClient, ke
 def test_deploy_rechecks_features_against_the_draft(
     app: Any, client: TestClient, keys: Keys
 ) -> None:
-    apply_yaml(app, V1)
+    apply_yaml(app, V1, deploy=False)
     dev = keys.headers([Role.DEVELOPER], "shop")
     with app.state.dataintel.sessions.begin() as session:  # price becomes a string field
         event = session.scalars(select(PipelineEvent).where(PipelineEvent.name == "cart_add")).one()
@@ -187,7 +179,7 @@ def test_deploy_rechecks_features_against_the_draft(
 
 
 def test_permissions_and_tenancy(app: Any, client: TestClient, keys: Keys) -> None:
-    apply_yaml(app, V1)
+    apply_yaml(app, V1, deploy=False)
     keys.project("other")
     analyst = keys.headers([Role.ANALYST], "shop")
     assert client.get(f"{BASE}/pending", headers=analyst).status_code == 200
@@ -199,12 +191,12 @@ def test_permissions_and_tenancy(app: Any, client: TestClient, keys: Keys) -> No
 
 
 def test_payload_validation_and_pagination(app: Any, client: TestClient, keys: Keys) -> None:
-    apply_yaml(app, V1)
+    apply_yaml(app, V1, deploy=False)
     dev = keys.headers([Role.DEVELOPER], "shop")
     assert_problem(client.post(BASE, json={"msg": "typo"}, headers=dev), 422, field="msg")
     assert_problem(client.post(BASE, json={"message": 1}, headers=dev), 422, field="message")
     client.post(BASE, headers=dev)
-    apply_yaml(app, V2)
+    apply_yaml(app, V2, deploy=False)
     client.post(BASE, headers=dev)
     page = client.get(BASE, params={"limit": 1, "offset": 1}, headers=dev).json()
     assert [d["version"] for d in page["items"]] == [1]
@@ -217,7 +209,7 @@ def test_payload_validation_and_pagination(app: Any, client: TestClient, keys: K
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
 def test_concurrent_deploys_make_one_version(app: Any, client: TestClient, keys: Keys) -> None:
-    apply_yaml(app, V1)
+    apply_yaml(app, V1, deploy=False)
     dev = keys.headers([Role.DEVELOPER], "shop")
     barrier = threading.Barrier(4)
     statuses: list[int] = []

@@ -5,14 +5,13 @@ and credentials spanning several projects."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from tests.conftest import Keys, assert_problem
-from tests.ingest.conftest import apply_yaml
+from tests.features.conftest import Tenant, iso
 
 from dataintel.auth.permissions import Role
 
@@ -43,17 +42,9 @@ features:
 """
 
 
-def iso(dt: datetime) -> str:
-    return dt.isoformat().replace("+00:00", "Z")
-
-
-class Shop:
+class Shop(Tenant):
     def __init__(self, app: Any, client: TestClient, keys: Keys) -> None:
-        keys.project("shop")
-        apply_yaml(app, SHOP)
-        self.app, self.client, self.keys = app, client, keys
-        self.ingest = keys.headers([Role.INGEST], "shop")
-        self.service = keys.headers([Role.SERVICE], "shop")
+        super().__init__(app, client, keys, "shop", SHOP)
         self.n = 0
 
     def send(self, *events: dict[str, Any]) -> None:
@@ -61,31 +52,14 @@ class Shop:
         for e in events:
             self.n += 1
             body.append({"event_id": f"e{self.n}", "event": "view", **e})
-        resp = self.client.post(
-            "/ingest/shop/web/batch?wait=processed", json=body, headers=self.ingest
-        )
-        assert resp.status_code == 200, resp.text
-        assert resp.json()["accepted"] == len(body), resp.text
-        assert resp.json()["processed"] is True
-
-    def get(self, path: str, **params: Any) -> Any:
-        resp = self.client.get(path, headers=self.service, params=params)
-        assert resp.status_code == 200, resp.text
-        return resp.json()
-
-    def post(self, path: str, body: dict[str, Any]) -> Any:
-        resp = self.client.post(path, json=body, headers=self.service)
-        assert resp.status_code == 200, resp.text
-        return resp.json()
+        result = self.ingest_batch(body)
+        assert result["accepted"] == len(body), result
 
 
 @pytest.fixture
 def shop(app: Any, client: TestClient, keys: Keys) -> Shop:
     s = Shop(app, client, keys)
-    deadline = time.monotonic() + 20
-    while not all(f["status"] == "ready" for f in s.get("/v1/features/definitions")["features"]):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    s.wait_ready()
     return s
 
 

@@ -5,14 +5,13 @@ progress counts what it scans."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.conftest import Keys
-from tests.ingest.conftest import apply_yaml
+from tests.conftest import Keys, apply_yaml
+from tests.features.conftest import Tenant
 
 from dataintel.auth.permissions import Role
 from dataintel.main import create_app
@@ -47,12 +46,9 @@ def app(make_settings: Any, online_url: str | None) -> Any:
     return create_app(settings)
 
 
-class Shop:
+class Shop(Tenant):
     def __init__(self, app: Any, client: TestClient, keys: Keys) -> None:
-        keys.project("shop")
-        self.app, self.client = app, client
-        self.ingest = keys.headers([Role.INGEST], "shop")
-        self.service = keys.headers([Role.SERVICE], "shop")
+        super().__init__(app, client, keys, "shop")
         self.admin = keys.headers([Role.ADMIN], "shop")
         self.n = 0
 
@@ -69,36 +65,16 @@ class Shop:
             "cart_id": cart,
             "properties": {"price": price},
         }
-        resp = self.client.post(
-            "/ingest/shop/web/batch?wait=processed", json=[event], headers=self.ingest
-        )
-        assert resp.status_code == 200, resp.text
-        assert resp.json()["processed"] is True
+        self.ingest_batch([event])
 
     def spend(self) -> tuple[Any, dict[str, Any]]:
-        resp = self.client.get("/features/shop/users/u1?features=spend_24h", headers=self.service)
-        assert resp.status_code == 200, resp.text
-        body = resp.json()
+        body = self.get("/features/shop/users/u1", features="spend_24h")
         return body["values"]["spend_24h"], body["status"]
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 20
-        while True:
-            resp = self.client.get("/v1/features/definitions", headers=self.service)
-            if all(f["status"] == "ready" for f in resp.json()["features"]):
-                return
-            assert time.monotonic() < deadline, resp.text
-            time.sleep(0.05)
 
     def historical(self) -> Any:
         now = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
-        resp = self.client.post(
-            "/v1/features/historical",
-            json={"rows": [{"entity_id": "u1", "timestamp": now}], "features": ["spend_24h"]},
-            headers=self.service,
-        )
-        assert resp.status_code == 200, resp.text
-        return resp.json()["rows"][0]["spend_24h"]
+        body = {"rows": [{"entity_id": "u1", "timestamp": now}], "features": ["spend_24h"]}
+        return self.post("/v1/features/historical", body)["rows"][0]["spend_24h"]
 
 
 @pytest.fixture

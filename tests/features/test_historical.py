@@ -18,10 +18,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
-from tests.conftest import Keys, assert_problem
+from tests.conftest import Keys, apply_yaml, assert_problem
 from tests.features.reference import reference_values
 from tests.features.test_offline import ALL, SECOND, T0, P, World
-from tests.ingest.conftest import apply_yaml
 from tests.storage.contract.test_analytics import ENGINES, url
 
 from dataintel.auth.permissions import Role

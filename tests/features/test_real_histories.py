@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import apply_yaml
 from tests.features.conftest import OnlineFactory
 from tests.features.reference import reference_values
 from tests.features.streams import Driver, stored
-from tests.ingest.conftest import apply_yaml
 from tests.ingest.test_real_data import _file
 
 from dataintel.config.deployments.active import CONFIGS

@@ -3,14 +3,13 @@ read user and cart vectors, definitions, backfill of a new feature, recompute.""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.conftest import Keys, assert_problem
-from tests.ingest.conftest import apply_yaml
+from tests.conftest import Keys, apply_yaml, assert_problem
+from tests.features.conftest import Tenant, iso
 
 from dataintel.auth.permissions import Role
 
@@ -53,10 +52,6 @@ EXTRA_FEATURE = """
 """
 
 
-def iso(dt: datetime) -> str:
-    return dt.isoformat().replace("+00:00", "Z")
-
-
 def add(i: int, user: str, cart: str, sku: str, price: float, ago: timedelta) -> dict[str, Any]:
     return {
         "event_id": f"a{i}",
@@ -68,41 +63,16 @@ def add(i: int, user: str, cart: str, sku: str, price: float, ago: timedelta) ->
     }
 
 
-class Store:
+class Store(Tenant):
     def __init__(self, app: Any, client: TestClient, keys: Keys) -> None:
-        keys.project("store")
-        apply_yaml(app, STORE)
-        self.app, self.client, self.keys = app, client, keys
-        self.ingest = keys.headers([Role.INGEST], "store")
-        self.service = keys.headers([Role.SERVICE], "store")
-
-    def send(self, events: list[dict[str, Any]]) -> None:
-        resp = self.client.post(
-            "/ingest/store/web/batch?wait=processed", json=events, headers=self.ingest
-        )
-        assert resp.status_code == 200, resp.text
-        assert resp.json()["processed"] is True
-
-    def get(self, path: str, **params: Any) -> Any:
-        resp = self.client.get(path, headers=self.service, params=params)
-        assert resp.status_code == 200, resp.text
-        return resp.json()
-
-    def wait_ready(self) -> dict[str, Any]:
-        deadline = time.monotonic() + 20
-        while True:
-            body: dict[str, Any] = self.get("/v1/features/definitions")
-            if all(f["status"] == "ready" for f in body["features"]):
-                return body
-            assert time.monotonic() < deadline, body
-            time.sleep(0.05)
+        super().__init__(app, client, keys, "store", STORE)
 
 
 @pytest.fixture
 def store(app: Any, client: TestClient, keys: Keys) -> Store:
     s = Store(app, client, keys)
     s.wait_ready()
-    s.send(
+    s.ingest_batch(
         [
             add(1, "u1", "c1", "s1", 10.0, timedelta(minutes=2)),
             add(2, "u1", "c1", "s2", 20.0, timedelta(minutes=30)),
@@ -209,7 +179,7 @@ def test_a_new_feature_is_backfilled_from_history_before_it_is_served(store: Sto
     assert progress["events_done"] == progress["events_total"] >= 4
     assert progress["entities"] >= 2
     # and the stream keeps it current after the backfill
-    store.send([add(9, "u1", "c1", "s3", 99.0, timedelta(seconds=1))])
+    store.ingest_batch([add(9, "u1", "c1", "s3", 99.0, timedelta(seconds=1))])
     v = store.get("/features/store/users/u1", features="max_price,adds_5m")["values"]
     assert v["max_price_24h"] == pytest.approx(99.0)
     assert v["adds_5m"] == 2

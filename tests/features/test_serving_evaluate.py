@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.conftest import apply_yaml
 from tests.features.conftest import OnlineFactory
 from tests.features.streams import PROPERTY_FEATURES, Driver, stored
-from tests.ingest.conftest import apply_yaml
 
 from dataintel.config.deployments.active import CONFIGS
 from dataintel.features.online.engine import FeatureEngine

@@ -13,13 +13,10 @@ from fastapi.testclient import TestClient
 
 from dataintel.api.state import EVENTLOG
 from dataintel.auth.permissions import Role
-from dataintel.config.declarative.apply import apply
-from dataintel.config.declarative.spec import parse
-from dataintel.config.deployments.active import CONFIGS
 from dataintel.ingest.resources import INGEST
 from dataintel.storage import records
 from dataintel.storage.eventlog.port import EventLog
-from tests.conftest import Keys
+from tests.conftest import Keys, apply_yaml
 
 SHOP_V1 = """
 project: {id: shop, name: Shop}
@@ -47,12 +44,6 @@ pipelines:
     unknown_properties: drop
     events: [{name: cart_add, fields: [{name: sku, type: string}]}]
 """
-
-
-def apply_yaml(app: Any, text: str, deploy: bool = True) -> None:
-    state = app.state.dataintel
-    with state.sessions.begin() as session:
-        apply(session, parse(text), by="tests", cache=state.port(CONFIGS), deploy=deploy)
 
 
 @dataclass

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from dataintel.auth.permissions import Role
 from dataintel.storage.metadata.models import DeadLetter
-from tests.conftest import assert_problem
-from tests.ingest.conftest import SHOP_V1, Shop, apply_yaml
+from tests.conftest import apply_yaml, assert_problem
+from tests.ingest.conftest import SHOP_V1, Shop
 
 LETTERS = "/api/v1/projects/shop/pipelines/{}/dead-letters"
 # v2 declares 'coupon' on the strict pipeline's cart_add

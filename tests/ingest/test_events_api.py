@@ -12,8 +12,8 @@ from dataintel.api.state import ANALYTICS
 from dataintel.auth.permissions import Role
 from dataintel.ingest.resources import INGEST
 from dataintel.storage.analytics.registry import open_analytics
-from tests.conftest import assert_problem
-from tests.ingest.conftest import Shop, apply_yaml
+from tests.conftest import apply_yaml, assert_problem
+from tests.ingest.conftest import Shop
 
 ONE_PIPELINE = """
 project: {id: solo, name: Solo}

@@ -16,8 +16,7 @@ from fastapi.testclient import TestClient
 
 from dataintel.api.state import ANALYTICS
 from dataintel.auth.permissions import Role
-from tests.conftest import IN_CI, Keys
-from tests.ingest.conftest import apply_yaml
+from tests.conftest import IN_CI, Keys, apply_yaml
 
 REAL = Path(os.environ.get("DATAINTEL_REAL_DATA", Path(__file__).parents[3] / "shared/data/real"))
 TEN_YEARS = 10 * 365 * 86400

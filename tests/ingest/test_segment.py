@@ -22,8 +22,8 @@ from dataintel.api.state import EVENTLOG
 from dataintel.auth.permissions import Role
 from dataintel.settings import Settings
 from dataintel.storage.eventlog.registry import open_eventlog
-from tests.conftest import assert_problem
-from tests.ingest.conftest import Shop, apply_yaml
+from tests.conftest import apply_yaml, assert_problem
+from tests.ingest.conftest import Shop
 
 SITE = """
 project: {id: site, name: Site}

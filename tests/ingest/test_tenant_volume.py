@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from dataintel.auth.permissions import Role
-from tests.ingest.conftest import Shop, apply_yaml
+from tests.conftest import apply_yaml
+from tests.ingest.conftest import Shop
 
 OTHER = """
 project: {id: other, name: Other}

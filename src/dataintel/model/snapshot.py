@@ -6,10 +6,21 @@ one too, so "pending changes" is simply diff(active snapshot, draft snapshot).
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from pydantic import BaseModel, ConfigDict
 
 from dataintel.model.aggregations import Aggregation
 from dataintel.model.fields import FieldSpec, UnknownPolicy
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def model_of(model: type[M], source: object, **given: Any) -> M:
+    """A ``model`` validated from the attributes of ``source`` (a row, another model) named
+    as its fields; the fields in ``given`` take those values instead (and are not read)."""
+    values = {name: getattr(source, name) for name in model.model_fields if name not in given}
+    return model.model_validate({**values, **given})
 
 
 class EventSpec(BaseModel):

@@ -26,6 +26,7 @@ from dataintel.model.snapshot import (
     EventSpec,
     FeatureSpec,
     PipelineSpec,
+    model_of,
 )
 
 DEMO_FILE = "demo-shop.yaml"
@@ -70,17 +71,10 @@ class ProjectFile(BaseModel):
     def snapshot(self) -> ConfigSnapshot:
         """The desired config, in canonical order (feature versions not yet resolved)."""
         pipelines = [
-            PipelineSpec(
-                id=p.id,
-                name=p.name,
-                description=p.description,
-                unknown_properties=p.unknown_properties,
-                events=[
-                    EventSpec(
-                        name=e.name, description=e.description, enabled=e.enabled, fields=e.fields
-                    )
-                    for e in sorted(p.events, key=lambda e: e.name)
-                ],
+            model_of(
+                PipelineSpec,
+                p,
+                events=[model_of(EventSpec, e) for e in sorted(p.events, key=lambda e: e.name)],
             )
             for p in sorted(self.pipelines, key=lambda p: p.id)
         ]

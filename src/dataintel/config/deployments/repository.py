@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from dataintel.model.fields import FieldSpec
-from dataintel.model.snapshot import ConfigSnapshot, FeatureSpec
+from dataintel.model.snapshot import ConfigSnapshot, FeatureSpec, model_of
 from dataintel.storage.metadata.models import Deployment, Feature, Pipeline, PipelineEvent, Project
 
 
@@ -125,30 +125,13 @@ def resolve_feature_versions(
     features: list[FeatureSpec] = []
     for spec in snapshot.features:
         row = draft.get(spec.name)
-        if row is not None and _definition(spec) == _definition(_feature_spec(row)):
+        if row is not None and _definition(spec) == _definition(model_of(FeatureSpec, row)):
             features.append(spec.model_copy(update={"version": row.version}))
             continue
         if history is None:
             history = highest_feature_versions(session, project_id)
         features.append(spec.model_copy(update={"version": history.get(spec.name, 0) + 1}))
     return snapshot.model_copy(update={"features": features})
-
-
-def _feature_spec(row: Feature) -> FeatureSpec:
-    return FeatureSpec.model_validate(
-        {
-            "name": row.name,
-            "description": row.description,
-            "pipeline_id": row.pipeline_id,
-            "source_event": row.source_event,
-            "entity_key": row.entity_key,
-            "aggregation": row.aggregation,
-            "field": row.field,
-            "windows": list(row.windows),
-            "enabled": row.enabled,
-            "version": row.version,
-        }
-    )
 
 
 # --- the draft -----------------------------------------------------------------------------

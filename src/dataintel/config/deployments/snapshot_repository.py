@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
-from dataintel.model.aggregations import Aggregation
-from dataintel.model.fields import FieldSpec
+from sqlalchemy import select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
 from dataintel.model.snapshot import (
     ConfigSnapshot,
     DerivedSpec,
     EventSpec,
     FeatureSpec,
     PipelineSpec,
+    model_of,
 )
 from dataintel.storage.metadata.feature_models import DerivedFeature
 from dataintel.storage.metadata.models import Deployment, Feature, Pipeline, PipelineEvent, Project
+
+Row = TypeVar("Row")
 
 
 def active_snapshot(
@@ -38,69 +42,26 @@ def active_snapshot(
     return version, snapshot, {str(pid): bool(act) for pid, act in rows}
 
 
+def _draft_rows(
+    session: Session, table: type[Row], project_id: str, *order: InstrumentedAttribute[Any]
+) -> Sequence[Row]:
+    """The project's rows of one draft table, in ``order``."""
+    return session.scalars(select(table).filter_by(project_id=project_id).order_by(*order)).all()
+
+
 def draft_snapshot(session: Session, project_id: str) -> ConfigSnapshot:
     """The project's current (undeployed) config, in canonical order."""
-    pipelines = session.scalars(
-        select(Pipeline).where(Pipeline.project_id == project_id).order_by(Pipeline.id)
-    ).all()
-    events = session.scalars(
-        select(PipelineEvent)
-        .where(PipelineEvent.project_id == project_id)
-        .order_by(PipelineEvent.pipeline_id, PipelineEvent.name)
-    ).all()
-    features = session.scalars(
-        select(Feature).where(Feature.project_id == project_id).order_by(Feature.name)
-    ).all()
-    derived = session.scalars(
-        select(DerivedFeature)
-        .where(DerivedFeature.project_id == project_id)
-        .order_by(DerivedFeature.name)
-    ).all()
+    pipelines = _draft_rows(session, Pipeline, project_id, Pipeline.id)
+    events = _draft_rows(
+        session, PipelineEvent, project_id, PipelineEvent.pipeline_id, PipelineEvent.name
+    )
+    features = _draft_rows(session, Feature, project_id, Feature.name)
+    derived = _draft_rows(session, DerivedFeature, project_id, DerivedFeature.name)
     by_pipeline: dict[str, list[EventSpec]] = {}
     for e in events:
-        by_pipeline.setdefault(e.pipeline_id, []).append(
-            EventSpec(
-                name=e.name,
-                description=e.description,
-                enabled=e.enabled,
-                fields=[FieldSpec.model_validate(f) for f in e.fields],
-            )
-        )
+        by_pipeline.setdefault(e.pipeline_id, []).append(model_of(EventSpec, e))
     return ConfigSnapshot(
-        pipelines=[
-            PipelineSpec(
-                id=p.id,
-                name=p.name,
-                description=p.description,
-                unknown_properties=p.unknown_properties,
-                events=by_pipeline.get(p.id, []),
-            )
-            for p in pipelines
-        ],
-        features=[
-            FeatureSpec(
-                name=f.name,
-                description=f.description,
-                pipeline_id=f.pipeline_id,
-                source_event=f.source_event,
-                entity_key=f.entity_key,
-                aggregation=Aggregation(f.aggregation),
-                field=f.field,
-                windows=list(f.windows),
-                enabled=f.enabled,
-                version=f.version,
-            )
-            for f in features
-        ],
-        derived=[
-            DerivedSpec(
-                name=d.name,
-                description=d.description,
-                entity_key=d.entity_key,
-                expression=d.expression,
-                enabled=d.enabled,
-                version=d.version,
-            )
-            for d in derived
-        ],
+        pipelines=[model_of(PipelineSpec, p, events=by_pipeline.get(p.id, [])) for p in pipelines],
+        features=[model_of(FeatureSpec, f) for f in features],
+        derived=[model_of(DerivedSpec, d) for d in derived],
     )

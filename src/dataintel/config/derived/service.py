@@ -17,21 +17,10 @@ from dataintel.config.derived.schemas import (
 from dataintel.config.derived.validation import compile_all
 from dataintel.config.replace import same_identifier
 from dataintel.errors import Conflict, NotFound
-from dataintel.model.snapshot import DerivedSpec
+from dataintel.model.snapshot import DerivedSpec, model_of
 from dataintel.storage.metadata.feature_models import DerivedFeature
 
 DEFINITION = ("description", "entity_key", "expression", "enabled")
-
-
-def _spec(row: DerivedFeature) -> DerivedSpec:
-    return DerivedSpec(
-        name=row.name,
-        description=row.description,
-        entity_key=row.entity_key,
-        expression=row.expression,
-        enabled=row.enabled,
-        version=row.version,
-    )
 
 
 class DerivedService:
@@ -92,15 +81,4 @@ class DerivedService:
         for spec, compiled in compile_all(draft.features, draft.derived):
             if spec.name == row.name:
                 reads = sorted(compiled.names)
-        return DerivedRead(
-            name=row.name,
-            project_id=row.project_id,
-            description=row.description,
-            entity_key=row.entity_key,
-            expression=row.expression,
-            reads=reads,
-            enabled=row.enabled,
-            version=row.version,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
+        return model_of(DerivedRead, row, reads=reads)

@@ -25,6 +25,7 @@ from dataintel.config.pipelines import repository as pipelines_repo
 from dataintel.config.replace import same_identifier
 from dataintel.errors import Conflict, NotFound
 from dataintel.model.aggregations import Aggregation
+from dataintel.model.snapshot import model_of
 from dataintel.model.windows import format_seconds, parse_window
 from dataintel.storage.metadata.models import Feature
 
@@ -54,21 +55,7 @@ def window_read(feature: str, window: str) -> WindowRead:
 
 
 def feature_read(row: Feature) -> FeatureRead:
-    return FeatureRead(
-        name=row.name,
-        project_id=row.project_id,
-        description=row.description,
-        pipeline_id=row.pipeline_id,
-        source_event=row.source_event,
-        entity_key=row.entity_key,
-        aggregation=Aggregation(row.aggregation),
-        field=row.field,
-        windows=[window_read(row.name, w) for w in row.windows],
-        enabled=row.enabled,
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return model_of(FeatureRead, row, windows=[window_read(row.name, w) for w in row.windows])
 
 
 def _definition(row: Feature) -> dict[str, Any]:

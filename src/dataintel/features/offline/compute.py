@@ -14,9 +14,9 @@ since a LAST".
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ParamSpec
 
 import orjson
 
@@ -31,6 +31,7 @@ from dataintel.storage.analytics.port import AnalyticsStore
 Values = dict[str, dict[str, Any]]
 Times = dict[str, dict[str, int | None]]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+P = ParamSpec("P")
 
 
 def window_start(w: WindowSpec, t_us: int) -> int | None:
@@ -117,18 +118,13 @@ def compute_offline_with_times(
     return values, times
 
 
-def compute_offline(
-    analytics: AnalyticsStore,
-    project_id: str,
-    features: Sequence[FeatureSpec],
-    entity_key: str,
-    entity_ids: Sequence[str],
-    t_us: int,
-    snapshot: ConfigSnapshot | None = None,
-) -> Values:
-    """Every value ``<feature>_<window>`` per entity id as of ``t_us`` (see
-    ``compute_offline_with_times``)."""
-    values, _ = compute_offline_with_times(
-        analytics, project_id, features, entity_key, entity_ids, t_us, snapshot
-    )
+def _values_only(compute: Callable[P, tuple[Values, Times]]) -> Callable[P, Values]:
+    def values(*args: P.args, **kwargs: P.kwargs) -> Values:
+        return compute(*args, **kwargs)[0]
+
     return values
+
+
+compute_offline = _values_only(compute_offline_with_times)
+"""Every value ``<feature>_<window>`` per entity id as of ``t_us``: the values of
+``compute_offline_with_times`` (same arguments), without the times."""

@@ -62,14 +62,12 @@ class Fields:
         if field == "timestamp":
             return "toUnixTimestamp64Micro(ts)"
         path = lit(field)
-        kind = f"JSONType(properties, {path})"
-        text = f"JSONExtractString(properties, {path})"
-        number = f"JSONExtractFloat(properties, {path})"
-        return (
-            f"CASE WHEN {kind} = 'String' THEN toUnixTimestamp64Micro("
-            f"parseDateTime64BestEffortOrNull({text}, 6, 'UTC')) "
-            f"WHEN {kind} IN ('Int64', 'UInt64', 'Double') THEN toInt64(round(CASE WHEN "
-            f"{number} > 1e11 THEN {number} * 1000 ELSE {number} * 1000000 END)) END"
+        parsed = f"parseDateTime64BestEffortOrNull(JSONExtractString(properties, {path}), 6, 'UTC')"
+        return partials.instant_case(
+            f"JSONType(properties, {path})",
+            ("String", f"toUnixTimestamp64Micro({parsed})"),
+            ("'Int64', 'UInt64', 'Double'", f"JSONExtractFloat(properties, {path})"),
+            lambda us: f"toInt64({us})",
         )
 
     def json(self, field: str) -> str:

@@ -10,7 +10,7 @@ same values. Python then only reshapes one row per tile into ``EntityUpdate``s.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import duckdb
@@ -71,13 +71,27 @@ def instant_sql(field: str) -> str:
     if field == "timestamp":
         return "epoch_us(ts)"
     path = _json_path(field)
-    kind = f"json_type(properties, {path})"
     text = f"json_extract_string(properties, {path})"
-    number = f"TRY_CAST({text} AS DOUBLE)"
+    return instant_case(
+        f"json_type(properties, {path})",
+        ("VARCHAR", f"epoch_us(TRY_CAST({text} AS TIMESTAMPTZ))"),
+        ("'UBIGINT', 'BIGINT', 'DOUBLE'", f"TRY_CAST({text} AS DOUBLE)"),
+        lambda us: f"CAST({us} AS BIGINT)",
+    )
+
+
+def instant_case(
+    kind: str, string: tuple[str, str], number: tuple[str, str], bigint: Callable[[str], str]
+) -> str:
+    """``instant_sql``'s rule in an engine's spelling: when the JSON type ``kind`` is
+    ``string[0]``, the instant ``string[1]`` parses (µs); when it is one of ``number[0]``,
+    the epoch number ``number[1]`` (seconds, or milliseconds above 1e11) as µs, rounded and
+    cast by ``bigint``; else NULL."""
+    (string_type, parsed), (number_types, value) = string, number
+    us = f"CASE WHEN {value} > 1e11 THEN {value} * 1000 ELSE {value} * 1000000 END"
     return (
-        f"CASE WHEN {kind} = 'VARCHAR' THEN epoch_us(TRY_CAST({text} AS TIMESTAMPTZ)) "
-        f"WHEN {kind} IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN CAST(round(CASE WHEN "
-        f"{number} > 1e11 THEN {number} * 1000 ELSE {number} * 1000000 END) AS BIGINT) END"
+        f"CASE WHEN {kind} = '{string_type}' THEN {parsed} "
+        f"WHEN {kind} IN ({number_types}) THEN {bigint(f'round({us})')} END"
     )
 
 

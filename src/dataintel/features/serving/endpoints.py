@@ -53,10 +53,7 @@ _QUERY_FORM = (
     "to a route name such as 'definitions'); use this form when a path segment cannot "
     "carry the id."
 )
-UserIdQuery = Annotated[
-    str, Query(min_length=1, max_length=ENTITY_ID_MAX_CHARS, description=_QUERY_FORM)
-]
-CartIdQuery = Annotated[
+IdQuery = Annotated[
     str, Query(min_length=1, max_length=ENTITY_ID_MAX_CHARS, description=_QUERY_FORM)
 ]
 FeaturesParam = Annotated[
@@ -133,12 +130,9 @@ async def _cart_vector(
     response_model=EntityFeatures,
 )
 async def user_features_by_query(
-    request: Request, scope: PathScope, user_id: UserIdQuery, features: FeaturesParam = None
+    request: Request, scope: PathScope, user_id: IdQuery, features: FeaturesParam = None
 ) -> Response:
-    _, [vector] = await server(request).entities(
-        scope.project_id, "user_id", [user_id], _names(features)
-    )
-    return _json(vector)
+    return await _user_vector(request, scope.project_id, user_id, features)
 
 
 @router.get(
@@ -214,9 +208,9 @@ async def batch_compute_page(
     response_model=EntityFeatures,
 )
 async def cart_features_by_query(
-    request: Request, scope: KeyScope, cart_id: CartIdQuery, features: FeaturesParam = None
+    request: Request, scope: KeyScope, cart_id: IdQuery, features: FeaturesParam = None
 ) -> Response:
-    return _json(await server(request).cart(scope.project_id, cart_id, _names(features)))
+    return await _cart_vector(request, scope.project_id, cart_id, features)
 
 
 @router.get(
