@@ -23,6 +23,6 @@ def test_tune_gc_freezes_the_startup_heap_and_raises_the_thresholds() -> None:
     ).stdout
     found = json.loads(out)
     assert found["before"] == [700, 10, 10]
-    assert found["after"][0] == found["gen0"] >= 10_000
+    assert found["after"][0] == found["gen0"] > 700
     assert found["after"][1:] >= [10, 10]
     assert found["frozen"] > 1_000  # the imported modules are out of every collection
