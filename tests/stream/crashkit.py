@@ -161,6 +161,26 @@ class Client:
                     self.acked.add(item["event_id"])
         return False
 
+    def wait_processed(self, max_seconds: float) -> None:
+        """Send one event at a time with ``?wait=processed`` until an answer says every sink
+        has applied it: after several restarts the processor's catch-up can outlast one
+        call's wait (``processed: false`` then), and the stores are only read once it is
+        done."""
+        url = f"http://127.0.0.1:{self.port}/ingest/crash/web/batch?wait=processed"
+        headers = {"Authorization": f"Bearer {self.key}"}
+        deadline = time.monotonic() + max_seconds
+        with httpx.Client(timeout=60) as http:
+            while time.monotonic() < deadline:
+                items = self._fresh()
+                self.sent.update(i["event_id"] for i in items)
+                resp = http.post(url, json=items, headers=headers)
+                assert resp.status_code == 200, resp.text
+                body = resp.json()
+                self.acked.update(i["event_id"] for i in body["items"])
+                if body["processed"]:
+                    return
+        raise AssertionError(f"not processed within {max_seconds} s")
+
 
 def stored_events(data_dir: Path) -> tuple[int, set[str]]:
     con = duckdb.connect(str(data_dir / "analytics.duckdb"), read_only=True)

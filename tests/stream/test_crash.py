@@ -50,7 +50,7 @@ def test_kill9_of_the_embedded_server_loses_and_duplicates_nothing(tmp_path: Pat
     while client.pending:
         assert not client.send_until_failure(max_seconds=5)
     client.batch = 1
-    assert not client.send_until_failure(max_seconds=0.0001, query="?wait=processed")
+    client.wait_processed(max_seconds=180)
     server.stop()
 
     count, ids = stored_events(data_dir)
