@@ -76,12 +76,29 @@ class DerivedSpec(BaseModel):
     version: int = 1
 
 
+class AnalyticsSettings(BaseModel):
+    """How the analytics plane reads a project's events (deployed with the rest of the config).
+
+    Durations use the window syntax (``30m``, ``7d``; model/windows.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    purchase_event: str = "purchase"  # the event that means "purchase"
+    revenue_field: str = "revenue"  # its revenue property (number)
+    currency_field: str = "currency"
+    cart_events: list[str] = ["cart_add", "checkout_start"]  # events that open / touch a cart
+    abandon_after: str = "30m"  # a cart with no purchase this long after its last event
+    outcome_horizon: str = "7d"  # abandoned → purchased within this: recovered (and outcomes)
+    attribution_window: str = "7d"  # interventions this long before a purchase may get credit
+
+
 class ConfigSnapshot(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     pipelines: list[PipelineSpec] = []
     features: list[FeatureSpec] = []
     derived: list[DerivedSpec] = []
+    analytics: AnalyticsSettings = AnalyticsSettings()
 
     def pipeline(self, pipeline_id: str) -> PipelineSpec | None:
         return next((p for p in self.pipelines if p.id == pipeline_id), None)
