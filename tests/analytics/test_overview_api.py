@@ -4,10 +4,12 @@ apart, and the cache answers identical requests until a new event arrives."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from dataintel.analytics.params import resolve
 from dataintel.model.snapshot import AnalyticsSettings
@@ -206,3 +208,32 @@ def test_an_analyst_of_another_role_is_refused(platform: Platform, shop: Any) ->
 
     ingest = platform.keys.headers([Role.INGEST], "shop")
     assert_problem(platform.client.get(OVERVIEW, headers=ingest), 403)
+
+
+def test_the_cache_is_redis_when_configured(make_settings: Any) -> None:
+    from dataintel.analytics.cache import ANALYTICS_CACHE
+    from dataintel.main import create_app
+    from dataintel.storage.cache import RedisCache
+    from tests.conftest import REDIS_URL, Keys, require_service
+
+    require_service("Redis", "127.0.0.1", 6379)
+    app = create_app(make_settings(cache_url=REDIS_URL))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        keys = Keys(app)
+        platform = Platform(client, keys, keys.headers(["admin"]))
+        assert isinstance(app.state.dataintel.port(ANALYTICS_CACHE).backend, RedisCache)
+        headers = platform.project(f"r{uuid.uuid4().hex[:12]}")
+        project = keys_project(headers, client)
+        event = {"event": "cart_add", "timestamp": DAY.isoformat(), "cart_id": "c1"}
+        platform.send(project, [{**event, "event_id": "r1", "properties": {"product_id": "p"}}])
+        first = client.get(OVERVIEW, params=window(), headers=headers)
+        again = client.get(OVERVIEW, params=window(), headers=headers)
+        assert (first.headers["x-cache"], again.headers["x-cache"]) == ("miss", "hit")
+        platform.send(project, [{**event, "event_id": "r2", "properties": {"product_id": "p"}}])
+        fresh = client.get(OVERVIEW, params=window(), headers=headers)
+        assert fresh.headers["x-cache"] == "miss"
+        assert fresh.json()["totals"]["events"]["value"] == 2
+
+
+def keys_project(headers: dict[str, str], client: TestClient) -> str:
+    return str(client.get(OVERVIEW, headers=headers).json()["project_id"])
