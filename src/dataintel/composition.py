@@ -59,15 +59,18 @@ def build_state(settings: Settings, role: Role) -> AppState:
 
 def _provide_http(state: AppState) -> None:
     # Imported here: a worker restarts often and must not load the HTTP planes.
+    from dataintel.analytics.cache import ANALYTICS_CACHE, AnalyticsCache
     from dataintel.api.fast_scope import PROJECTS, ProjectDirectory
     from dataintel.api.ratelimit import RateLimiter
     from dataintel.ingest.resources import INGEST, IngestRuntime
+    from dataintel.storage.cache import open_cache
 
     settings, sessions = state.settings, state.sessions
     if settings.rate_limit:
         state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_limit_storage_url)
     state.provide(PROJECTS, ProjectDirectory(sessions))
     state.provide(INGEST, IngestRuntime.build(settings, sessions))
+    state.provide(ANALYTICS_CACHE, AnalyticsCache(open_cache(settings.cache_url)))
 
 
 @asynccontextmanager

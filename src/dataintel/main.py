@@ -9,15 +9,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from dataintel import __version__
+from dataintel.analytics import endpoints as analytics
 from dataintel.api import health, logging, openapi, problems
 from dataintel.api.metrics import HttpMetrics
 from dataintel.api.middleware import RequestContextMiddleware
 from dataintel.auth import endpoints as api_keys
 from dataintel.composition import build_state, role_of, running
+from dataintel.config.analytics_settings import endpoints as analytics_settings
 from dataintel.config.deployments import endpoints as deployments
 from dataintel.config.derived import endpoints as derived
 from dataintel.config.features import endpoints as features
 from dataintel.config.pipelines import endpoints as pipelines
+from dataintel.config.pipelines import templates
 from dataintel.config.projects import endpoints as projects
 from dataintel.export import endpoints as export
 from dataintel.features.offline import endpoints as historical
@@ -47,6 +50,10 @@ TAGS = [
     {"name": "dead-letters", "description": "Rejected events: list, filter, replay."},
     {"name": "export", "description": "Events out: NDJSON, CSV, Parquet, streamed."},
     {"name": "serving", "description": "Feature vectors per user and cart, in milliseconds."},
+    {
+        "name": "analytics",
+        "description": "Overview, funnels, revenue attribution, model performance; settings.",
+    },
     {"name": "operations", "description": "Health and metrics."},
 ]
 
@@ -89,13 +96,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api_keys.router,
         projects.router,
         pipelines.router,
+        templates.router,
         features.router,
         derived.router,
         deployments.router,
+        analytics_settings.router,
         ingest.router,
         segment.router,
         dead_letters.router,
         export.router,
+        analytics.router,
     ):
         app.include_router(router)
     return app

@@ -49,8 +49,8 @@ class Settings(BaseSettings):
     )
     cache_url: str = Field(
         default="memory://",
-        description="Shared short-lived state (webhook replay guard, Kafka dedup): memory:// "
-        "(one process) or redis://host:port/db.",
+        description="Shared short-lived state (webhook replay guard, Kafka dedup, cached "
+        "analytics answers): memory:// (one process) or redis://host:port/db.",
     )
     ingest_max_batch_events: int = Field(
         default=10_000, ge=1, description="Most events in one batch request (413 above)."

@@ -56,3 +56,26 @@ def test_memory_keys_expire_after_their_ttl() -> None:
 def test_unknown_cache_scheme() -> None:
     with pytest.raises(ValueError, match="cache_url"):
         open_cache("memcached://x")
+
+
+def test_values_round_trip_and_expire(cache: Cache) -> None:
+    key = f"test:{uuid.uuid4().hex}"
+    assert cache.get(key) is None
+    cache.put(key, b"\x00answer", 60)
+    assert cache.get(key) == b"\x00answer"
+    cache.put(key, b"newer", 60)
+    assert cache.get(key) == b"newer"
+    assert cache.get(key + "-other") is None
+
+
+def test_memory_values_expire_and_the_least_recently_used_goes_first() -> None:
+    clock = Clock()
+    cache = MemoryCache(clock, max_values=2)
+    cache.put("a", b"1", 10)
+    cache.put("b", b"2", 10)
+    assert cache.get("a") == b"1"  # a is now the most recently used
+    cache.put("c", b"3", 10)
+    assert cache.get("b") is None
+    assert (cache.get("a"), cache.get("c")) == (b"1", b"3")
+    clock.now += 10
+    assert cache.get("a") is None

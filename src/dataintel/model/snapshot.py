@@ -6,12 +6,13 @@ one too, so "pending changes" is simply diff(active snapshot, draft snapshot).
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from dataintel.model.aggregations import Aggregation
-from dataintel.model.fields import FieldSpec, UnknownPolicy
+from dataintel.model.fields import EVENT_NAME, FIELD_NAME, FieldSpec, UnknownPolicy
+from dataintel.model.windows import LIFETIME, parse_window
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -76,6 +77,10 @@ class DerivedSpec(BaseModel):
     version: int = 1
 
 
+EventName = Annotated[str, Field(pattern=EVENT_NAME)]
+PropertyName = Annotated[str, Field(pattern=FIELD_NAME)]
+
+
 class AnalyticsSettings(BaseModel):
     """How the analytics plane reads a project's events (deployed with the rest of the config).
 
@@ -83,13 +88,59 @@ class AnalyticsSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    purchase_event: str = "purchase"  # the event that means "purchase"
-    revenue_field: str = "revenue"  # its revenue property (number)
-    currency_field: str = "currency"
-    cart_events: list[str] = ["cart_add", "checkout_start"]  # events that open / touch a cart
-    abandon_after: str = "30m"  # a cart with no purchase this long after its last event
-    outcome_horizon: str = "7d"  # abandoned → purchased within this: recovered (and outcomes)
-    attribution_window: str = "7d"  # interventions this long before a purchase may get credit
+    purchase_event: EventName = Field(
+        default="purchase", description="The event that means 'purchase'."
+    )
+    revenue_field: PropertyName = Field(
+        default="revenue", description="The purchase event's revenue property (a number)."
+    )
+    currency_field: PropertyName = Field(
+        default="currency", description="The purchase event's currency property."
+    )
+    cart_events: list[EventName] = Field(
+        default=["cart_add", "checkout_start"],
+        min_length=1,
+        max_length=50,
+        description="Events that open or touch a cart (with the envelope's cart_id).",
+    )
+    abandon_after: str = Field(
+        default="30m",
+        description="A cart is abandoned when no cart event and no purchase follows its last "
+        "cart event within this idle time.",
+    )
+    outcome_horizon: str = Field(
+        default="7d",
+        description="An abandoned cart purchased within this time after its abandonment is "
+        "recovered (also the outcome horizon of predictions).",
+    )
+    attribution_window: str = Field(
+        default="7d",
+        description="Interventions this long before a purchase may get credit for it.",
+    )
+
+    @field_validator("abandon_after", "outcome_horizon", "attribution_window")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        if value == LIFETIME:
+            raise ValueError("must be a duration such as 30m, 24h or 7d, not 'lifetime'")
+        parse_window(value)
+        return value
+
+    @field_validator("cart_events")
+    @classmethod
+    def _distinct(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists an event twice")
+        purchase = info.data.get("purchase_event")
+        if purchase in value:
+            raise ValueError(f"cannot contain the purchase_event {purchase!r}")
+        return value
+
+    def seconds(self, name: str) -> int:
+        """A duration setting (``abandon_after``, ...) in seconds."""
+        seconds = parse_window(getattr(self, name)).seconds
+        assert seconds is not None  # lifetime is refused above
+        return seconds
 
 
 class ConfigSnapshot(BaseModel):

@@ -1,11 +1,14 @@
 """The Cache port: shared, short-lived "have I seen this?" state.
 
-One operation, ``add_if_absent(key, ttl_s)``: record ``key`` for ``ttl_s`` seconds and say
-whether it was new. Used by ingest's webhook replay guard (a signature header seen twice
-within its tolerance window is a replay). Chosen by URL (``settings.cache_url``):
+``add_if_absent(key, ttl_s)``: record ``key`` for ``ttl_s`` seconds and say whether it was
+new. Used by ingest's webhook replay guard (a signature header seen twice within its
+tolerance window is a replay). ``get`` / ``put``: a value (bytes) for at most ``ttl_s``
+seconds, e.g. a computed analytics answer. Chosen by URL (``settings.cache_url``):
 
-- ``memory://``: in this process only (one API process, tests);
-- ``redis://host:port/db``: shared by every replica (``SET key 1 NX EX ttl``, atomic).
+- ``memory://``: in this process only (one API process, tests); values are kept in a
+  least-recently-used map of at most ``max_values`` entries;
+- ``redis://host:port/db``: shared by every replica (``SET key 1 NX EX ttl``, atomic;
+  values with ``SET key value EX ttl``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import heapq
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,6 +26,14 @@ class Cache(ABC):
     @abstractmethod
     def add_if_absent(self, key: str, ttl_s: int) -> bool:
         """Remember ``key`` for ``ttl_s`` seconds; True when it was not already remembered."""
+
+    @abstractmethod
+    def get(self, key: str) -> bytes | None:
+        """The value ``put`` under ``key``, unless it expired or was evicted."""
+
+    @abstractmethod
+    def put(self, key: str, value: bytes, ttl_s: int) -> None:
+        """Keep ``value`` under ``key`` for at most ``ttl_s`` seconds."""
 
     @abstractmethod
     def ping(self) -> None:
@@ -34,11 +46,13 @@ class Cache(ABC):
 class MemoryCache(Cache):
     """A dict with expiry times; expired keys are evicted in time order (a heap)."""
 
-    def __init__(self, clock: Any = time.monotonic) -> None:
+    def __init__(self, clock: Any = time.monotonic, max_values: int = 1024) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._expires: dict[str, float] = {}
         self._heap: list[tuple[float, str]] = []
+        self._max_values = max_values
+        self._values: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
 
     def add_if_absent(self, key: str, ttl_s: int) -> bool:
         now = self._clock()
@@ -57,6 +71,25 @@ class MemoryCache(Cache):
             if self._expires.get(key) == until:
                 del self._expires[key]
 
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            hit = self._values.get(key)
+            if hit is None:
+                return None
+            if hit[0] <= self._clock():
+                del self._values[key]
+                return None
+            self._values.move_to_end(key)
+            return hit[1]
+
+    def put(self, key: str, value: bytes, ttl_s: int) -> None:
+        until = self._clock() + max(ttl_s, 1)
+        with self._lock:
+            self._values[key] = (until, value)
+            self._values.move_to_end(key)
+            while len(self._values) > self._max_values:
+                self._values.popitem(last=False)
+
     def ping(self) -> None:
         return None
 
@@ -64,6 +97,7 @@ class MemoryCache(Cache):
         with self._lock:
             self._expires.clear()
             self._heap.clear()
+            self._values.clear()
 
 
 class RedisCache(Cache):
@@ -79,6 +113,13 @@ class RedisCache(Cache):
 
     def add_if_absent(self, key: str, ttl_s: int) -> bool:
         return bool(self._client.set(self._prefix + key, b"1", nx=True, ex=max(ttl_s, 1)))
+
+    def get(self, key: str) -> bytes | None:
+        value = self._client.get(self._prefix + key)
+        return bytes(value) if value is not None else None  # type: ignore[arg-type]
+
+    def put(self, key: str, value: bytes, ttl_s: int) -> None:
+        self._client.set(self._prefix + key, value, ex=max(ttl_s, 1))
 
     def ping(self) -> None:
         self._client.ping()

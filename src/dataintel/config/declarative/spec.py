@@ -10,17 +10,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from dataintel.config.derived.schemas import DerivedCreate
 from dataintel.config.features.schemas import FeatureCreate
 from dataintel.config.pipelines.schemas import PipelineCreate
 from dataintel.config.projects.schemas import ProjectCreate
 from dataintel.errors import InvalidInput
+from dataintel.model.platform import TEMPLATES
 from dataintel.model.snapshot import (
+    AnalyticsSettings,
     ConfigSnapshot,
     DerivedSpec,
     EventSpec,
@@ -41,14 +51,20 @@ def _no_duplicates(kind: str, names: list[str]) -> None:
 
 
 class ProjectFile(BaseModel):
-    """A whole project: its identity, pipelines (with event schemas) and features."""
+    """A whole project: its identity, pipelines (with event schemas), the bundled pipeline
+    templates it enables, features, derived features and analytics settings (omitted: the
+    defaults)."""
 
     model_config = ConfigDict(extra="forbid")
 
     project: ProjectCreate
+    templates: list[Literal["platform"]] = Field(
+        default_factory=list, description="Bundled pipelines to include (model/platform.py)."
+    )
     pipelines: list[PipelineCreate] = Field(default_factory=list, max_length=200)
     features: list[FeatureCreate] = Field(default_factory=list, max_length=2000)
     derived: list[DerivedCreate] = Field(default_factory=list, max_length=500)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     _source: str = PrivateAttr(default="<config>")
 
     @property
@@ -56,10 +72,24 @@ class ProjectFile(BaseModel):
         """The file it came from, for messages."""
         return self._source
 
+    @field_validator("templates")
+    @classmethod
+    def _unique_templates(cls, v: list[str]) -> list[str]:
+        _no_duplicates("template", v)
+        return v
+
     @field_validator("pipelines")
     @classmethod
-    def _unique_pipelines(cls, v: list[PipelineCreate]) -> list[PipelineCreate]:
+    def _unique_pipelines(
+        cls, v: list[PipelineCreate], info: ValidationInfo
+    ) -> list[PipelineCreate]:
         _no_duplicates("pipeline", [p.id for p in v])
+        for name in info.data.get("templates", []):
+            if TEMPLATES[name].id in {p.id for p in v}:
+                raise ValueError(
+                    f"pipeline {TEMPLATES[name].id!r} is added by the template {name!r}: "
+                    "remove one of them"
+                )
         return v
 
     @field_validator("features")
@@ -70,14 +100,15 @@ class ProjectFile(BaseModel):
 
     def snapshot(self) -> ConfigSnapshot:
         """The desired config, in canonical order (feature versions not yet resolved)."""
-        pipelines = [
+        pipelines = [TEMPLATES[name] for name in self.templates] + [
             model_of(
                 PipelineSpec,
                 p,
                 events=[model_of(EventSpec, e) for e in sorted(p.events, key=lambda e: e.name)],
             )
-            for p in sorted(self.pipelines, key=lambda p: p.id)
+            for p in self.pipelines
         ]
+        pipelines.sort(key=lambda p: p.id)
         features = [
             FeatureSpec.model_validate(f.model_dump()) for f in sorted(self.features, key=_name)
         ]
@@ -85,7 +116,9 @@ class ProjectFile(BaseModel):
             DerivedSpec.model_validate(d.model_dump())
             for d in sorted(self.derived, key=lambda d: d.name)
         ]
-        return ConfigSnapshot(pipelines=pipelines, features=features, derived=derived)
+        return ConfigSnapshot(
+            pipelines=pipelines, features=features, derived=derived, analytics=self.analytics
+        )
 
 
 def _name(f: FeatureCreate) -> str:

@@ -2,7 +2,8 @@
 
 Used for the pending diff (active version -> draft), for the record stored with every
 deployment, and for the plan of `dataintel apply` (draft -> file). Order: each pipeline
-(by id) followed by its events (by name), then the features (by name).
+(by id) followed by its events (by name), then the features (by name), the derived features,
+and the analytics settings (always present, so only ever an update).
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ from pydantic import BaseModel, Field
 
 from dataintel.model.snapshot import ConfigSnapshot, EventSpec, FeatureSpec, PipelineSpec
 
-ChangeKind = Literal["pipeline", "event", "feature", "derived"]
+ChangeKind = Literal["pipeline", "event", "feature", "derived", "analytics"]
 ChangeAction = Literal["create", "update", "delete"]
 
 
 class Change(BaseModel):
     kind: ChangeKind
     key: str = Field(
-        description="'web' (pipeline), 'web/cart_add' (event), 'cart_adds' (feature or derived)"
+        description="'web' (pipeline), 'web/cart_add' (event), 'cart_adds' (feature or "
+        "derived), 'analytics' (the analytics settings)"
     )
     action: ChangeAction
     fields: list[str] = Field(
@@ -103,6 +105,14 @@ def diff(before: ConfigSnapshot, after: ConfigSnapshot) -> list[Change]:
             {d.name: d.model_dump(mode="json") for d in after.derived},
         )
     )
+    analytics = _compare(
+        "analytics",
+        "analytics",
+        before.analytics.model_dump(mode="json"),
+        after.analytics.model_dump(mode="json"),
+    )
+    if analytics is not None:
+        changes.append(analytics)
     return changes
 
 

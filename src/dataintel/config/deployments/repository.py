@@ -10,8 +10,15 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from dataintel.model.fields import FieldSpec
-from dataintel.model.snapshot import ConfigSnapshot, FeatureSpec, model_of
-from dataintel.storage.metadata.models import Deployment, Feature, Pipeline, PipelineEvent, Project
+from dataintel.model.snapshot import AnalyticsSettings, ConfigSnapshot, FeatureSpec, model_of
+from dataintel.storage.metadata.models import (
+    AnalyticsSettingsRow,
+    Deployment,
+    Feature,
+    Pipeline,
+    PipelineEvent,
+    Project,
+)
 
 
 def new_webhook_secret() -> str:
@@ -231,11 +238,23 @@ def replace_draft(
     stale_events = _write_events(session, project_id, snapshot)
     stale_features = _write_features(session, project_id, snapshot)
     stale_features += _write_derived(session, project_id, snapshot, keep_versions)
+    write_analytics(session, project_id, snapshot.analytics)
     for stale in (stale_features, stale_events, stale_pipelines):
         for row in stale:
             session.delete(row)
         session.flush()
     return snapshot
+
+
+def write_analytics(session: Session, project_id: str, settings: AnalyticsSettings) -> None:
+    """Store the draft analytics settings (one row per project, written only when changed)."""
+    values = settings.model_dump(mode="json")
+    row = session.get(AnalyticsSettingsRow, project_id)
+    if row is None:
+        session.add(AnalyticsSettingsRow(project_id=project_id, settings=values))
+    elif row.settings != values:
+        row.settings = values
+    session.flush()
 
 
 def _write_derived(

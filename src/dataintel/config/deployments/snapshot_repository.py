@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from dataintel.model.snapshot import (
+    AnalyticsSettings,
     ConfigSnapshot,
     DerivedSpec,
     EventSpec,
@@ -17,7 +18,14 @@ from dataintel.model.snapshot import (
     model_of,
 )
 from dataintel.storage.metadata.feature_models import DerivedFeature
-from dataintel.storage.metadata.models import Deployment, Feature, Pipeline, PipelineEvent, Project
+from dataintel.storage.metadata.models import (
+    AnalyticsSettingsRow,
+    Deployment,
+    Feature,
+    Pipeline,
+    PipelineEvent,
+    Project,
+)
 
 Row = TypeVar("Row")
 
@@ -64,4 +72,13 @@ def draft_snapshot(session: Session, project_id: str) -> ConfigSnapshot:
         pipelines=[model_of(PipelineSpec, p, events=by_pipeline.get(p.id, [])) for p in pipelines],
         features=[model_of(FeatureSpec, f) for f in features],
         derived=[model_of(DerivedSpec, d) for d in derived],
+        analytics=draft_analytics(session, project_id),
     )
+
+
+def draft_analytics(session: Session, project_id: str) -> AnalyticsSettings:
+    """The project's draft analytics settings (the defaults when never set)."""
+    raw = session.scalar(
+        select(AnalyticsSettingsRow.settings).where(AnalyticsSettingsRow.project_id == project_id)
+    )
+    return AnalyticsSettings() if raw is None else AnalyticsSettings.model_validate(raw)

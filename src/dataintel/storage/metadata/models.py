@@ -167,3 +167,16 @@ class IngestStat(Base):
     accepted: Mapped[int] = mapped_column(BigInteger, default=0)
     duplicate: Mapped[int] = mapped_column(BigInteger, default=0)
     rejected: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AnalyticsSettingsRow(Base):
+    """A project's draft analytics settings (model.snapshot.AnalyticsSettings as JSON); no
+    row: the defaults. Deployed like the rest of the config (inside the snapshot)."""
+
+    __tablename__ = "analytics_settings"
+
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,0 +1,1 @@
+"""The analytics plane: overview, funnels, attribution, model performance (docs/analytics.md)."""

@@ -1,0 +1,1 @@
+"""The analytics settings of a project (draft config)."""
