@@ -1,0 +1,1 @@
+"""The analytics plane: funnels, and later overview, revenue, performance, reports."""
