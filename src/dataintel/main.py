@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from dataintel import __version__
+from dataintel.analytics import funnel_endpoints as funnels
 from dataintel.api import health, logging, openapi, problems
 from dataintel.api.metrics import HttpMetrics
 from dataintel.api.middleware import RequestContextMiddleware
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         segment.router,
         dead_letters.router,
         export.router,
+        funnels.router,
     ):
         app.include_router(router)
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from itertools import groupby
+from itertools import groupby, pairwise
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,9 @@ def funnel(
 ) -> dict[str, Outcome]:
     step_windows = step_windows or {}
     exclusions = exclusions or []
-    events = [Ev(e.entity, e.t, e.steps, e.exclusions, e.breakdown, i) for i, e in enumerate(events)]
+    events = [
+        Ev(e.entity, e.t, e.steps, e.exclusions, e.breakdown, i) for i, e in enumerate(events)
+    ]
     out = {}
     for entity, group in groupby(sorted(events, key=lambda e: e.entity), key=lambda e: e.entity):
         mine = sorted(group, key=lambda e: e.t)
@@ -83,9 +85,7 @@ def _ordered(mine, n, mode, window, end, step_windows, exclusions):
                 continue
             if k + 1 in step_windows and e.t - last_e.t > step_windows[k + 1]:
                 continue
-            if mode == "strict" and any(
-                last_e.t < o.t < e.t and k not in o.steps for o in mine
-            ):
+            if mode == "strict" and any(last_e.t < o.t < e.t and k not in o.steps for o in mine):
                 continue
             extend([*chain, (e, s)])
 
@@ -123,7 +123,7 @@ def _ordered(mine, n, mode, window, end, step_windows, exclusions):
         for c in good:
             if c[-1][0].t == t_first:
                 times = [e.t for e, _ in c]
-                options.append(tuple(b - a for a, b in zip(times, times[1:])))
+                options.append(tuple(b - a for a, b in pairwise(times)))
     latest = max(e.t for e in starts)
     pending = level < n and not excluded and latest + window >= end
     return Outcome(level, excluded, pending, options, _first_touch(starts))
@@ -145,7 +145,9 @@ def _unordered(mine, n, window, end, exclusions):
 
     def clean(a, firsts):
         hi, inclusive = (max(firsts.values()), False) if level == n else (a.t + window, True)
-        return not any(_x_between(mine, x, a.t, hi, inclusive) for x in range(1, len(exclusions) + 1))
+        return not any(
+            _x_between(mine, x, a.t, hi, inclusive) for x in range(1, len(exclusions) + 1)
+        )
 
     good = [(a, f) for a, f in scored if len(f) == level and clean(a, f)]
     options = []
@@ -154,7 +156,7 @@ def _unordered(mine, n, window, end, exclusions):
         for a, f in good:
             if a.t == t_first:
                 times = sorted(f.values())
-                options.append(tuple(b - a_ for a_, b in zip(times, times[1:])))
+                options.append(tuple(b - a_ for a_, b in pairwise(times)))
     latest = max(a.t for a in anchors)
     pending = level < n and bool(good) and latest + window >= end
     return Outcome(level, not good, pending, options, _first_touch(anchors))

@@ -27,9 +27,7 @@ SEC = 1_000_000
 
 
 def _table(events: list[Ev], n: int) -> pa.Table:
-    rows = sorted(
-        events, key=lambda e: (e.entity, e.t, e.breakdown is None, e.breakdown or "")
-    )
+    rows = sorted(events, key=lambda e: (e.entity, e.t, e.breakdown is None, e.breakdown or ""))
     masks = []
     for e in rows:
         m = sum(1 << (s - 1) for s in e.steps)
@@ -48,7 +46,9 @@ def _table(events: list[Ev], n: int) -> pa.Table:
 
 
 @st.composite
-def streams(draw: st.DrawFn) -> tuple[list[Ev], int, str, int, dict[int, int], list[tuple[int, int]]]:
+def streams(
+    draw: st.DrawFn,
+) -> tuple[list[Ev], int, str, int, dict[int, int], list[tuple[int, int]]]:
     n = draw(st.integers(2, 4))
     mode = draw(st.sampled_from(["ordered", "strict", "unordered"]))
     window = draw(st.integers(1, 12)) * SEC
@@ -95,7 +95,9 @@ def test_engine_matches_brute_force(case) -> None:  # type: ignore[no-untyped-de
         mode=FunnelMode(mode),
         window=timedelta(microseconds=window),
         step_windows={k: timedelta(microseconds=v) for k, v in step_windows.items()},
-        exclusions=tuple(Exclusion(EventMatch(f"x{i}"), a, b) for i, (a, b) in enumerate(exclusions)),
+        exclusions=tuple(
+            Exclusion(EventMatch(f"x{i}"), a, b) for i, (a, b) in enumerate(exclusions)
+        ),
     )
     table = _table(events, n)
     ev = from_table(table)
@@ -117,4 +119,4 @@ def test_engine_matches_brute_force(case) -> None:  # type: ignore[no-untyped-de
         row = int(got.first_row[code])
         value = table.column("breakdown")[row].as_py() if row >= 0 else None
         assert value == want.breakdown, (name, value, want.breakdown)
-    assert np.all(got.level[len(names):] == 0)
+    assert np.all(got.level[len(names) :] == 0)

@@ -47,7 +47,7 @@ class EntityFunnels:
 
 
 def _micros(delta_seconds: float) -> int:
-    return int(round(delta_seconds * 1_000_000))
+    return round(delta_seconds * 1_000_000)
 
 
 def compute(ev: FunnelEvents, spec: FunnelSpec) -> EntityFunnels:
@@ -108,7 +108,8 @@ class _Counter:
         k_lo = base + np.searchsorted(self.times, lo, side="right")
         k_hi = base + np.searchsorted(self.times, hi, side="right" if hi_inclusive else "left")
         count = np.searchsorted(self.keys, k_hi) - np.searchsorted(self.keys, k_lo)
-        return np.maximum(count, 0).astype(np.int64)
+        result: I64 = np.maximum(count, 0).astype(np.int64)
+        return result
 
 
 def _ordered(ev: FunnelEvents, spec: FunnelSpec) -> EntityFunnels:

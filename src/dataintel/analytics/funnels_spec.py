@@ -201,7 +201,9 @@ def _is_number(value: str) -> bool:
 
 
 def _split_filters(text: str, where: str) -> list[str]:
-    terms, current, quoted = [], [], False
+    terms: list[str] = []
+    current: list[str] = []
+    quoted = False
     for char in text:
         if char == '"':
             quoted = not quoted
