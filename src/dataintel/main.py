@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from dataintel import __version__
 from dataintel.analytics import endpoints as analytics
+from dataintel.analytics import funnel_endpoints as funnels
 from dataintel.api import health, logging, openapi, problems
 from dataintel.api.metrics import HttpMetrics
 from dataintel.api.middleware import RequestContextMiddleware
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dead_letters.router,
         export.router,
         analytics.router,
+        funnels.router,
     ):
         app.include_router(router)
     return app
