@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from dataintel import __version__
+from dataintel.analytics import performance_endpoints as performance
+from dataintel.analytics import revenue_endpoints as revenue
 from dataintel.api import health, logging, openapi, problems
 from dataintel.api.metrics import HttpMetrics
 from dataintel.api.middleware import RequestContextMiddleware
@@ -47,6 +49,7 @@ TAGS = [
     {"name": "dead-letters", "description": "Rejected events: list, filter, replay."},
     {"name": "export", "description": "Events out: NDJSON, CSV, Parquet, streamed."},
     {"name": "serving", "description": "Feature vectors per user and cart, in milliseconds."},
+    {"name": "analytics", "description": "Revenue attribution, holdout uplift, model performance."},
     {"name": "operations", "description": "Health and metrics."},
 ]
 
@@ -96,6 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         segment.router,
         dead_letters.router,
         export.router,
+        revenue.router,
+        performance.router,
     ):
         app.include_router(router)
     return app
