@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from dataintel import __version__
 from dataintel.analytics import endpoints as analytics
 from dataintel.analytics import funnel_endpoints as funnels
+from dataintel.analytics import performance_endpoints as performance
+from dataintel.analytics import revenue_endpoints as revenue
 from dataintel.api import health, logging, openapi, problems
 from dataintel.api.metrics import HttpMetrics
 from dataintel.api.middleware import RequestContextMiddleware
@@ -108,6 +110,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         export.router,
         analytics.router,
         funnels.router,
+        revenue.router,
+        performance.router,
     ):
         app.include_router(router)
     return app
