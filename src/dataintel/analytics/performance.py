@@ -26,6 +26,7 @@ from dataintel.analytics.performance_schemas import (
     ModelPerformance,
     PerformanceRead,
     PointRead,
+    RocPointRead,
     TopRead,
 )
 from dataintel.analytics.performance_sql import PairScope, pairs_query
@@ -155,6 +156,7 @@ class PerformanceService:
             model_version=version,
             pending=int((valid & pending).sum()),
             invalid=int((~valid).sum()),
+            roc=[RocPointRead(**asdict(r)) for r in metrics.roc_curve(y, p)],
             calibration=[CalibrationBin(**asdict(b)) for b in bins],
             top=[TopRead(**asdict(k)) for k in tops],
             series=self._series(y, p, t, params.interval),

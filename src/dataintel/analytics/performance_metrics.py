@@ -6,6 +6,7 @@ scikit-learn defines them (the tests compare to 1e-9):
   interpolation;
 - Brier score: ``brier_score_loss``; log loss: ``log_loss`` (probabilities clipped to
   [ε, 1 - ε], ε the float64 machine epsilon);
+- ROC curve: ``roc_curve(drop_intermediate=False)`` (at most 200 of its points);
 - calibration bins: ``calibration_curve`` (``uniform`` or ``quantile`` edges; a
   probability on an inner edge falls in the bin to its left);
 - precision / recall / lift at the top k %: the ⌈k·n/100⌉ highest probabilities (ties
@@ -37,6 +38,38 @@ def roc_auc(y: Labels, p: Floats) -> float | None:
     ranks = midranks(p)
     u = float(ranks[y == 1].sum()) - positives * (positives + 1) / 2.0
     return u / (positives * negatives)
+
+
+@dataclass(frozen=True, slots=True)
+class RocPoint:
+    fpr: float
+    tpr: float
+    threshold: float | None  # None: above every probability (the (0, 0) corner)
+
+
+def roc_curve(y: Labels, p: Floats, max_points: int = 200) -> list[RocPoint]:
+    """``roc_curve(drop_intermediate=False)``: a point per distinct probability, highest
+    first, after (0, 0). Longer curves keep ``max_points`` of those points, evenly spaced
+    (both ends kept), so every point returned lies on the exact curve."""
+    positives = int(y.sum())
+    negatives = len(y) - positives
+    if positives == 0 or negatives == 0:
+        return []
+    order = np.argsort(-p, kind="mergesort")
+    scores, hits = p[order], y[order]
+    last = np.r_[np.flatnonzero(scores[1:] != scores[:-1]), len(scores) - 1]
+    tps = np.cumsum(hits)[last].astype(np.float64)
+    fps = (last + 1) - tps
+    fpr = np.r_[0.0, fps / negatives]
+    tpr = np.r_[0.0, tps / positives]
+    thresholds = np.r_[np.inf, scores[last]]
+    keep = np.arange(len(fpr))
+    if len(keep) > max_points:
+        keep = np.unique(np.round(np.linspace(0, len(fpr) - 1, max_points)).astype(np.int64))
+    return [
+        RocPoint(float(fpr[i]), float(tpr[i]), None if i == 0 else float(thresholds[i]))
+        for i in keep
+    ]
 
 
 def midranks(values: Floats) -> Floats:

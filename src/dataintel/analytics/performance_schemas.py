@@ -38,6 +38,12 @@ class CalibrationBin(BaseModel):
     observed_rate: float
 
 
+class RocPointRead(BaseModel):
+    fpr: float = Field(description="False positive rate.")
+    tpr: float = Field(description="True positive rate (recall).")
+    threshold: float | None = Field(description="Probabilities at or above it count as positive.")
+
+
 class TopRead(BaseModel):
     percent: float
     count: int = Field(description="ceil(percent x predictions / 100) highest probabilities.")
@@ -55,6 +61,10 @@ class ModelPerformance(Scores):
     model_version: str | None = Field(description="Null: predictions without a version.")
     pending: int = Field(description="Predictions whose horizon has not ended (left out).")
     invalid: int = Field(description="Predictions without a probability in [0, 1] (left out).")
+    roc: list[RocPointRead] = Field(
+        description="ROC curve: scikit-learn's roc_curve (no dropped points), at most 200 of "
+        "its points, evenly spaced; empty with one class only."
+    )
     calibration: list[CalibrationBin]
     top: list[TopRead]
     series: list[PointRead]

@@ -21,6 +21,7 @@ from sklearn.metrics import (
     precision_score,
     recall_score,
     roc_auc_score,
+    roc_curve,
 )
 
 from dataintel.analytics import performance_metrics as m
@@ -37,6 +38,15 @@ def assert_like_sklearn(y: np.ndarray, p: np.ndarray) -> None:
     assert m.log_loss(y, p) == pytest.approx(log_loss(y, p, labels=[0, 1]), abs=1e-9)
     if 0 < y.sum() < len(y):
         assert m.roc_auc(y, p) == pytest.approx(roc_auc_score(y, p), abs=1e-9)
+        fpr, tpr, thresholds = roc_curve(y, p, drop_intermediate=False)
+        points = m.roc_curve(y, p, max_points=10_000)
+        assert [r.fpr for r in points] == pytest.approx(list(fpr), abs=1e-12)
+        assert [r.tpr for r in points] == pytest.approx(list(tpr), abs=1e-12)
+        assert [r.threshold for r in points[1:]] == pytest.approx(list(thresholds[1:]))
+        short = m.roc_curve(y, p, max_points=20)  # fewer points, all on the exact curve
+        exact = set(zip(fpr.tolist(), tpr.tolist(), strict=True))
+        assert len(short) == min(20, len(fpr))
+        assert {(r.fpr, r.tpr) for r in short} <= exact
         assert m.average_precision(y, p) == pytest.approx(average_precision_score(y, p), abs=1e-9)
     for strategy in ("uniform", "quantile"):
         bins = m.calibration(y, p, 10, strategy)  # type: ignore[arg-type]
@@ -143,6 +153,9 @@ def test_performance_through_http_equals_sklearn(shop: Shop) -> None:
         assert (mv["predictions"], mv["positives"], mv["pending"]) == (len(y), y.sum(), 0)
         assert mv["invalid"] == (1 if mv["model_version"] == "v1" else 0)
         assert mv["roc_auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-9)
+        fpr, tpr, _ = roc_curve(y, p, drop_intermediate=False)
+        assert [r["fpr"] for r in mv["roc"]] == pytest.approx(list(fpr))
+        assert [r["tpr"] for r in mv["roc"]] == pytest.approx(list(tpr))
         assert mv["pr_auc"] == pytest.approx(average_precision_score(y, p), abs=1e-9)
         assert mv["brier"] == pytest.approx(brier_score_loss(y, p), abs=1e-9)
         assert mv["log_loss"] == pytest.approx(log_loss(y, p), abs=1e-9)
