@@ -49,6 +49,7 @@ TABLES = {
     "ingest_stats",
     "feature_backfills",
     "derived_features",
+    "reports",
 }
 WHEN = datetime(2024, 2, 29, 23, 59, 58, 123456, tzinfo=timezone(timedelta(hours=5, minutes=30)))
 
