@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+import pytest
 from fastapi.testclient import TestClient
 from pypdf import PdfReader
 
@@ -36,6 +37,9 @@ def _want(reports: Reports) -> dict[tuple[str, str], int]:
     }
 
 
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 def test_event_counts_in_csv_json_parquet_are_the_brute_force_count(reports: Reports) -> None:
     queued = reports.generate({**COUNTS, "format": "csv"})
     assert queued.status_code == 202, queued.text
