@@ -36,7 +36,6 @@ class ReportKind(Generic[P]):
     name: str
     params: type[P]
     produce: Callable[[ReportContext, P], ReportData]
-    description: str
 
     def run(self, ctx: ReportContext, params: Mapping[str, Any]) -> ReportData:
         """Validate stored params again (the kind may have changed since) and produce."""
@@ -50,12 +49,10 @@ def register(
     name: str,
     params: type[P],
     produce: Callable[[ReportContext, P], ReportData],
-    description: str = "",
 ) -> None:
     if name in KINDS:
         raise ValueError(f"report kind {name!r} is already registered")
-    doc = description or (params.__doc__ or "").strip().splitlines()[0]
-    KINDS[name] = ReportKind(name, params, produce, doc)
+    KINDS[name] = ReportKind(name, params, produce)
 
 
 def register_analysis(
