@@ -141,6 +141,7 @@ def test_reports_in_flight_survive_kill9(tmp_path: Path) -> None:
     assert body["report"]["status"] == "failed"
     last.stop()
     api_only.stop()
-    # Nothing is left behind but the finished files.
+    # A done report keeps one file: the one its last run wrote.
     names = sorted(p.name for p in (data_dir / "reports").iterdir())
-    assert all(not n.endswith(".tmp") for n in names), names
+    assert [n for n in names if n.startswith(queued)] == [f"{queued}.1.csv"]
+    assert [n for n in names if n.startswith(running)] == [f"{running}.2.pdf"]

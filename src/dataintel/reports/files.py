@@ -28,7 +28,9 @@ class ReportFiles:
     def delete(self, path: str | Path) -> None:
         Path(path).unlink(missing_ok=True)
 
-    def delete_runs(self, report_id: str) -> None:
-        """Files and leftovers of every run of a report (a crash can leave a ``.tmp``)."""
+    def delete_runs(self, report_id: str, keep: Path | None = None) -> None:
+        """Files and leftovers of every run of a report but ``keep`` (a run killed while
+        writing leaves a ``.tmp``, one killed after writing a file nobody points to)."""
         for leftover in self.root.glob(f"{report_id}.*"):
-            leftover.unlink(missing_ok=True)
+            if leftover != keep:
+                leftover.unlink(missing_ok=True)

@@ -172,6 +172,9 @@ class ReportRunner:
             repository.finish, report.id, self.owner, output, now, self._expiry(now)
         ):
             self.files.delete(path)  # another worker took the report over
+            log.warning("report lease lost before it was done", report_id=report.id)
+            return
+        self.files.delete_runs(report.id, keep=path)  # what interrupted runs left
         log.info(
             "report done",
             report_id=report.id,
