@@ -130,9 +130,24 @@ def test_reports_in_flight_survive_kill9(tmp_path: Path) -> None:
     assert done.content.startswith(b"%PDF")
     assert (data_dir / "reports" / f"{running}.2.pdf").exists()  # written by the 2nd run
 
-    # 3. Killed mid-run with no run left: the restarted worker fails it, with the reason.
-    doomed = _kill_mid_run(api, worker)
-    last = Proc(["worker"], {**env, "DATAINTEL_REPORT_MAX_ATTEMPTS": "1"})
+    # 3. SIGTERM mid-run: the worker gives the report back at once, the run not counted.
+    released = api.generate(SLOW)
+    _wait_running(api, released)
+    worker.stop()
+    back = api.status(released)
+    assert (back["status"], back["attempts"]) == ("queued", 0), back
+
+    # 4. Killed mid-run with no run left: the restarted worker fails it, with the reason.
+    one_run = {**env, "DATAINTEL_REPORT_MAX_ATTEMPTS": "1"}
+    worker = Proc(["worker"], one_run)
+    worker.start()
+    _wait_running(api, released)
+    worker.kill9()
+    doomed = released if api.status(released)["status"] == "running" else ""
+    if not doomed:  # it finished before the kill: another one
+        worker.start()
+        doomed = _kill_mid_run(api, worker)
+    last = Proc(["worker"], one_run)
     last.start()
     failed = api.settled(doomed)
     assert failed.status_code == 409, failed.text
