@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
+from starlette.convertors import Convertor, register_url_convertor
 
 from dataintel.api.deps import ProjectScope, app_state, credential_project_scope
 from dataintel.api.json_body import StrictJSONRoute
@@ -16,6 +17,21 @@ from dataintel.reports.runner import REPORTS
 from dataintel.reports.schemas import REPORT_ID, ReportCreate, ReportRead
 from dataintel.reports.service import ReportService, report_url
 
+
+class _ReportIdConvertor(Convertor[str]):
+    """Only a report id matches ``{report_id:report_id}``: GET /v1/reports/generate is then
+    a 405 (the path exists, for POST), and a malformed id a 404 like an unknown one."""
+
+    regex = REPORT_ID.strip("^$")
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("report_id", _ReportIdConvertor())
 router = APIRouter(tags=["reports"], route_class=StrictJSONRoute)
 ReportScope = Annotated[ProjectScope, Depends(credential_project_scope(Permission.EXPORT_READ))]
 POLL_AFTER_SECONDS = "1"
@@ -43,7 +59,7 @@ def generate_report(
 
 
 @router.get(
-    "/v1/reports/{report_id}",
+    "/v1/reports/{report_id:report_id}",
     summary="A report: its status while queued or running (202), its file when done",
     response_model=None,
     responses={
