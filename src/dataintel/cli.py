@@ -195,8 +195,9 @@ def _send_demo_events_when_up(url: str, key: str) -> None:
 @click.pass_context
 @_one_line_errors
 def worker(ctx: click.Context) -> None:
-    """Consume the event log into the analytics store until SIGINT/SIGTERM. Run `serve` with
-    DATAINTEL_PROCESSOR_ENABLED=false beside it; several workers share Kafka partitions."""
+    """Consume the event log into the analytics store, and generate queued reports, until
+    SIGINT/SIGTERM. Run `serve` with DATAINTEL_PROCESSOR_ENABLED=false beside it; several
+    workers share Kafka partitions and the report queue."""
     import asyncio
 
     from dataintel.api.logging import configure

@@ -18,6 +18,7 @@ from dataintel.config.deployments.active import CONFIGS, ActiveConfigCache
 from dataintel.features.online.engine import RECOMPUTE, Recompute
 from dataintel.features.serving.service import SERVER, FeatureServer
 from dataintel.ingest.ports import FEATURE_BUILDS
+from dataintel.reports.runner import REPORTS, ReportRunner
 from dataintel.settings import Settings
 from dataintel.storage.metadata.engine import make_engine, make_sessionmaker
 from dataintel.storage.stores import Stores
@@ -106,6 +107,10 @@ async def running(state: AppState, role: Role) -> AsyncIterator[None]:
     if stream.processor is not None and stream.features is not None:
         state.provide(RECOMPUTE, Recompute(stream.features, stream.processor.lock))
         provided.append(RECOMPUTE)
+    reports = _reports(state, stores) if role is not Role.API else None
+    if reports is not None:
+        state.provide(REPORTS, reports)
+        provided.append(REPORTS)
     ingest = _ingest(state) if role is not Role.WORKER else None
     if ingest is not None:
         ingest.start()
@@ -116,8 +121,19 @@ async def running(state: AppState, role: Role) -> AsyncIterator[None]:
             ingest.stop()
         for token in provided:
             state.withdraw(token)
+        if reports is not None:  # before the stores it reads close
+            await reports.stop()
         await stream.stop()
         await stores.close()
+
+
+def _reports(state: AppState, stores: Stores) -> ReportRunner | None:
+    """The report worker runs beside the processor: where the analytics store is open."""
+    if stores.analytics is None:
+        return None
+    runner = ReportRunner(state.settings, state.sessions, stores.analytics, state.port(CONFIGS))
+    runner.start()
+    return runner
 
 
 def _ingest(state: AppState) -> IngestRuntime:

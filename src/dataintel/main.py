@@ -31,6 +31,7 @@ from dataintel.features.serving import endpoints as serving
 from dataintel.ingest import endpoints as ingest
 from dataintel.ingest import segment
 from dataintel.ingest.deadletters import endpoints as dead_letters
+from dataintel.reports import endpoints as reports
 from dataintel.settings import Settings
 from dataintel.storage.metadata import migrate
 
@@ -52,6 +53,10 @@ TAGS = [
     {"name": "segment", "description": "Segment-compatible tracking API (HTTP Basic auth)."},
     {"name": "dead-letters", "description": "Rejected events: list, filter, replay."},
     {"name": "export", "description": "Events out: NDJSON, CSV, Parquet, streamed."},
+    {
+        "name": "reports",
+        "description": "Reports generated in the background: CSV, JSON, Parquet, PDF with charts.",
+    },
     {"name": "serving", "description": "Feature vectors per user and cart, in milliseconds."},
     {
         "name": "analytics",
@@ -112,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         funnels.router,
         revenue.router,
         performance.router,
+        reports.router,
     ):
         app.include_router(router)
     return app

@@ -80,6 +80,31 @@ class Settings(BaseSettings):
     auto_migrate: bool = Field(
         default=True, description="Run pending metadata migrations when the service starts."
     )
+    reports_dir: Path | None = Field(
+        default=None,
+        description="Directory of generated report files; default <data_dir>/reports. Every "
+        "process that serves or generates reports must see the same directory.",
+    )
+    report_expiry_seconds: int = Field(
+        default=7 * 86400,
+        ge=1,
+        description="A report (its file, or its failure) expires this long after it finished: "
+        "its file is deleted and GET answers 410.",
+    )
+    report_lease_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        description="A worker generating a report renews its claim every third of this; a "
+        "claim not renewed for this long (the worker died) lets another worker retry it.",
+    )
+    report_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="Runs of one report interrupted by a dead worker before it is failed.",
+    )
+    report_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often an idle worker looks for queued reports."
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = Field(
@@ -165,6 +190,10 @@ class Settings(BaseSettings):
     @property
     def resolved_online_url(self) -> str:
         return self.online_url or f"sqlite:///{(self.data_dir / 'online.db').resolve()}"
+
+    @property
+    def resolved_reports_dir(self) -> Path:
+        return (self.reports_dir or self.data_dir / "reports").resolve()
 
     @property
     def base_url(self) -> str:

@@ -102,7 +102,7 @@ class ExportService:
             after=parse_cursor(req.cursor) if req.cursor else None,
             batch_rows=(req.limit + 1) if req.limit else STREAM_BATCH_ROWS,
         )
-        batches: Iterator[pa.RecordBatch] = (_shape(b) for b in self.analytics.scan_events(query))
+        batches = self.batches(query)
         next_cursor = None
         if req.limit:
             page = next(batches, None)
@@ -115,6 +115,12 @@ class ExportService:
         return ExportStream(
             self._encode(batches, req.fmt), formats.MEDIA_TYPES[req.fmt], next_cursor
         )
+
+    def batches(self, query: EventQuery) -> Iterator[pa.RecordBatch]:
+        """The matching events as exported (EXPORT_SCHEMA), ordered by (timestamp,
+        event_id), in batches of ``query.batch_rows``: what a report of kind ``events``
+        holds."""
+        return (_shape(b) for b in self.analytics.scan_events(query))
 
     def _encode(self, batches: Iterator[pa.RecordBatch], fmt: ExportFormat) -> Iterator[bytes]:
         if fmt is ExportFormat.CSV:

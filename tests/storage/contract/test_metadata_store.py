@@ -50,6 +50,7 @@ TABLES = {
     "feature_backfills",
     "derived_features",
     "analytics_settings",
+    "reports",
 }
 WHEN = datetime(2024, 2, 29, 23, 59, 58, 123456, tzinfo=timezone(timedelta(hours=5, minutes=30)))
 

@@ -1,0 +1,68 @@
+"""What a report kind produces (named Arrow tables, chart specs, a title) and what it is
+given to produce it. Formats (``reports.formats``) turn a ``ReportData`` into a file."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+import pyarrow as pa
+
+from dataintel.config.deployments.active import ActiveConfigCache
+from dataintel.storage.analytics.port import AnalyticsStore
+
+
+@dataclass(frozen=True, slots=True)
+class ChartSpec:
+    """A chart of one table: ``y`` against ``x``, one bar group / line per value of
+    ``series`` (or a single one)."""
+
+    kind: Literal["bar", "line"]
+    table: str
+    x: str
+    y: str
+    series: str | None = None
+    title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReportData:
+    title: str
+    tables: Mapping[str, pa.Table]
+    charts: tuple[ChartSpec, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.tables:
+            raise ValueError("a report holds at least one table")
+        for chart in self.charts:
+            table = self.tables.get(chart.table)
+            if table is None:
+                raise ValueError(f"chart {chart.title!r}: no table {chart.table!r}")
+            for column in (chart.x, chart.y, chart.series):
+                if column is not None and column not in table.column_names:
+                    raise ValueError(f"chart {chart.title!r}: no column {column!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class ReportContext:
+    """What a kind may read: the project's events (the analytics store) and its deployed
+    config; ``now`` is the instant the run started (a default range ends there)."""
+
+    project_id: str
+    analytics: AnalyticsStore
+    configs: ActiveConfigCache
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RenderMeta:
+    """The report's identity, written into the file beside its data."""
+
+    report_id: str
+    kind: str
+    title: str
+    params: Mapping[str, object]
+    generated_at: datetime
+    extra: Mapping[str, object] = field(default_factory=dict)
