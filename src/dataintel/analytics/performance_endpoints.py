@@ -3,19 +3,13 @@ their outcomes (docs/analytics-revenue.md)."""
 
 from __future__ import annotations
 
-import math
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from dataintel.analytics.attribution_params import bad, duration_us, now_us, time_range
-from dataintel.analytics.performance import (
-    MAX_POINTS,
-    PerformanceParams,
-    PerformanceService,
-    interval_count,
-)
+from dataintel.analytics.performance import PerformanceService
+from dataintel.analytics.performance_params import performance_params
 from dataintel.analytics.performance_schemas import BinStrategy, Interval, PerformanceRead
 from dataintel.api.deps import ProjectScope, app_state, credential_project_scope
 from dataintel.api.state import ANALYTICS
@@ -27,7 +21,6 @@ router = APIRouter(tags=["analytics"])
 AnalyticsScope = Annotated[
     ProjectScope, Depends(credential_project_scope(Permission.ANALYTICS_READ))
 ]
-DEFAULT_TOP = (1.0, 5.0, 10.0, 20.0)
 
 
 @router.get(
@@ -69,28 +62,8 @@ async def performance(
     state = app_state(request)
     config = await state.port(CONFIGS).aget(scope.project_id)
     settings = config.snapshot.analytics
-    now = now_us()
-    span = time_range(start, end, now)
-    if interval_count(span, interval) > MAX_POINTS:
-        raise bad(
-            "interval", f"more than {MAX_POINTS} intervals in [from, to): choose a longer one"
-        )
-    for k in top or ():
-        if not (math.isfinite(k) and 0 < k <= 100):
-            raise bad("top", f"{k} is not a percentage in (0, 100]")
-    if any(not 1 <= len(v) <= 256 for v in model_version or ()):
-        raise bad("model_version", "must be 1 to 256 characters")
-    horizon_name, horizon_us = duration_us("horizon", horizon, settings.outcome_horizon)
-    params = PerformanceParams(
-        range=span,
-        horizon=horizon_name,
-        horizon_us=horizon_us,
-        interval=interval,
-        bins=bins,
-        strategy=strategy,
-        top=tuple(top) if top else DEFAULT_TOP,
-        model_versions=tuple(model_version or ()),
-        now_us=now,
+    params = performance_params(
+        settings, start, end, interval, horizon, model_version, bins, strategy, top
     )
     service = PerformanceService(state.port(ANALYTICS))
     return await run_in_threadpool(service.performance, scope.project_id, settings, params)

@@ -1,10 +1,8 @@
 """The registry of report kinds: a name → (its params model, a function producing the
 report's data from a context and those params).
 
-Registering an analysis of the analytics plane is one line: its service function (the
-analytics store, the project id and its params model → a pydantic answer) and its params
-model, e.g. ``register_analysis("overview", OverviewParams, overview)``: ``analysis_data``
-turns the answer into tables (one per list of rows, one row of the scalars) and charts (a
+The analytics plane's analyses are kinds too (reports/analysis_kinds.py): ``analysis_data``
+turns an answer into tables (one per list of rows, one row of the scalars) and charts (a
 line chart of each time series).
 """
 
@@ -25,7 +23,6 @@ from dataintel.reports.event_kinds import (
     event_counts_report,
     events_report,
 )
-from dataintel.storage.analytics.port import AnalyticsStore
 
 P = TypeVar("P", bound=BaseModel)
 A = TypeVar("A", bound=BaseModel)
@@ -53,21 +50,6 @@ def register(
     if name in KINDS:
         raise ValueError(f"report kind {name!r} is already registered")
     KINDS[name] = ReportKind(name, params, produce)
-
-
-def register_analysis(
-    name: str,
-    params: type[P],
-    analysis: Callable[[AnalyticsStore, str, P], BaseModel],
-    title: str = "",
-) -> None:
-    """An analysis (``analysis(store, project_id, params) -> answer``) as a report kind."""
-
-    def produce(ctx: ReportContext, given: P) -> ReportData:
-        answer = analysis(ctx.analytics, ctx.project_id, given)
-        return analysis_data(title or name.replace("_", " ").capitalize(), answer)
-
-    register(name, params, produce)
 
 
 def analysis_data(title: str, answer: BaseModel) -> ReportData:
@@ -125,5 +107,16 @@ def kind_names() -> list[str]:
 
 register("events", EventsParams, events_report)
 register("event_counts", EventCountsParams, event_counts_report)
-# The analyses of the analytics plane, one line each, e.g.:
-# register_analysis("overview", OverviewParams, overview)
+
+
+def _register_analyses() -> None:
+    """The analytics plane's analyses (reports/analysis_kinds.py)."""
+    from dataintel.reports import analysis_kinds as a
+
+    register("overview", a.OverviewParams, a.overview_report)
+    register("conversion", a.ConversionParams, a.conversion_report)
+    register("revenue", a.RevenueParams, a.revenue_report)
+    register("performance", a.PerformanceReportParams, a.performance_report)
+
+
+_register_analyses()

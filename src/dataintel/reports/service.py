@@ -83,7 +83,7 @@ class ReportService:
             id=f"rep_{uuid.uuid4().hex}",
             project_id=project_id,
             kind=kind.name,
-            params=params.model_dump(mode="json"),
+            params=params.model_dump(mode="json", by_alias=True),
             format=data.format.value,
             title=data.title,
             state=repository.QUEUED,
