@@ -25,10 +25,17 @@ from dataintel.features.online.plans import (
 )
 from dataintel.model.aggregations import Aggregation
 from dataintel.model.fields import ENTITY_ID_MAX
-from dataintel.model.tiles import HEAD_US, SIZES
+from dataintel.model.tiles import HEAD_US, SIZES, TOP
 from dataintel.storage.online.port import PartialGroup, StateField
 
-_LEVELS_SQL = ", ".join(f"({i}, {size})" for i, size in enumerate(SIZES))
+
+
+def levels_sql(plans: Sequence[FeaturePlan]) -> str:
+    """The levels as (level, size µs, keep µs) rows; keep: the longest any plan of the group
+    keeps that level (``tiles.keeps``)."""
+    return ", ".join(
+        f"({i}, {size}, {max(p.keep[i] for p in plans)})" for i, size in enumerate(SIZES)
+    )
 
 
 def _lit(text: str) -> str:
@@ -154,8 +161,12 @@ WITH src AS (
     AND {entity} IS NOT NULL
 ), x AS (
   SELECT src.*, l.level, t - ((t % l.size) + l.size) % l.size AS tile
-  FROM src, (VALUES {_LEVELS_SQL}) l(level, size)
-  WHERE l.level > 0 OR t > $head
+  FROM src, (VALUES {levels_sql(plans)}) l(level, size, keep)
+  -- 1 µs tiles while recent; 1 s, 1 min, 1 h tiles while some window can read them (what
+  -- ``tiles.trim`` would drop at once is not made); every day tile (they carry ``last_t``)
+  WHERE (l.level = 0 AND t > $head) OR l.level = {TOP}
+    OR (l.level BETWEEN 1 AND {TOP - 1}
+        AND t - ((t % l.size) + l.size) % l.size + l.size > $now - l.keep)
 ), g AS (
   SELECT entity, log_partition, level, tile, min(log_offset) AS lo, max(log_offset) AS hi,
     max(t) AS last_t,
@@ -210,7 +221,11 @@ class PartialBuilder:
         if query is None:
             query = self._queries[cache_key] = group_query(plans)
         first = plans[0]
-        params: dict[str, object] = {"project": first.project_id, "head": now_us - HEAD_US}
+        params: dict[str, object] = {
+            "project": first.project_id,
+            "head": now_us - HEAD_US,
+            "now": now_us,
+        }
         if first.source_event != ANY:
             params["pipeline"], params["event"] = first.pipeline_id, first.source_event
         table = self._db.sql(query, params=params).to_arrow_table()

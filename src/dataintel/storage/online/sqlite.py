@@ -89,6 +89,7 @@ class SQLiteOnline(OnlineStore):
         self._db = _connect(path)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA cache_size=-131072")
         self._db.executescript(_SCHEMA + LAYOUT_SCHEMA + CHANGES_SCHEMA)
         self._write_lock = threading.Lock()
         # An in-memory database is private to its connection: reads then share the writer's.
