@@ -29,7 +29,6 @@ from dataintel.model.tiles import HEAD_US, SIZES, TOP
 from dataintel.storage.online.port import PartialGroup, StateField
 
 
-
 def levels_sql(plans: Sequence[FeaturePlan]) -> str:
     """The levels as (level, size µs, keep µs) rows; keep: the longest any plan of the group
     keeps that level (``tiles.keeps``)."""

@@ -6,9 +6,9 @@ blobs, ``@<partition>`` the last applied log offset. ``apply`` turns the partial
 one update per (entity, partition) (``updates.to_updates``) and pipelines one EVALSHA per
 update (one round trip per micro-batch), then records the positions; ``read`` one HMGET per
 entity (one round trip per request; decoded blobs are kept by their bytes,
-``codec.DecodeCache``, so re-reading an unchanged hot blob skips the decode). ``aread``, the serving path, does the same with the
-async client in the event loop (``redis_read.AsyncReader``). Every write refreshes the
-entity's TTL.
+``codec.DecodeCache``, so re-reading an unchanged hot blob skips the decode). ``aread``,
+the serving path, does the same with the async client in the event loop
+(``redis_read.AsyncReader``). Every write refreshes the entity's TTL.
 """
 
 from __future__ import annotations
