@@ -226,7 +226,8 @@ def entity_blobs(
         if row[1] == META:
             meta, written = row, row[index["w"]]
             break
-    keyed: dict[int, tuple[str, Column]] = {c.k: (n, c) for n, c in family.fields.items()}
+    fields = list(family.fields.items())  # a snapshot: the writer may add fields meanwhile
+    keyed: dict[int, tuple[str, Column]] = {c.k: (n, c) for n, c in fields}
     blobs: dict[str, dict[str, Any]] = {}
     loads = orjson.loads
     for name, column in keyed.values():
