@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import structlog
 
-from dataintel.features.online.partials import PartialBuilder
+from dataintel.features.online.partials import PartialBuilder, state_field
 from dataintel.features.online.plans import ANY, FeaturePlan, group_by_source
 from dataintel.model.tiles import Blob, apply_partial
 from dataintel.storage.analytics.port import AnalyticsStore, EventQuery
 from dataintel.storage.online.port import EntityRef, EntityUpdate, OnlineStore
+from dataintel.storage.online.updates import to_updates
 
 log = structlog.get_logger("dataintel.backfill")
 SCAN_ROWS = 50_000
@@ -75,7 +76,7 @@ def build_states(
         query = _entity_filter(_query(project_id, pipeline_id, event), entity)
         for batch in analytics.scan_events(query):
             table = pa.Table.from_batches([batch])
-            fold(states, builder.build(table, [members], now))
+            fold(states, to_updates(builder.build(table, [members], now)))
             if on_batch is not None:
                 on_batch(table.num_rows)
     if entity is not None:
@@ -145,11 +146,12 @@ def run_backfill(
             on_progress(progress)
 
     states = build_states(analytics, builder, plans, now, on_batch=advance)
+    fields = [state_field(p) for p in plans]
     # Entities with no event of a new feature must not keep a blob of an older build.
     refs = list(states)
     for start in range(0, len(refs), WRITE_ENTITIES):
         chunk = refs[start : start + WRITE_ENTITIES]
-        online.replace({ref: states[ref] for ref in chunk})
+        online.replace({ref: states[ref] for ref in chunk}, fields)
         progress.entities += len(chunk)
     online.mark_built(progress.project_id, [p.state_field for p in plans])
     progress.state = "done"

@@ -20,6 +20,7 @@ from dataintel.api.ports import Port
 from dataintel.config.deployments.active import ActiveConfigCache
 from dataintel.features.online import repository as backfill_repository
 from dataintel.features.online.backfill import BackfillProgress, build_states, run_backfill
+from dataintel.features.online.partials import state_field
 from dataintel.features.online.plans import FeaturePlan, plan_project
 from dataintel.features.online.sink import FeatureSink, now_us
 from dataintel.storage.analytics.decode import decode_entries
@@ -52,19 +53,38 @@ class FeatureEngine:
     # --- the stream -------------------------------------------------------------------
 
     def apply(self, entries: Sequence[LogEntry], result: ApplyResult) -> None:
-        """Apply the events the analytics sink holds for ``entries``; record the position."""
+        """Apply the events the analytics sink holds for ``entries`` that the online store
+        has not applied yet, and record the batch's end positions with them."""
         batch = result.batch if result.batch is not None else decode_entries(entries)
         if result.inserted < len(entries):
             batch = self._canonical(batch)
+        batch = self._unapplied(batch)
         projects = [str(p) for p in pc.unique(batch.column("project_id")).to_pylist()]
         self._retire(projects)
-        self.sink.apply(batch)
-        self._retire(projects)  # the active config may have changed while applying
         ends: dict[int, int] = {}
         for entry in entries:
             if entry.offset + 1 > ends.get(entry.partition, 0):
                 ends[entry.partition] = entry.offset + 1
-        self.online.commit(ends)
+        self.sink.apply(batch, ends)
+        self._retire(projects)  # the active config may have changed while applying
+
+    def _unapplied(self, batch: pa.Table) -> pa.Table:
+        """The rows at or after the online store's position of their partition: what is
+        below was applied (state and positions commit together), so a replay whose batch
+        boundaries differ from the first run's applies exactly the rest."""
+        if batch.num_rows == 0:
+            return batch
+        positions = self.online.positions()
+        partitions = batch.column("log_partition")
+        offsets = batch.column("log_offset")
+        keep = None
+        for partition in pc.unique(partitions).to_pylist():
+            rows = pc.and_(
+                pc.equal(partitions, partition),
+                pc.greater_equal(offsets, positions.get(int(partition), 0)),
+            )
+            keep = rows if keep is None else pc.or_(keep, rows)
+        return batch if keep is None else batch.filter(keep)
 
     def _canonical(self, batch: pa.Table) -> pa.Table:
         """Keep the entries the analytics store holds as *the* copy of their event (a replay,
@@ -191,7 +211,7 @@ class FeatureEngine:
             # An entity with no event keeps no stale state: write empty blobs explicitly.
             for plan in plans:
                 blobs.setdefault(plan.state_field, {"t": {}, "b": None, "e": None, "l": None})
-            self.online.replace({ref: blobs})
+            self.online.replace({ref: blobs}, [state_field(p) for p in plans])
             written += 1
         return written
 

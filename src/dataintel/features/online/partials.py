@@ -4,17 +4,16 @@ For each group of features reading the same (project, pipeline, event, entity ke
 expands every event into its tiles (1 s … 1 d, and 1 µs while recent), groups by (entity,
 log partition, level, tile) and computes every feature's partial state at once. Field values
 are read with the same DuckDB JSON functions the offline SQL uses, so both paths see the
-same values. Python then only reshapes one row per tile into ``EntityUpdate``s.
+same values. The result stays columnar: one ``PartialGroup`` (an Arrow table, one row per
+tile, the features as columns) per group, merged set-wise by the online store.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import duckdb
-import orjson
 import pyarrow as pa
 
 from dataintel.features.online.plans import (
@@ -26,10 +25,16 @@ from dataintel.features.online.plans import (
 )
 from dataintel.model.aggregations import Aggregation
 from dataintel.model.fields import ENTITY_ID_MAX
-from dataintel.model.tiles import HEAD_US, LEVELS, SIZES, cutoffs
-from dataintel.storage.online.port import EntityRef, EntityUpdate, FeatureUpdate
+from dataintel.model.tiles import HEAD_US, SIZES, TOP
+from dataintel.storage.online.port import PartialGroup, StateField
 
-_LEVELS_SQL = ", ".join(f"({i}, {size})" for i, size in enumerate(SIZES))
+
+def levels_sql(plans: Sequence[FeaturePlan]) -> str:
+    """The levels as (level, size µs, keep µs) rows; keep: the longest any plan of the group
+    keeps that level (``tiles.keeps``)."""
+    return ", ".join(
+        f"({i}, {size}, {max(p.keep[i] for p in plans)})" for i, size in enumerate(SIZES)
+    )
 
 
 def _lit(text: str) -> str:
@@ -115,7 +120,7 @@ def _aggregates(i: int, plan: FeaturePlan) -> list[str]:
         return [f"sum({number_sql(field)}) AS a{i}"]
     if agg is Aggregation.AVG:
         v = number_sql(field)
-        return [f"sum({v}) AS a{i}", f"count({v}) AS b{i}"]
+        return [f"sum({v}) AS a{i}", f"nullif(count({v}), 0) AS b{i}"]
     if agg in (Aggregation.MIN, Aggregation.MAX):
         value = instant_sql(field) if plan.timestamp else number_sql(field)
         return [f"{agg.value.lower()}({value}) AS a{i}"]
@@ -125,14 +130,25 @@ def _aggregates(i: int, plan: FeaturePlan) -> list[str]:
     fn = "min" if agg is Aggregation.FIRST else "max"
     return [
         f"{fn}({{'t': t, 'event_id': event_id, 'v': {json_sql(field)}}}) "
-        f"FILTER (WHERE {text_sql(field)} IS NOT NULL) AS a{i}"
+        f"FILTER (WHERE {text_sql(field)} IS NOT NULL) AS x{i}"
     ]
+
+
+def _outputs(i: int, plan: FeaturePlan) -> list[str]:
+    """The output columns of plan ``i`` (the port's partial layout)."""
+    agg = plan.aggregation
+    if agg in (Aggregation.FIRST, Aggregation.LAST):
+        return [f"x{i}.t AS a{i}", f"x{i}.event_id AS b{i}", f"x{i}.v AS c{i}"]
+    if agg is Aggregation.AVG:
+        return [f"a{i}", f"b{i}"]
+    return [f"a{i}"]
 
 
 def group_query(plans: Sequence[FeaturePlan]) -> str:
     first = plans[0]
     entity = entity_sql(first.entity_key)
     aggregates = ",\n  ".join(a for i, p in enumerate(plans) for a in _aggregates(i, p))
+    outputs = ", ".join(a for i, p in enumerate(plans) for a in _outputs(i, p))
     source = "" if first.source_event == ANY else "AND pipeline_id = $pipeline AND event = $event"
     # Names come from validated config (FIELD_NAME patterns) and are quoted by _lit.
     return f"""
@@ -144,20 +160,31 @@ WITH src AS (
     AND {entity} IS NOT NULL
 ), x AS (
   SELECT src.*, l.level, t - ((t % l.size) + l.size) % l.size AS tile
-  FROM src, (VALUES {_LEVELS_SQL}) l(level, size)
-  WHERE l.level > 0 OR t > $head
+  FROM src, (VALUES {levels_sql(plans)}) l(level, size, keep)
+  -- 1 µs tiles while recent; 1 s, 1 min, 1 h tiles while some window can read them (what
+  -- ``tiles.trim`` would drop at once is not made); every day tile (they carry ``last_t``)
+  WHERE (l.level = 0 AND t > $head) OR l.level = {TOP}
+    OR (l.level BETWEEN 1 AND {TOP - 1}
+        AND t - ((t % l.size) + l.size) % l.size + l.size > $now - l.keep)
+), g AS (
+  SELECT entity, log_partition, level, tile, min(log_offset) AS lo, max(log_offset) AS hi,
+    max(t) AS last_t,
+    {aggregates}
+  FROM x
+  GROUP BY ALL
 )
-SELECT entity, log_partition, level, tile, min(log_offset) AS lo, max(log_offset) AS hi,
-  max(t) AS last_t,
-  {aggregates}
-FROM x
-GROUP BY ALL
+SELECT entity, log_partition, level, tile, lo, hi, last_t, {outputs}
+FROM g
 ORDER BY entity, log_partition, level, tile
 """  # noqa: S608
 
 
+def state_field(plan: FeaturePlan) -> StateField:
+    return StateField(plan.state_field, plan.aggregation, plan.keep, plan.lifetime)
+
+
 class PartialBuilder:
-    """Turns a decoded micro-batch into EntityUpdates; one DuckDB connection, one lock."""
+    """Turns a decoded micro-batch into PartialGroups; one DuckDB connection, one lock."""
 
     def __init__(self) -> None:
         self._db = duckdb.connect(":memory:", config={"enable_external_access": False})
@@ -170,135 +197,50 @@ class PartialBuilder:
         batch: pa.Table,
         groups: Sequence[Sequence[FeaturePlan]],
         now_us: int,
-    ) -> list[EntityUpdate]:
-        updates: dict[tuple[EntityRef, int], EntityUpdate] = {}
+    ) -> list[PartialGroup]:
+        out: list[PartialGroup] = []
         with self._lock:
             self._db.register("batch", batch)
             try:
                 for plans in groups:
-                    self._group(plans, now_us, updates)
+                    found = self._group(plans, now_us)
+                    if found is not None:
+                        out.append(found)
             finally:
                 self._db.unregister("batch")
-        return list(updates.values())
+        return out
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
-    def _group(
-        self,
-        plans: Sequence[FeaturePlan],
-        now_us: int,
-        updates: dict[tuple[EntityRef, int], EntityUpdate],
-    ) -> None:
+    def _group(self, plans: Sequence[FeaturePlan], now_us: int) -> PartialGroup | None:
         cache_key = tuple((p.name, p.version) for p in plans)
         query = self._queries.get(cache_key)
         if query is None:
             query = self._queries[cache_key] = group_query(plans)
         first = plans[0]
-        params: dict[str, object] = {"project": first.project_id, "head": now_us - HEAD_US}
+        params: dict[str, object] = {
+            "project": first.project_id,
+            "head": now_us - HEAD_US,
+            "now": now_us,
+        }
         if first.source_event != ANY:
             params["pipeline"], params["event"] = first.pipeline_id, first.source_event
         table = self._db.sql(query, params=params).to_arrow_table()
         if table.num_rows == 0:
-            return
-        cols = [c.to_pylist() for c in table.columns]
-        _reshape(plans, cols, now_us, updates)
-
-
-Runs = tuple[int, int, list[tuple[str, int, int]]]
-
-
-def _runs(entities: list[Any], partitions: list[int], levels: list[int]) -> list[Runs]:
-    """Row ranges of each (entity, partition) (rows are sorted by entity, partition, level,
-    tile), each with its level segments: (start, end, [(level name, start, end), ...])."""
-    out: list[Runs] = []
-    n = len(entities)
-    a = 0
-    while a < n:
-        entity, partition = entities[a], partitions[a]
-        segments: list[tuple[str, int, int]] = []
-        s = b = a
-        while b < n and entities[b] == entity and partitions[b] == partition:
-            if levels[b] != levels[s]:
-                segments.append((LEVELS[levels[s]], s, b))
-                s = b
-            b += 1
-        segments.append((LEVELS[levels[s]], s, b))
-        out.append((a, b, segments))
-        a = b
-    return out
-
-
-def _reshape(
-    plans: Sequence[FeaturePlan],
-    cols: list[list[Any]],
-    now_us: int,
-    updates: dict[tuple[EntityRef, int], EntityUpdate],
-) -> None:
-    """One group query's rows → one FeatureUpdate per (entity, partition, plan).
-
-    Per (entity, partition, level) each plan's tiles are built by one comprehension over
-    that run of rows, not by a Python step per (row, plan)."""
-    entities, partitions, levels, tiles, los, his, lasts = cols[:7]
-    states = _state_columns(plans, cols[7:])
-    never_none = [p.aggregation is Aggregation.COUNT for p in plans]
-    cuts = [cutoffs(p.keep, now_us) for p in plans]
-    names = [p.state_field for p in plans]
-    project, key = plans[0].project_id, plans[0].entity_key
-    for a, b, segments in _runs(entities, partitions, levels):
-        ref = EntityRef(project, key, str(entities[a]))
-        partition = partitions[a]
-        lo, hi, last = min(los[a:b]), max(his[a:b]), max(lasts[a:b])
-        update = updates.get((ref, partition))
-        if update is None:
-            update = updates[(ref, partition)] = EntityUpdate(ref, partition, lo, hi, {})
-        else:
-            update.first_offset = min(update.first_offset, lo)
-            update.last_offset = max(update.last_offset, hi)
-        features = update.features
+            return None
         for i, plan in enumerate(plans):
-            column = states[i]
-            if never_none[i]:
-                found = {
-                    level: dict(zip(tiles[s:e], column[s:e], strict=True))
-                    for level, s, e in segments
-                }
-            else:
-                found = {}
-                for level, s, e in segments:
-                    kept = {
-                        t: v for t, v in zip(tiles[s:e], column[s:e], strict=True) if v is not None
-                    }
-                    if kept:
-                        found[level] = kept
-            features[names[i]] = FeatureUpdate(
-                plan.aggregation, found, last, cuts[i], plan.lifetime
-            )
-
-
-def _state_columns(plans: Sequence[FeaturePlan], cols: Sequence[list[Any]]) -> list[list[Any]]:
-    """Per plan, the tile state of every result row (None: nothing to merge)."""
-    out: list[list[Any]] = []
-    c = 0
-    for plan in plans:
-        agg = plan.aggregation
-        values = cols[c]
-        if agg is Aggregation.AVG:
-            counts = cols[c + 1]
-            out.append([[v, n] if n else None for v, n in zip(values, counts, strict=True)])
-            c += 2
-            continue
-        c += 1
-        if agg in (Aggregation.FIRST, Aggregation.LAST):
-            loads = orjson.loads
-            out.append(
-                [None if v is None else [v["t"], v["event_id"], loads(v["v"])] for v in values]
-            )
-        elif agg in (Aggregation.COUNT, Aggregation.COUNT_DISTINCT):
-            out.append([v or None for v in values])
-        elif plan.timestamp:  # MIN / MAX of instants: fixed-width ISO text orders as time
-            out.append([None if v is None else instant_text(v) for v in values])
-        else:
-            out.append(values)
-    return out
+            if plan.timestamp:  # MIN / MAX of instants: fixed-width ISO text orders as time
+                name = f"a{i}"
+                texts = [None if v is None else instant_text(v) for v in table[name].to_pylist()]
+                table = table.set_column(
+                    table.schema.get_field_index(name), name, pa.array(texts, pa.string())
+                )
+        return PartialGroup(
+            first.project_id,
+            first.entity_key,
+            tuple(state_field(p) for p in plans),
+            table,
+            now_us,
+        )

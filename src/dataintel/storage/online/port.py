@@ -1,19 +1,31 @@
 """The OnlineStore port: per-entity feature state (tiles) for millisecond reads.
 
-Exactly once (DESIGN.md §3): every entity records, per log partition, the offset of the
-last entry it has applied. ``apply`` gets one ``EntityUpdate`` per (entity, partition) of a
-micro-batch, covering offsets ``first_offset..last_offset`` of that partition, and for each
-it atomically (one SQLite transaction / one Lua script)
+Writes come as *partial groups* (``PartialGroup``): for one (project, entity key) and a set
+of state fields ``<feature>@<version>``, an Arrow table with one row per (entity, log
+partition, level, tile) and each field's partial state in columns (the layout below). A
+micro-batch is merged by set-based operations on those columns, never by a Python step per
+(entity, feature).
 
-- applies it and records ``last_offset`` when the stored offset is below ``first_offset``;
-- skips it when the stored offset is at or past ``last_offset`` (a replay);
-- otherwise applies nothing and reports a *conflict* with the stored offset: a replay whose
-  batch boundaries differ from the first run's. The caller recomputes that update from the
-  entries after the stored offset and applies again.
+Exactly once (DESIGN.md §3): ``apply(groups, ends)`` merges the groups and records the
+batch's end positions. The caller first drops the entries below the stored ``positions``
+(already applied), so a replay with different batch boundaries is exact. The embedded store
+commits state and positions in ONE transaction. Redis applies one Lua script per (entity,
+partition) that also records the entity's last applied offset: a crash between the scripts
+and the positions leaves entities ahead of the positions, so ``apply`` skips what an entity
+has applied and reports a *conflict* (the stored offset) for an update that overlaps it; it
+then records no positions, and the caller re-applies the conflicting entities from the
+entries after their stored offset and calls ``commit``.
 
-The state of one feature version of one entity is one blob (``dataintel.model.tiles``),
-stored in one hash field named ``<feature>@<version>``; an entity is one hash (Redis: one key
-with a hash tag, so Cluster-safe) that expires after ``ttl`` without writes.
+Reads return, per state field, a blob (``dataintel.model.tiles``): ``{"t": {level: {start:
+state}}, "b": base, "e": base_end, "l": last}``. An entity expires after ``ttl`` without
+writes (absent afterwards, its state gone).
+
+Partial columns (``i`` = the field's index in ``PartialGroup.fields``; null = no events):
+``entity`` (text), ``log_partition``, ``level`` (0..4), ``tile`` (start µs), ``lo``/``hi``
+(the rows' log offsets), ``last_t`` (latest event time µs), then per field
+COUNT ``a{i}`` int · SUM/MIN/MAX ``a{i}`` double (MIN/MAX of a timestamp: ISO-8601 text) ·
+AVG ``a{i}`` sum, ``b{i}`` count · FIRST/LAST ``a{i}`` event time, ``b{i}`` event id,
+``c{i}`` the value as JSON text · COUNT_DISTINCT ``a{i}`` list of distinct texts.
 """
 
 from __future__ import annotations
@@ -22,6 +34,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import pyarrow as pa
 
 from dataintel.model.aggregations import Aggregation
 
@@ -33,6 +47,28 @@ class EntityRef:
     project_id: str
     entity_key: str  # user_id, cart_id, session_id or a property name
     entity_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StateField:
+    """One state field of the store: a feature version and how its states merge and age."""
+
+    name: str  # "<feature>@<version>"
+    aggregation: Aggregation
+    keep: tuple[int, ...]  # per level: how long (µs before the processor clock) tiles stay useful
+    lifetime: bool  # keep a base state for the lifetime value
+
+
+@dataclass(frozen=True, slots=True)
+class PartialGroup:
+    """The partial tile states of one micro-batch for one (project, entity key) and fields
+    (column layout: the module doc), computed at processor clock ``now_us``."""
+
+    project_id: str
+    entity_key: str
+    fields: tuple[StateField, ...]
+    table: pa.Table
+    now_us: int
 
 
 @dataclass(slots=True)
@@ -55,7 +91,11 @@ class EntityUpdate:
 
 @dataclass(frozen=True, slots=True)
 class Conflict:
-    update: EntityUpdate
+    """An entity's partition whose stored offset overlaps the batch (Redis after a crash):
+    re-apply its entries after ``stored_offset``."""
+
+    ref: EntityRef
+    partition: int
     stored_offset: int
 
 
@@ -70,8 +110,10 @@ class OnlineStore(ABC):
     kind: str  # "embedded" | "redis"
 
     @abstractmethod
-    def apply(self, updates: Sequence[EntityUpdate]) -> ApplyOutcome:
-        """Apply each update exactly once (see the module doc)."""
+    def apply(self, groups: Sequence[PartialGroup], ends: Mapping[int, int]) -> ApplyOutcome:
+        """Merge the groups and record ``ends`` (per partition, the next offset after the
+        batch) as the resume point, exactly once (see the module doc). When the outcome has
+        conflicts, the positions are not recorded."""
 
     @abstractmethod
     def read(self, refs: Sequence[EntityRef], fields: Sequence[str]) -> list[dict[str, Blob]]:
@@ -90,8 +132,11 @@ class OnlineStore(ABC):
         return self.built(project_id)
 
     @abstractmethod
-    def replace(self, states: Mapping[EntityRef, Mapping[str, Blob]]) -> None:
-        """Overwrite whole blobs (backfill, recompute); positions are left as they are."""
+    def replace(
+        self, states: Mapping[EntityRef, Mapping[str, Blob]], fields: Sequence[StateField]
+    ) -> None:
+        """Overwrite whole blobs of ``fields`` (backfill, recompute); positions are left as
+        they are. Every blob's field is one of ``fields``."""
 
     @abstractmethod
     def positions(self) -> dict[int, int]:

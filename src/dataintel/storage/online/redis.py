@@ -2,12 +2,13 @@
 
 Key ``<prefix>:e:{<project>|<entity key>|<entity id>}``: the braces make the whole key the
 hash tag, so an entity lives in one Cluster slot. Fields ``<feature>@<version>`` hold msgpack
-blobs, ``@<partition>`` the last applied log offset. ``apply`` pipelines one EVALSHA per
-update (one round trip per micro-batch), ``read`` one HMGET per entity (one round trip per
-request; decoded blobs are kept by their bytes, ``codec.DecodeCache``, so re-reading an
-unchanged hot blob skips the decode). ``aread``, the serving path, does the same with the
-async client in the event loop (``redis_read.AsyncReader``). Every write refreshes the
-entity's TTL.
+blobs, ``@<partition>`` the last applied log offset. ``apply`` turns the partial groups into
+one update per (entity, partition) (``updates.to_updates``) and pipelines one EVALSHA per
+update (one round trip per micro-batch), then records the positions; ``read`` one HMGET per
+entity (one round trip per request; decoded blobs are kept by their bytes,
+``codec.DecodeCache``, so re-reading an unchanged hot blob skips the decode). ``aread``,
+the serving path, does the same with the async client in the event loop
+(``redis_read.AsyncReader``). Every write refreshes the entity's TTL.
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ from dataintel.storage.online.port import (
     EntityRef,
     EntityUpdate,
     OnlineStore,
+    PartialGroup,
+    StateField,
 )
 from dataintel.storage.online.redis_read import AsyncReader
+from dataintel.storage.online.updates import to_updates
 
 _APPLY = resources.files("dataintel.storage.online").joinpath("apply.lua").read_text()
 _COMMIT = """
@@ -68,7 +72,15 @@ class RedisOnline(OnlineStore):
     def key(self, ref: EntityRef) -> str:
         return f"{self._prefix}:e:{{{_tag(ref)}}}"
 
-    def apply(self, updates: Sequence[EntityUpdate]) -> ApplyOutcome:
+    def apply(self, groups: Sequence[PartialGroup], ends: Mapping[int, int]) -> ApplyOutcome:
+        outcome = self.apply_updates(to_updates(groups))
+        if not outcome.conflicts:
+            self.commit(ends)
+        return outcome
+
+    def apply_updates(self, updates: Sequence[EntityUpdate]) -> ApplyOutcome:
+        """Apply each update unless its entity has applied it (skipped) or part of it
+        (a conflict with the stored offset), one Lua script each, one round trip."""
         outcome = ApplyOutcome()
         if not updates:
             return outcome
@@ -80,7 +92,7 @@ class RedisOnline(OnlineStore):
             elif code == 0:
                 outcome.skipped += 1
             else:
-                outcome.conflicts.append(Conflict(update, int(result[1])))
+                outcome.conflicts.append(Conflict(update.ref, update.partition, int(result[1])))
         return outcome
 
     def _payload(self, update: EntityUpdate) -> dict[str, Any]:
@@ -151,7 +163,10 @@ class RedisOnline(OnlineStore):
     async def abuilt(self, project_id: str) -> set[str]:
         return await self._async.members(self._built_key(project_id))
 
-    def replace(self, states: Mapping[EntityRef, Mapping[str, Blob]]) -> None:
+    def replace(
+        self, states: Mapping[EntityRef, Mapping[str, Blob]], fields: Sequence[StateField]
+    ) -> None:
+        del fields  # a blob is stored whole, whatever its aggregation
         pipe = self._client.pipeline(transaction=False)
         for ref, blobs in states.items():
             if blobs:

@@ -1,11 +1,19 @@
-"""The embedded OnlineStore: decoded blobs in an in-process LRU cache, durable in SQLite.
+"""The embedded OnlineStore: columnar tiles in SQLite, decoded entities in an in-process LRU.
 
-``apply`` is ONE SQLite transaction (WAL, ``synchronous=FULL``: once it returns, a crash does
-not lose it) for the whole micro-batch: blobs, per-entity positions and last-write times
-commit together or not at all. Only after COMMIT are the new entities published to the cache,
-each replaced as a whole, so a reader never sees a half-applied update; blobs are never
-mutated once published (``apply_partial`` works on a copy), so callers must treat the blobs
-they read as read-only.
+Layout (``sqlite_layout``): per (project, entity key) a table with one row per (entity,
+level, tile), the state fields as columns. ``apply`` merges a micro-batch by one ``INSERT …
+ON CONFLICT DO UPDATE`` executemany per partial group (``sqlite_merge``) and records the
+batch's end positions in the SAME transaction (WAL, ``synchronous=FULL``: once it returns,
+a crash does not lose it), so state and positions never disagree. Only after COMMIT are the
+touched entities dropped from the cache (one set operation per group), so a reader never
+sees a half-applied batch; a cache miss rebuilds the entity's blobs from its rows (one
+primary-key range scan), and blobs are never mutated once cached, so callers must treat
+the blobs they read as read-only.
+
+Trimming is lazy: tiles no window can read are harmless (``tiles.window_state`` never reads
+them), so expired rows are deleted, and expired day tiles of lifetime fields folded into
+their base, by set-based statements every ``TRIM_EVERY_US`` of processor clock per family;
+only a late day tile that already lies under a base is folded by the batch that brings it.
 
 Concurrency: writers (the processor's worker thread, backfill) are serialised by one lock
 and use their own connection; reads never wait for a write transaction: a cache hit only
@@ -14,67 +22,54 @@ readers do not block on the writer) and is cached only if nothing was published 
 Other processes may write the same file (a separate ``dataintel worker``): their changes are
 seen through a change log (``sqlite_cache.ChangeLog``) before every read and write.
 
-The cache is bounded by tiles (``cache_tiles``), least recently used first out. An entity
-with no write for ``ttl_seconds`` is absent (like an expired Redis key: its blobs and
-positions are gone); expired rows are purged in bounded sweeps from ``apply``.
+An entity with no write for ``ttl_seconds`` is absent (its rows are gone, like an expired
+Redis key); a write to it starts afresh. Expired entities are purged set-wise.
 """
+
+# Table and column names are generated from integers (t<id>, d<id>, s<k>, …), never from
+# user text; values are always bound parameters.
+# ruff: noqa: S608
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from dataintel.model.tiles import apply_partial
-from dataintel.storage.online.codec import Blob, copy_blob, pack, unpack_blob
+import orjson
+import pyarrow.compute as pc
+
+from dataintel.model.aggregations import Aggregation
+from dataintel.storage.online.codec import Blob
 from dataintel.storage.online.port import (
     ApplyOutcome,
-    Conflict,
     EntityRef,
-    EntityUpdate,
     OnlineStore,
+    PartialGroup,
+    StateField,
 )
 from dataintel.storage.online.sqlite_cache import SCHEMA as CHANGES_SCHEMA
-from dataintel.storage.online.sqlite_cache import ChangeLog, Entity, EntityCache
+from dataintel.storage.online.sqlite_cache import ChangeLog, Entity, EntityCache, Touched
+from dataintel.storage.online.sqlite_layout import BASE, META, Family, Layout
+from dataintel.storage.online.sqlite_layout import SCHEMA as LAYOUT_SCHEMA
+from dataintel.storage.online.sqlite_merge import entity_blobs, merge_group, trim
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS blobs (
-    project_id TEXT NOT NULL, entity_key TEXT NOT NULL, entity_id TEXT NOT NULL,
-    field TEXT NOT NULL, blob BLOB NOT NULL,
-    PRIMARY KEY (project_id, entity_key, entity_id, field)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS entity_offsets (
-    project_id TEXT NOT NULL, entity_key TEXT NOT NULL, entity_id TEXT NOT NULL,
-    partition INTEGER NOT NULL, last_offset INTEGER NOT NULL,
-    PRIMARY KEY (project_id, entity_key, entity_id, partition)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS entity_writes (
-    project_id TEXT NOT NULL, entity_key TEXT NOT NULL, entity_id TEXT NOT NULL,
-    written_at REAL NOT NULL,
-    PRIMARY KEY (project_id, entity_key, entity_id)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS entity_writes_at ON entity_writes (written_at);
 CREATE TABLE IF NOT EXISTS positions (partition INTEGER PRIMARY KEY, next_offset INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS built (
     project_id TEXT NOT NULL, field TEXT NOT NULL, PRIMARY KEY (project_id, field));
 """
-_BLOBS = "SELECT field, blob FROM blobs WHERE project_id = ? AND entity_key = ? AND entity_id = ?"
-_OFFSETS = (
-    "SELECT partition, last_offset FROM entity_offsets "
-    "WHERE project_id = ? AND entity_key = ? AND entity_id = ?"
+_COMMIT = (
+    "INSERT INTO positions VALUES (?, ?) ON CONFLICT (partition) DO UPDATE "
+    "SET next_offset = max(next_offset, excluded.next_offset)"
 )
-_WRITTEN = (
-    "SELECT written_at FROM entity_writes WHERE project_id = ? AND entity_key = ? AND entity_id = ?"
-)
-_WIPE = (
-    "DELETE FROM blobs WHERE project_id = ? AND entity_key = ? AND entity_id = ?",
-    "DELETE FROM entity_offsets WHERE project_id = ? AND entity_key = ? AND entity_id = ?",
-)
-_FORGET = "DELETE FROM entity_writes WHERE project_id = ? AND entity_key = ? AND entity_id = ?"
-_PUT_BLOB = "INSERT OR REPLACE INTO blobs VALUES (?, ?, ?, ?, ?)"
-_PUT_OFFSET = "INSERT OR REPLACE INTO entity_offsets VALUES (?, ?, ?, ?, ?)"
-_PUT_WRITTEN = "INSERT OR REPLACE INTO entity_writes VALUES (?, ?, ?, ?)"
 PURGE_EVERY_SECONDS = 60.0
-PURGE_BATCH = 5_000  # expired entities deleted per sweep (bounds the pause of one apply)
+TRIM_EVERY_US = 30_000_000  # processor clock between two trims of a family
 
 
 class SQLiteOnline(OnlineStore):
@@ -94,7 +89,8 @@ class SQLiteOnline(OnlineStore):
         self._db = _connect(path)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA + CHANGES_SCHEMA)
+        self._db.execute("PRAGMA cache_size=-131072")
+        self._db.executescript(_SCHEMA + LAYOUT_SCHEMA + CHANGES_SCHEMA)
         self._write_lock = threading.Lock()
         # An in-memory database is private to its connection: reads then share the writer's.
         self._memory = memory
@@ -102,93 +98,77 @@ class SQLiteOnline(OnlineStore):
         self._read_lock = self._write_lock if memory else threading.Lock()
         self._cache = EntityCache(cache_tiles)
         self._changes = ChangeLog(self._db, self._cache)
+        self._layout = Layout()
         self._ttl = float(ttl_seconds)
         self._clock = clock
         self._purged = clock()
+        self._oldest: dict[int, float] = {}  # family → a lower bound of its last writes
+        self._trimmed: dict[int, int] = {}  # family → processor clock of its last trim
 
     # --- writes -------------------------------------------------------------------------
 
-    def apply(self, updates: Sequence[EntityUpdate]) -> ApplyOutcome:
+    def apply(self, groups: Sequence[PartialGroup], ends: Mapping[int, int]) -> ApplyOutcome:
         outcome = ApplyOutcome()
-        if not updates:
+        groups = [g for g in groups if g.table.num_rows]
+        if not groups and not ends:
             return outcome
         now = self._clock()
+        touched: list[Touched] = []
         with self._write_lock:
-            staged: dict[EntityRef, Entity] = {}
-            changed: dict[tuple[EntityRef, str], Blob] = {}
-            offsets: list[tuple[str, str, str, int, int]] = []
-            wipe: set[EntityRef] = set()
-            with _transaction(self._db):
+            with self._rolled_back(), _transaction(self._db):
                 self._changes.sync(self._db)
-                for update in updates:
-                    ref = update.ref
-                    entity = staged.get(ref) or self._writable(ref, now, wipe)
-                    stored = entity.offsets.get(update.partition)
-                    if stored is not None and stored >= update.last_offset:
-                        outcome.skipped += 1
-                        continue
-                    if stored is not None and stored >= update.first_offset:
-                        outcome.conflicts.append(Conflict(update, stored))
-                        continue
-                    blobs = entity.blobs
-                    for name, fu in update.features.items():
-                        old = blobs.get(name)
-                        blobs[name] = changed[(ref, name)] = apply_partial(
-                            fu.aggregation,
-                            None if old is None else copy_blob(old),
-                            fu.tiles,
-                            fu.last_ts,
-                            fu.cuts,
-                            fu.lifetime,
-                        )
-                    entity.offsets[update.partition] = update.last_offset
-                    offsets.append((*_key(ref), update.partition, update.last_offset))
-                    staged[ref] = entity
-                    outcome.applied += 1
-                self._wipe(r for r in wipe if r in staged)
                 db = self._db
-                db.executemany(
-                    _PUT_BLOB,
-                    [(*_key(ref), name, pack(blob)) for (ref, name), blob in changed.items()],
-                )
-                db.executemany(_PUT_OFFSET, offsets)
-                db.executemany(_PUT_WRITTEN, [(*_key(ref), now) for ref in staged])
-                seq = self._changes.record(db, staged, now) if staged else 0
-            self._published(staged, seq)
+                for group in groups:
+                    family = self._layout.ensure(
+                        db, group.project_id, group.entity_key, group.fields
+                    )
+                    ids = [str(i) for i in pc.unique(group.table["entity"]).to_pylist()]
+                    touched.extend(self._expire(family, ids, now))
+                    merge_group(db, family, group, now)
+                    touched.append((group.project_id, group.entity_key, ids))
+                    outcome.applied += len(ids)
+                    trimmed = self._trimmed.get(family.id)
+                    if trimmed is None or group.now_us - trimmed >= TRIM_EVERY_US:
+                        trim(db, family, group.now_us)
+                        self._trimmed[family.id] = group.now_us
+                if ends:
+                    db.executemany(_COMMIT, list(ends.items()))
+                seq = self._changes.record(db, touched, now) if touched else 0
+            self._invalidate(touched, seq)
             self._maybe_purge(now)
         return outcome
 
-    def replace(self, states: Mapping[EntityRef, Mapping[str, Blob]]) -> None:
+    def replace(
+        self, states: Mapping[EntityRef, Mapping[str, Blob]], fields: Sequence[StateField]
+    ) -> None:
         states = {ref: blobs for ref, blobs in states.items() if blobs}  # as Redis: no key
         if not states:
             return
+        specs = {f.name: f for f in fields}
+        by_family: dict[tuple[str, str], list[EntityRef]] = defaultdict(list)
+        for ref in states:
+            by_family[(ref.project_id, ref.entity_key)].append(ref)
         now = self._clock()
+        touched: list[Touched] = []
         with self._write_lock:
-            staged: dict[EntityRef, Entity] = {}
-            wipe: set[EntityRef] = set()
-            with _transaction(self._db):
+            with self._rolled_back(), _transaction(self._db):
                 self._changes.sync(self._db)
-                rows = []
-                for ref, blobs in states.items():
-                    entity = self._writable(ref, now, wipe)
-                    for name, blob in blobs.items():
-                        data = pack(blob)
-                        entity.blobs[name] = unpack_blob(data)  # what a reload would give
-                        rows.append((*_key(ref), name, data))
-                    staged[ref] = entity
-                self._wipe(wipe)
-                self._db.executemany(_PUT_BLOB, rows)
-                self._db.executemany(_PUT_WRITTEN, [(*_key(ref), now) for ref in staged])
-                seq = self._changes.record(self._db, staged, now)
-            self._published(staged, seq)
+                for (project_id, entity_key), refs in by_family.items():
+                    names = {n for ref in refs for n in states[ref]}
+                    family = self._layout.ensure(
+                        self._db, project_id, entity_key, [specs[n] for n in sorted(names)]
+                    )
+                    ids = [ref.entity_id for ref in refs]
+                    touched.extend(self._expire(family, ids, now))
+                    for ref in refs:
+                        _write_blobs(self._db, family, ref.entity_id, states[ref], now)
+                    touched.append((project_id, entity_key, ids))
+                seq = self._changes.record(self._db, touched, now)
+            self._invalidate(touched, seq)
 
     def commit(self, positions: Mapping[int, int]) -> None:
         with self._write_lock, _transaction(self._db):
-            self._db.executemany(
-                "INSERT INTO positions VALUES (?, ?) ON CONFLICT (partition) DO UPDATE "
-                "SET next_offset = max(next_offset, excluded.next_offset)",
-                list(positions.items()),
-            )
+            self._db.executemany(_COMMIT, list(positions.items()))
 
     def mark_built(self, project_id: str, fields: Sequence[str]) -> None:
         with self._write_lock, _transaction(self._db):
@@ -207,8 +187,29 @@ class SQLiteOnline(OnlineStore):
         if not refs:
             return 0
         now = self._clock()
+        by_family: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for ref in refs:
+            by_family[(ref.project_id, ref.entity_key)].append(ref.entity_id)
+        found = 0
+        touched: list[Touched] = []
         with self._write_lock:
-            return self._delete(refs, now)
+            with _transaction(self._db):
+                self._changes.sync(self._db)
+                for (project_id, entity_key), ids in by_family.items():
+                    family = self._layout.find(self._db, project_id, entity_key)
+                    if family is None:
+                        continue
+                    alive = self._db.execute(
+                        f"SELECT count(*) FROM {family.tiles} WHERE level = {META} AND tile = 0 "
+                        "AND w >= ? AND entity_id IN (SELECT value FROM json_each(?))",
+                        (now - self._ttl, _json(ids)),
+                    ).fetchone()[0]
+                    found += int(alive)
+                    _delete(self._db, family, ids)
+                    touched.append((project_id, entity_key, ids))
+                seq = self._changes.record(self._db, touched, now) if touched else 0
+            self._invalidate(touched, seq)
+        return found
 
     # --- reads --------------------------------------------------------------------------
 
@@ -219,7 +220,7 @@ class SQLiteOnline(OnlineStore):
         found, misses, generation = self._cache.lookup(refs)
         if misses:
             with self._read_lock, _transaction(self._reader, "BEGIN"):
-                loaded = [(refs[i], _fetch(self._reader, refs[i])) for i in misses]
+                loaded = [(refs[i], self._fetch(self._reader, refs[i], fields)) for i in misses]
             self._cache.offer(loaded, generation)
             for i, (_, entity) in zip(misses, loaded, strict=True):
                 found[i] = entity
@@ -257,59 +258,161 @@ class SQLiteOnline(OnlineStore):
             self._db.close()
         self._cache.clear()
 
-    # --- internals (writer lock held) ---------------------------------------------------
+    # --- internals ----------------------------------------------------------------------
 
-    def _writable(self, ref: EntityRef, now: float, wipe: set[EntityRef]) -> Entity:
-        """A private copy of the entity's current state (inside the write transaction); an
-        expired entity starts empty and is put in ``wipe`` so its old rows go."""
-        entity = self._cache.get(ref) or _fetch(self._db, ref)
-        if entity is None:
-            return Entity({}, {}, now)
-        if entity.written_at < now - self._ttl:
-            wipe.add(ref)
-            return Entity({}, {}, now)
-        return Entity(dict(entity.blobs), dict(entity.offsets), now)
+    @contextlib.contextmanager
+    def _rolled_back(self) -> Iterator[None]:
+        """What this process knows of the layout may be ahead of a rolled-back transaction
+        (a table or column it created): forget it then, it is reloaded from the file."""
+        try:
+            yield
+        except BaseException:
+            self._layout.forget()
+            self._oldest.clear()
+            raise
 
-    def _wipe(self, refs: Iterable[EntityRef]) -> None:
-        for statement in _WIPE:
-            self._db.executemany(statement, [_key(ref) for ref in refs])
+    def _fetch(
+        self, db: sqlite3.Connection, ref: EntityRef, fields: Sequence[str]
+    ) -> Entity | None:
+        family = self._layout.find(db, ref.project_id, ref.entity_key)
+        if family is None:
+            return None
+        if any(f not in family.fields for f in fields):
+            self._layout.reload(db, family)  # another process may have added fields
+        try:
+            cur = db.execute(f"SELECT * FROM {family.tiles} WHERE entity_id = ?", (ref.entity_id,))
+        except sqlite3.OperationalError:  # created by a write this snapshot does not see
+            return None
+        rows = cur.fetchall()
+        if not rows:
+            return None
+        distinct = db.execute(
+            f"SELECT level, tile, col, value FROM {family.distinct} WHERE entity_id = ?",
+            (ref.entity_id,),
+        ).fetchall()
+        blobs, written = entity_blobs(family, cur.description, rows, distinct)
+        if written is None:
+            return None
+        return Entity(blobs, float(written))
 
-    def _delete(self, refs: Sequence[EntityRef], now: float) -> int:
-        """Delete entities; counts those that had not expired."""
+    def _expire(self, family: Family, ids: Sequence[str], now: float) -> list[Touched]:
+        """Writer lock held: delete the rows of ``ids`` whose entity expired (it starts
+        afresh). Only looked up while some entity of the family may have expired."""
         horizon = now - self._ttl
-        found = 0
-        with _transaction(self._db):
-            self._changes.sync(self._db)
-            for ref in refs:
-                row = self._db.execute(_WRITTEN, _key(ref)).fetchone()
-                if row is not None and row[0] >= horizon:
-                    found += 1
-            self._wipe(refs)
-            self._db.executemany(_FORGET, [_key(ref) for ref in refs])
-            seq = self._changes.record(self._db, refs, now)
-        self._cache.forget(refs)
-        self._changes.committed(seq)
-        return found
+        oldest = self._oldest.get(family.id)
+        if oldest is None:
+            row = self._db.execute(
+                f"SELECT min(w) FROM {family.tiles} WHERE level = {META}"
+            ).fetchone()
+            oldest = self._oldest[family.id] = now if row[0] is None else float(row[0])
+        if oldest >= horizon:
+            return []
+        expired = [
+            str(i)
+            for (i,) in self._db.execute(
+                f"SELECT m.entity_id FROM json_each(?) j JOIN {family.tiles} m "
+                f"ON m.entity_id = j.value AND m.level = {META} AND m.tile = 0 WHERE m.w < ?",
+                (_json(ids), horizon),
+            ).fetchall()
+        ]
+        if not expired:
+            return []
+        _delete(self._db, family, expired)
+        return [(family.project_id, family.entity_key, expired)]
 
-    def _published(self, staged: Mapping[EntityRef, Entity], seq: int) -> None:
-        self._cache.publish(staged)
+    def _invalidate(self, touched: Sequence[Touched], seq: int) -> None:
+        for project_id, entity_key, ids in touched:
+            self._cache.forget_ids(project_id, entity_key, ids)
         if seq:
             self._changes.committed(seq)
 
     def _maybe_purge(self, now: float) -> None:
+        """Writer lock held: every ``PURGE_EVERY_SECONDS``, delete every expired entity
+        (set-based, per family) and prune the change log."""
         if now - self._purged < PURGE_EVERY_SECONDS:
             return
-        expired = self._db.execute(
-            "SELECT project_id, entity_key, entity_id FROM entity_writes WHERE written_at < ? "
-            "LIMIT ?",
-            (now - self._ttl, PURGE_BATCH),
-        ).fetchall()
-        if len(expired) < PURGE_BATCH:
-            self._purged = now  # else sweep on, one batch per apply
-        if expired:
-            self._delete([EntityRef(*row) for row in expired], now)
+        self._purged = now
+        horizon = now - self._ttl
+        touched: list[Touched] = []
         with _transaction(self._db):
+            for family in self._layout.families(self._db):
+                ids = [
+                    str(i)
+                    for (i,) in self._db.execute(
+                        f"SELECT entity_id FROM {family.tiles} WHERE level = {META} AND w < ?",
+                        (horizon,),
+                    ).fetchall()
+                ]
+                if ids:
+                    _delete(self._db, family, ids)
+                    touched.append((family.project_id, family.entity_key, ids))
+                row = self._db.execute(
+                    f"SELECT min(w) FROM {family.tiles} WHERE level = {META}"
+                ).fetchone()
+                self._oldest[family.id] = now if row[0] is None else float(row[0])
+            seq = self._changes.record(self._db, touched, now) if touched else 0
             ChangeLog.prune(self._db, now)
+        self._invalidate(touched, seq)
+
+
+def _json(values: Sequence[Any]) -> str:
+    return orjson.dumps(list(values)).decode()
+
+
+def _delete(db: sqlite3.Connection, family: Family, ids: Sequence[str]) -> None:
+    for table in (family.tiles, family.distinct):
+        db.executemany(f"DELETE FROM {table} WHERE entity_id = ?", [(i,) for i in ids])
+
+
+def _write_blobs(
+    db: sqlite3.Connection, family: Family, entity_id: str, blobs: Mapping[str, Blob], now: float
+) -> None:
+    """Overwrite the entity's state of each field with a whole blob (backfill, recompute)."""
+    db.execute(
+        f"INSERT INTO {family.tiles} (entity_id, level, tile, w) VALUES (?, {META}, 0, ?) "
+        "ON CONFLICT (entity_id, level, tile) DO UPDATE SET w = excluded.w",
+        (entity_id, now),
+    )
+    for name, blob in blobs.items():
+        column = family.fields[name]
+        k, agg, cols = column.k, column.spec.aggregation, column.states
+        cleared = ", ".join(f"{c} = NULL" for c in (*cols, f"l{k}", f"e{k}"))
+        db.execute(f"UPDATE {family.tiles} SET {cleared} WHERE entity_id = ?", (entity_id,))
+        db.execute(f"DELETE FROM {family.distinct} WHERE entity_id = ? AND col = ?", (entity_id, k))
+        db.execute(
+            f"UPDATE {family.tiles} SET l{k} = ?, e{k} = ? WHERE entity_id = ? "
+            f"AND level = {META} AND tile = 0",
+            (blob.get("l"), blob.get("e"), entity_id),
+        )
+        placed: list[tuple[int, int, Any]] = [
+            (int(level), int(start), state)
+            for level, found in (blob.get("t") or {}).items()
+            for start, state in found.items()
+            if state is not None
+        ]
+        if blob.get("b") is not None:
+            placed.append((BASE, 0, blob["b"]))
+        if agg is Aggregation.COUNT_DISTINCT:
+            db.executemany(
+                f"INSERT OR IGNORE INTO {family.distinct} VALUES (?, ?, ?, {k}, ?)",
+                [(entity_id, lv, a, str(v)) for lv, a, state in placed for v in state],
+            )
+            continue
+        marks = ", ".join("?" for _ in cols)
+        sets = ", ".join(f"{c} = excluded.{c}" for c in cols)
+        db.executemany(
+            f"INSERT INTO {family.tiles} (entity_id, level, tile, {', '.join(cols)}) "
+            f"VALUES (?, ?, ?, {marks}) ON CONFLICT (entity_id, level, tile) DO UPDATE SET {sets}",
+            [(entity_id, lv, a, *_state_values(agg, state)) for lv, a, state in placed],
+        )
+
+
+def _state_values(agg: Aggregation, state: Any) -> tuple[Any, ...]:
+    if agg is Aggregation.AVG:
+        return (state[0], state[1])
+    if agg in (Aggregation.FIRST, Aggregation.LAST):
+        return (state[0], state[1], orjson.dumps(state[2]).decode())
+    return (state,)
 
 
 class _transaction:  # noqa: N801 (used like a function: ``with _transaction(db):``)
@@ -342,17 +445,3 @@ def _connect(path: str) -> sqlite3.Connection:
         timeout=30,
         uri=path.startswith("file:"),
     )
-
-
-def _fetch(db: sqlite3.Connection, ref: EntityRef) -> Entity | None:
-    key = _key(ref)
-    written = db.execute(_WRITTEN, key).fetchone()
-    if written is None:
-        return None
-    blobs = {str(f): unpack_blob(b) for f, b in db.execute(_BLOBS, key).fetchall()}
-    offsets = {int(p): int(o) for p, o in db.execute(_OFFSETS, key).fetchall()}
-    return Entity(blobs, offsets, float(written[0]))
-
-
-def _key(ref: EntityRef) -> tuple[str, str, str]:
-    return (ref.project_id, ref.entity_key, ref.entity_id)

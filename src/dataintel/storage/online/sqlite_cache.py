@@ -1,12 +1,15 @@
 """The embedded OnlineStore's in-process cache, and how it stays coherent across processes.
 
 ``EntityCache``: decoded entities, least recently used first out, bounded by tiles (an entity
-weighs 1 + its number of tiles). ``generation`` moves whenever writes are published or
-entries invalidated, so a reader that loaded a miss from an older snapshot does not cache it.
+weighs 1 + its number of tiles). ``generation`` moves whenever entries are invalidated, so a
+reader that loaded a miss from an older snapshot does not cache it. A batch invalidates the
+entities it touched per (project, entity key) with one set intersection against the cached
+ids (``forget_ids``): no Python object per touched entity.
 
 ``ChangeLog``: another process may write the same SQLite file (``dataintel worker`` beside an
 API with ``processor_enabled=false``, or a recompute from the API while the worker applies).
-Every write transaction appends the entities it changed to the ``changes`` table; before
+Every write transaction appends the entities it changed to the ``changes`` table (one row:
+``[[project, entity key, [ids…]], …]``); before
 reading (when ``PRAGMA data_version`` says another connection committed) and inside every
 write transaction, a store drops from its cache the entities others changed. Rows are kept
 ``KEEP_SECONDS``; a store that fell further behind clears its whole cache.
@@ -17,7 +20,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from dataintel.storage.online.codec import Blob, pack, unpack
@@ -31,14 +34,16 @@ CREATE INDEX IF NOT EXISTS changes_at ON changes (at);
 KEEP_SECONDS = 60.0
 
 
+Touched = tuple[str, str, Sequence[str]]  # project, entity key, entity ids
+
+
 class Entity:
-    """One entity as cached: blobs, applied offsets per partition, last write (epoch s)."""
+    """One entity as cached: the blobs of its fields, last write (epoch s)."""
 
-    __slots__ = ("blobs", "offsets", "weight", "written_at")
+    __slots__ = ("blobs", "weight", "written_at")
 
-    def __init__(self, blobs: dict[str, Blob], offsets: dict[int, int], written_at: float) -> None:
+    def __init__(self, blobs: dict[str, Blob], written_at: float) -> None:
         self.blobs = blobs
-        self.offsets = offsets
         self.written_at = written_at
         self.weight = 0  # set when cached
 
@@ -48,6 +53,7 @@ class EntityCache:
         self.lock = threading.Lock()
         self.generation = 0
         self._entries: OrderedDict[EntityRef, Entity] = OrderedDict()
+        self._ids: dict[tuple[str, str], dict[str, EntityRef]] = {}  # cached refs by family
         self._weight = 0
         self._capacity = capacity_tiles
 
@@ -80,15 +86,13 @@ class EntityCache:
                     self._insert(ref, entity)
             self._evict()
 
-    def publish(self, entities: Mapping[EntityRef, Entity]) -> None:
-        if not entities:
-            return
+    def forget_ids(self, project_id: str, entity_key: str, ids: Iterable[str]) -> None:
         with self.lock:
-            for ref, entity in entities.items():
-                self._drop(ref)
-                self._insert(ref, entity)
+            cached = self._ids.get((project_id, entity_key))
+            if cached:
+                for entity_id in cached.keys() & set(ids):
+                    self._drop(cached[entity_id])
             self.generation += 1
-            self._evict()
 
     def forget(self, refs: Iterable[EntityRef]) -> None:
         with self.lock:
@@ -99,6 +103,7 @@ class EntityCache:
     def clear(self) -> None:
         with self.lock:
             self._entries.clear()
+            self._ids.clear()
             self._weight = 0
             self.generation += 1
 
@@ -106,16 +111,19 @@ class EntityCache:
         entity.weight = 1 + sum(len(t) for b in entity.blobs.values() for t in b["t"].values())
         self._entries[ref] = entity
         self._weight += entity.weight
+        self._ids.setdefault((ref.project_id, ref.entity_key), {})[ref.entity_id] = ref
 
     def _drop(self, ref: EntityRef) -> None:
         entity = self._entries.pop(ref, None)
         if entity is not None:
             self._weight -= entity.weight
+            self._ids[(ref.project_id, ref.entity_key)].pop(ref.entity_id, None)
 
     def _evict(self) -> None:
         while self._weight > self._capacity and self._entries:
-            _, entity = self._entries.popitem(last=False)
+            ref, entity = self._entries.popitem(last=False)
             self._weight -= entity.weight
+            self._ids[(ref.project_id, ref.entity_key)].pop(ref.entity_id, None)
 
 
 class ChangeLog:
@@ -128,9 +136,9 @@ class ChangeLog:
         self._seen = _last_seq(db)
         self._version: int | None = None
 
-    def record(self, db: sqlite3.Connection, refs: Iterable[EntityRef], now: float) -> int:
+    def record(self, db: sqlite3.Connection, touched: Sequence[Touched], now: float) -> int:
         """In the writer's transaction: log the changed entities; returns the row's seq."""
-        keys = [[r.project_id, r.entity_key, r.entity_id] for r in refs]
+        keys = [[p, k, list(ids)] for p, k, ids in touched]
         cur = db.execute("INSERT INTO changes (at, refs) VALUES (?, ?)", (now, pack(keys)))
         return int(cur.lastrowid or 0)
 
@@ -163,20 +171,21 @@ class ChangeLog:
                 db.execute("COMMIT")
         if last <= seen:
             return
-        foreign: list[EntityRef] = []
+        foreign: list[Any] = []
         with self._lock:
             gap = not rows or rows[0][0] != seen + 1  # rows pruned before we saw them
             for seq, refs in rows:
                 if seq in self._own:
                     self._own.discard(seq)
                 else:
-                    foreign.extend(EntityRef(*key) for key in _keys(refs))
+                    foreign.extend(_keys(refs))
             self._own = {s for s in self._own if s > last}
             self._seen = max(self._seen, last)
         if gap:
             self._cache.clear()
-        elif foreign:
-            self._cache.forget(foreign)
+        else:
+            for project_id, entity_key, ids in foreign:
+                self._cache.forget_ids(project_id, entity_key, ids)
 
     @staticmethod
     def prune(db: sqlite3.Connection, now: float) -> None:
