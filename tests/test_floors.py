@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-PLANES = frozenset({"auth", "config", "ingest", "stream", "export", "features", "analytics"})
+PLANES = frozenset({"auth", "config", "ingest", "stream", "export", "features", "analytics", "dashboard"})
 LEAVES = frozenset({"errors", "settings"})
 TOP = frozenset({"main", "cli", "composition"})
 

@@ -20,6 +20,7 @@ from dataintel.auth import endpoints as api_keys
 from dataintel.composition import build_state, role_of, running
 from dataintel.config.analytics_settings import endpoints as analytics_settings
 from dataintel.config.deployments import endpoints as deployments
+from dataintel.dashboard import endpoints as dashboard
 from dataintel.config.derived import endpoints as derived
 from dataintel.config.features import endpoints as features
 from dataintel.config.pipelines import endpoints as pipelines
@@ -112,6 +113,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         funnels.router,
         revenue.router,
         performance.router,
+        dashboard.router,
     ):
         app.include_router(router)
+    app.mount("/dashboard/static", dashboard.static_files(), name="dashboard-static")
     return app

@@ -30,6 +30,11 @@ export function fmt(value, kind = "number") {
   return Number.isInteger(value) ? integer.format(value) : decimal.format(value);
 }
 
+// An instant as "2026-12-06 14:00" (UTC, as the API counts).
+export function when(iso) {
+  return iso ? iso.replace("T", " ").slice(0, 16) : "–";
+}
+
 export function tile(id, label, metric, kind) {
   const change = metric.change;
   const direction = change === null || change === undefined ? "" : change >= 0 ? "up" : "down";

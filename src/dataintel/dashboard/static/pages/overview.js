@@ -1,6 +1,6 @@
 // Overview: KPI tiles beside the previous period, and the time series.
 import { get } from "../api.js";
-import { PALETTE, chart, el, empty, table, tile } from "../ui.js";
+import { PALETTE, chart, el, empty, table, tile, when } from "../ui.js";
 import { period, periodControls } from "./period.js";
 
 const METRICS = [
@@ -20,7 +20,7 @@ export async function load(params, go) {
       "Send events to POST /v1/events (see the README's quick start), or pick a longer period.",
       "Carts, purchases and interventions appear once the platform pipeline is enabled: POST /api/v1/projects/{id}/templates/platform."));
   }
-  const labels = data.series.map((point) => new Date(point.start).toLocaleString());
+  const labels = data.series.map((point) => when(point.start));
   const series = (key) => data.series.map((point) => point.metrics[key].value);
   const rows = data.series.map((point) => ({ start: point.start, ...Object.fromEntries(METRICS.map(([k]) => [k, point.metrics[k].value])) }));
   return el("div", {}, controls,
@@ -34,19 +34,25 @@ export async function load(params, go) {
         { label: "Active users", data: series("active_users"), borderColor: PALETTE[1], backgroundColor: PALETTE[1] },
       ] },
     }),
-    el("h2", { text: "Carts and revenue" }),
-    chart("carts", "Carts created, abandoned and recovered, and revenue, per interval", {
+    el("h2", { text: "Carts" }),
+    chart("carts", "Carts created, abandoned and recovered per interval", {
       type: "bar",
       data: { labels, datasets: [
         { label: "Carts created", data: series("carts_created"), backgroundColor: PALETTE[0] },
         { label: "Carts abandoned", data: series("carts_abandoned"), backgroundColor: PALETTE[5] },
         { label: "Carts recovered", data: series("carts_recovered"), backgroundColor: PALETTE[2] },
-        { label: "Revenue", data: series("revenue"), type: "line", yAxisID: "revenue", borderColor: PALETTE[3], backgroundColor: PALETTE[3] },
       ] },
-      options: { scales: { revenue: { position: "right", grid: { drawOnChartArea: false } } } },
+    }),
+    el("h2", { text: "Revenue" }),
+    chart("revenue", "Revenue and recovered revenue per interval", {
+      type: "line",
+      data: { labels, datasets: [
+        { label: "Revenue", data: series("revenue"), borderColor: PALETTE[3], backgroundColor: PALETTE[3] },
+        { label: "Recovered revenue", data: series("recovered_revenue"), borderColor: PALETTE[2], backgroundColor: PALETTE[2] },
+      ] },
     }),
     table("overview-series", "Per interval", [
-      { key: "start", label: "Interval start" },
+      { key: (row) => when(row.start), label: "Interval start (UTC)" },
       ...METRICS.map(([key, label, kind]) => ({ key, label, kind })),
     ], rows));
 }
