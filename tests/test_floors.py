@@ -22,7 +22,9 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-PLANES = frozenset({"auth", "config", "ingest", "stream", "export", "features", "analytics", "dashboard"})
+PLANES = frozenset(
+    {"auth", "config", "ingest", "stream", "export", "features", "analytics", "dashboard", "demo"}
+)
 LEAVES = frozenset({"errors", "settings"})
 TOP = frozenset({"main", "cli", "composition"})
 

@@ -20,12 +20,12 @@ from dataintel.auth import endpoints as api_keys
 from dataintel.composition import build_state, role_of, running
 from dataintel.config.analytics_settings import endpoints as analytics_settings
 from dataintel.config.deployments import endpoints as deployments
-from dataintel.dashboard import endpoints as dashboard
 from dataintel.config.derived import endpoints as derived
 from dataintel.config.features import endpoints as features
 from dataintel.config.pipelines import endpoints as pipelines
 from dataintel.config.pipelines import templates
 from dataintel.config.projects import endpoints as projects
+from dataintel.dashboard import endpoints as dashboard
 from dataintel.export import endpoints as export
 from dataintel.features.offline import endpoints as historical
 from dataintel.features.serving import endpoints as serving
