@@ -68,6 +68,63 @@ def test_the_overview_shows_the_apis_numbers(
     assert page.errors == []
 
 
+def open_page(page: Any, name: str, api: str) -> Any:
+    """Click a page in the navigation; returns the API response the page read."""
+    with page.expect_response(lambda r: api in r.url) as info:
+        page.get_by_role("link", name=name).click()
+    page.wait_for_selector("main[data-state=ready][data-page] >> nth=0")
+    page.wait_for_function("document.querySelector('main').dataset.state === 'ready'")
+    return info.value
+
+
+def cells(page: Any, table: str, column: int) -> list[str]:
+    return page.locator(
+        f"[data-testid=table-{table}] tbody tr td:nth-child({column})"
+    ).evaluate_all("cells => cells.map(c => c.dataset.value)")
+
+
+def test_every_page_shows_the_apis_numbers(
+    live: str, page: Any, http: httpx.Client, keys: Keys, admin: dict[str, str]
+) -> None:
+    keys.project("shop")
+    shop.open_shop(http, admin, "shop")
+    shop.send(http, admin, "shop", shop.events())
+    key = keys.mint([Role.ANALYST], "shop")
+    auth = {"Authorization": f"Bearer {key}"}
+    sign_in(page, live, key, "/v1/analytics/overview")
+
+    funnel = http.get(open_page(page, "Funnel", "/v1/analytics/conversion").url, headers=auth)
+    steps = funnel.json()["steps"]
+    assert steps[0]["entered"] > 0
+    assert cells(page, "funnel-steps", 2) == [str(s["entered"]) for s in steps]
+    page.wait_for_selector("[data-testid=chart-funnel][data-rendered=true]")
+    screenshot(page, "funnel")
+
+    revenue = http.get(open_page(page, "Revenue", "/v1/analytics/revenue").url, headers=auth)
+    body = revenue.json()
+    assert body["revenue"] > 0
+    shown = page.locator("[data-testid=tile-revenue] .value").get_attribute("data-value")
+    assert float(shown) == pytest.approx(body["revenue"])
+    assert cells(page, "attribution-channel", 1) == [r["value"] for r in body["by_channel"]]
+    uplift = page.get_by_test_id("uplift").get_attribute("data-value")
+    expected = body["incremental"]["uplift"]["recovery_rate_difference"]["estimate"]
+    assert uplift == ("" if expected is None else str(expected)) or float(uplift) == expected
+    screenshot(page, "revenue")
+
+    model = http.get(
+        open_page(page, "Model performance", "/v1/analytics/performance").url, headers=auth
+    )
+    models = [m for m in model.json()["models"] if m["predictions"]]
+    assert models, model.json()
+    assert [float(v) for v in cells(page, "models", 5)] == pytest.approx(
+        [m["roc_auc"] for m in models]
+    )
+    for name in ("roc", "calibration"):
+        page.wait_for_selector(f"[data-testid=chart-{name}][data-rendered=true]")
+    screenshot(page, "model")
+    assert page.errors == []
+
+
 def test_an_empty_project_says_what_to_do_next(
     live: str, page: Any, http: httpx.Client, keys: Keys, admin: dict[str, str]
 ) -> None:
@@ -78,6 +135,14 @@ def test_an_empty_project_says_what_to_do_next(
     assert empty.is_visible()
     assert "POST /v1/events" in empty.inner_text()
     screenshot(page, "overview-empty")
+    for name, api in (
+        ("Funnel", "/v1/analytics/conversion"),
+        ("Revenue", "/v1/analytics/revenue"),
+        ("Model performance", "/v1/analytics/performance"),
+    ):
+        assert open_page(page, name, api).status == 200
+        assert page.get_by_test_id("empty").is_visible(), name
+        assert page.get_by_test_id("error").count() == 0
     assert page.errors == []
 
 

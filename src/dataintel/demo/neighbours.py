@@ -32,7 +32,7 @@ from dataintel.demo.logistic import fit
 
 PLATFORM = "platform"
 ABANDON_AFTER = timedelta(minutes=2)  # the demo project's analytics.abandon_after
-HORIZON = timedelta(days=7)  # its analytics.outcome_horizon
+HORIZON = timedelta(days=1)  # its analytics.outcome_horizon
 SCORE_AFTER = timedelta(seconds=30)
 HOLDOUT_SHARE = 0.10
 USER_FEATURES = ["cart_adds_24h", "avg_price_24h", "max_price_24h", "distinct_products_1h"]

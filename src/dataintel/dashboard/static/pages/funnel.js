@@ -3,7 +3,7 @@ import { get } from "../api.js";
 import { PALETTE, chart, el, empty, fmt, table } from "../ui.js";
 import { period, periodControls } from "./period.js";
 
-const DEFAULT_STEPS = "product_view, cart_add, purchase";
+const DEFAULT_STEPS = "cart_add, purchase";
 const MODES = [["ordered", "Ordered"], ["strict", "Strict order"], ["unordered", "Any order"]];
 
 function seconds(s) {
