@@ -23,7 +23,18 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PLANES = frozenset(
-    {"auth", "config", "ingest", "stream", "export", "features", "analytics", "reports"}
+    {
+        "auth",
+        "config",
+        "ingest",
+        "stream",
+        "export",
+        "features",
+        "analytics",
+        "reports",
+        "dashboard",
+        "demo",
+    }
 )
 LEAVES = frozenset({"errors", "settings"})
 TOP = frozenset({"main", "cli", "composition"})

@@ -168,6 +168,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, with_demo: boo
         click.echo(f"Demo project {result.project_id} deployed (version {result.active_version}).")
     click.echo(f"Starting dataintel on {url}")
     click.echo(f"API docs: {url}/docs")
+    click.echo(f"Dashboard: {url}/dashboard/ (sign in with an API key)")
     if key is not None:
         click.echo(f"API key: {key}")
         _send_demo_events_when_up(url, key)
@@ -176,15 +177,27 @@ def serve(ctx: click.Context, host: str | None, port: int | None, with_demo: boo
 
 
 def _send_demo_events_when_up(url: str, key: str) -> None:
-    """Once the server answers, ingest the bundled demo events through its API."""
+    """Once the server answers, ingest the bundled demo events through its API, then run the
+    simulated neighbours (AI engine, intervention engine) on them."""
     import threading
+    from datetime import UTC, datetime
 
-    from dataintel.config.declarative.demo_events import send_demo_events
+    from dataintel.config.declarative.demo_events import demo_events, send_demo_events
+    from dataintel.demo.http import Api
+    from dataintel.demo.neighbours import simulate
 
     def send() -> None:
+        now = datetime.now(UTC)
+        events = demo_events(now)
         try:
-            accepted = send_demo_events(url, key)
+            accepted = send_demo_events(url, key, events=events)
             click.echo(f"Demo data: {accepted} new real shop events ingested (REES46 slice).")
+            done = simulate(Api(url, key), events, "demo-shop", now)
+            click.echo(
+                f"Demo neighbours (simulated): {done.predictions} predictions, "
+                f"{done.interventions} interventions, {done.holdouts} holdouts. "
+                f"Dashboard: {url}/dashboard/"
+            )
         except OSError as exc:  # the server went away: nothing to report to
             click.echo(f"Demo data not loaded: {exc}", err=True)
 

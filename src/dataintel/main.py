@@ -25,6 +25,7 @@ from dataintel.config.features import endpoints as features
 from dataintel.config.pipelines import endpoints as pipelines
 from dataintel.config.pipelines import templates
 from dataintel.config.projects import endpoints as projects
+from dataintel.dashboard import endpoints as dashboard
 from dataintel.export import endpoints as export
 from dataintel.features.offline import endpoints as historical
 from dataintel.features.serving import endpoints as serving
@@ -118,6 +119,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         revenue.router,
         performance.router,
         reports.router,
+        dashboard.router,
     ):
         app.include_router(router)
+    app.mount("/dashboard/static", dashboard.static_files(), name="dashboard-static")
     return app
