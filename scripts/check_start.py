@@ -4,8 +4,9 @@
 Clones the commit checked out here into a temporary directory (so no virtualenv, data or
 ../shared beside it), runs `make start PORT=<free port>` there (a fresh .venv from
 requirements.lock only), waits for the API key it prints and for the demo events, then checks
-with that key that /health/ready answers 200 and that a demo user who added to a cart has
-non-empty feature values with a non-zero number. Stops the whole process group at the end.
+with that key that /health/ready answers 200, that a demo user who added to a cart has
+non-empty feature values with a non-zero number, and (after the simulated neighbours) that
+/dashboard/ is served and its overview shows events, carts, revenue and interventions. Stops the whole process group at the end.
 Exit status 0 when every step passed, 1 with a message naming the failed step otherwise.
 
 Standard library only: it runs before any virtualenv exists. Usage: python3 scripts/check_start.py
@@ -38,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "demo-shop"
 KEY_LINE = re.compile(r"^API key: (\S+)$")
 DEMO_LINE = re.compile(r"^Demo data: (\d+) new real shop events ingested")
+NEIGHBOURS_LINE = re.compile(r"^Demo neighbours \(simulated\): (\d+) predictions")
 DEMO_FAILED = re.compile(r"^Demo data not loaded: (.*)$")
 # Variables that would let the check use something other than the fresh clone's own venv.
 DROPPED_ENV = ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")
@@ -182,6 +184,15 @@ def check(base: str, key: str) -> None:
         raise CheckFailed(f"demo user {user} has no non-zero feature value: {body}")
     shown = {k: v for k, v in values.items() if has_number({k: v})}
     log(f"features of demo user {user}: {len(values)} values, non-zero: {shown}")
+    page = get_ok(f"{base}/dashboard/", key)
+    if "dashboard" not in page:
+        raise CheckFailed(f"/dashboard/ is not the dashboard: {page[:200]}")
+    overview = json.loads(get_ok(f"{base}/v1/analytics/overview?interval=day", key))
+    totals = {k: v.get("value") for k, v in overview.get("totals", {}).items()}
+    for needed in ("events", "carts_created", "revenue", "interventions_sent"):
+        if not totals.get(needed):
+            raise CheckFailed(f"the dashboard's overview shows no {needed}: {totals}")
+    log(f"/dashboard/: 200; overview of the last 7 days: {totals}")
 
 
 def run(workdir: Path, timeout_s: float) -> None:
@@ -198,6 +209,8 @@ def run(workdir: Path, timeout_s: float) -> None:
         log(f"API key printed after {time.monotonic() - started:.1f} s")
         count = service.wait_for(DEMO_LINE, "the demo events", deadline).group(1)
         log(f"demo events ingested ({count}) after {time.monotonic() - started:.1f} s")
+        found = service.wait_for(NEIGHBOURS_LINE, "the simulated neighbours", deadline).group(1)
+        log(f"{found} simulated predictions after {time.monotonic() - started:.1f} s")
         check(f"http://127.0.0.1:{port}", key)
     except (CheckFailed, OSError, ValueError) as exc:
         raise CheckFailed(f"{exc}\nlast output of `make start`:\n{service.tail()}") from exc
