@@ -6,7 +6,8 @@ Clones the commit checked out here into a temporary directory (so no virtualenv,
 requirements.lock only), waits for the API key it prints and for the demo events, then checks
 with that key that /health/ready answers 200, that a demo user who added to a cart has
 non-empty feature values with a non-zero number, and (after the simulated neighbours) that
-/dashboard/ is served and its overview shows events, carts, revenue and interventions. Stops the whole process group at the end.
+/dashboard/ is served and its overview shows events, carts, revenue and interventions.
+Stops the whole process group at the end.
 Exit status 0 when every step passed, 1 with a message naming the failed step otherwise.
 
 Standard library only: it runs before any virtualenv exists. Usage: python3 scripts/check_start.py
