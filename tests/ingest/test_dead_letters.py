@@ -188,6 +188,14 @@ def test_replay_filters_and_limit(shop: Shop) -> None:
         422,
         field="bogus",
     )
+    for wrong in (False, True, "2", 2.5):  # a number of letters, never a bool or a string
+        assert_problem(
+            shop.client.post(
+                LETTERS.format("web") + "/replay", json={"limit": wrong}, headers=dev(shop)
+            ),
+            422,
+            field="limit",
+        )
 
 
 def test_dead_letter_permissions_and_unknown_pipelines(shop: Shop) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
-from dataintel.api.types import AwareUtcTime, Id32, Int32, NonNegInt32, UtcTime, Version32
+from dataintel.api.types import AwareUtcTime, Id32, NonNegInt32, UtcTime, Version32
 from dataintel.ingest.schemas import ItemError, ItemStatus, ReasonCode
 from dataintel.model.fields import EVENT_NAME
 
@@ -61,7 +61,9 @@ class DeadLetterReplay(BaseModel):
     reason: ReasonCode | None = None
     since: IsoTime | None = None
     until: IsoTime | None = None
-    limit: Int32 = Field(default=1000, ge=1, le=MAX_REPLAY, description="Oldest first.")
+    limit: Annotated[int, Strict(), Field(ge=1, le=MAX_REPLAY)] = Field(
+        default=1000, description="How many letters, oldest first (a JSON integer)."
+    )
 
 
 class ReplayItem(BaseModel):
