@@ -100,7 +100,7 @@ class Proc:
                 self.kill9()
 
 
-def wait_ready(port: int, timeout_s: float = 30) -> None:
+def wait_ready(port: int, timeout_s: float = 90) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
