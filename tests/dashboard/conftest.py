@@ -27,8 +27,10 @@ FLAGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Any]:
+    """Per test: Playwright's sync API runs an event loop in this thread while it lives, which
+    would break later tests of the same worker that run their own loop."""
     if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"Chromium not found at {CHROMIUM}: run `make install-dev`")

@@ -66,10 +66,14 @@ def overview(store: object, project_id: str, params: OverviewParams) -> Overview
     )
 
 
-def test_an_analysis_is_one_registration(monkeypatch: pytest.MonkeyPatch) -> None:
+def produce(ctx: ReportContext, params: OverviewParams) -> ReportData:
+    return kinds.analysis_data("Overview", overview(None, ctx.project_id, params))
+
+
+def test_an_analysis_answer_becomes_tables_and_charts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(kinds, "KINDS", dict(kinds.KINDS))
-    kinds.register_analysis("overview", OverviewParams, overview)
-    kind = kinds.KINDS["overview"]
+    kinds.register("fake_overview", OverviewParams, produce)
+    kind = kinds.KINDS["fake_overview"]
     assert kind.params is OverviewParams
     ctx = ReportContext("p1", None, None, NOW)  # type: ignore[arg-type]
     data = kind.run(ctx, {"days": 3})
@@ -89,7 +93,8 @@ def test_an_analysis_is_one_registration(monkeypatch: pytest.MonkeyPatch) -> Non
         ("line", "series", "at", "revenue"),
     ]
     with pytest.raises(ValueError, match="already registered"):
-        kinds.register_analysis("overview", OverviewParams, overview)
+        kinds.register("fake_overview", OverviewParams, produce)
+    assert {"overview", "conversion", "revenue", "performance"} <= set(kinds.kind_names())
 
 
 def _two_tables() -> ReportData:
