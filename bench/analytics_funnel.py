@@ -23,6 +23,7 @@ import pyarrow as pa
 from dataintel.analytics.funnels import run_funnel
 from dataintel.analytics.funnels_spec import EventMatch, FunnelSpec
 from dataintel.storage.analytics.decode import EVENT_SCHEMA
+from dataintel.storage.analytics.port import AnalyticsStore
 from dataintel.storage.analytics.registry import open_analytics
 
 STEPS = ["view", "cart_add", "checkout_start", "purchase"]
@@ -66,6 +67,65 @@ def timed(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
+def funnel_spec() -> FunnelSpec:
+    return FunnelSpec(
+        steps=tuple(EventMatch(s) for s in STEPS),
+        start=START,
+        end=START + timedelta(days=DAYS),
+        window=timedelta(days=1),
+    )
+
+
+def load_chdb(table: pa.Table, url: str) -> AnalyticsStore:
+    """A chDB store at ``url`` holding ``table`` (bulk load, bypassing the log)."""
+    ch = open_analytics(url)
+    engine: Any = ch._engine
+    for start in range(0, table.num_rows, 1_000_000):
+        engine.insert("events", table.slice(start, 1_000_000), None)
+    return ch
+
+
+def load_duckdb(table: pa.Table, url: str) -> AnalyticsStore:
+    """A DuckDB store at ``url`` holding ``table`` (bulk load, bypassing the log)."""
+    duck = open_analytics(url)
+    db: Any = duck._db
+    naive = table.set_column(5, "ts", table.column("ts").cast(pa.timestamp("us")))
+    naive = naive.set_column(6, "received_at", naive.column("received_at").cast(pa.timestamp("us")))
+    db.register("bulk", naive)
+    db.execute("INSERT INTO events SELECT * FROM bulk")
+    db.unregister("bulk")
+    return duck
+
+
+def window_funnel(ch: AnalyticsStore, runs: int) -> tuple[float, list[int]]:
+    """The hand-written ``windowFunnel`` query on chDB: median seconds, entered per step."""
+    engine: Any = ch._engine
+    conditions = ", ".join(f"event = '{s}'" for s in STEPS)
+    query = (
+        "SELECT level, count() AS n FROM (SELECT user_id, "
+        f"windowFunnel(86400000000)(toUInt64(toUnixTimestamp64Micro(ts)), {conditions}) "
+        "AS level FROM events "
+        "WHERE project_id = 'bench' GROUP BY user_id) GROUP BY level ORDER BY level"
+    )
+    seconds, levels = timed(lambda: engine.table(query, {}).to_pylist(), runs)
+    per_level = {int(r["level"]): int(r["n"]) for r in levels}
+    return seconds, [sum(v for k, v in per_level.items() if k >= i) for i in range(1, 5)]
+
+
+def ours(store: AnalyticsStore, runs: int) -> tuple[float, list[int]]:
+    """This service's funnel on ``store``: median seconds, entered per step."""
+    spec = funnel_spec()
+    seconds, result = timed(lambda: run_funnel(store, "bench", spec), runs)
+    return seconds, [s.entered for s in result.total.steps]
+
+
+def ratios(out: dict[str, Any]) -> dict[str, Any]:
+    out["equal"] = out["entered_chdb"] == out["entered_duckdb"] == out["entered_windowfunnel"]
+    out["ratio_chdb"] = out["ours_chdb_s"] / out["chdb_windowfunnel_s"]
+    out["ratio_duckdb"] = out["ours_duckdb_s"] / out["chdb_windowfunnel_s"]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=10_000_000)
@@ -74,51 +134,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     table = generate(args.events, args.users, args.seed)
-    spec = FunnelSpec(
-        steps=tuple(EventMatch(s) for s in STEPS),
-        start=START,
-        end=START + timedelta(days=DAYS),
-        window=timedelta(days=1),
-    )
     out: dict[str, Any] = {"events": args.events, "users": args.users, "steps": STEPS}
     with tempfile.TemporaryDirectory() as where:
-        ch = open_analytics(f"chdb:///{where}/ch")
-        engine: Any = ch._engine  # bulk load, bypassing the log
-        for start in range(0, table.num_rows, 1_000_000):
-            engine.insert("events", table.slice(start, 1_000_000), None)
-        conditions = ", ".join(f"event = '{s}'" for s in STEPS)
-        window_funnel = (
-            "SELECT level, count() AS n FROM (SELECT user_id, "
-            f"windowFunnel(86400000000)(toUInt64(toUnixTimestamp64Micro(ts)), {conditions}) "
-            "AS level FROM events "
-            "WHERE project_id = 'bench' GROUP BY user_id) GROUP BY level ORDER BY level"
-        )
-        seconds, levels = timed(lambda: engine.table(window_funnel, {}).to_pylist(), args.runs)
-        out["chdb_windowfunnel_s"] = seconds
-        per_level = {int(r["level"]): int(r["n"]) for r in levels}
-        expected = [sum(v for k, v in per_level.items() if k >= i) for i in range(1, 5)]
-        seconds, result = timed(lambda: run_funnel(ch, "bench", spec), args.runs)
-        out["ours_chdb_s"] = seconds
-        out["entered_chdb"] = [s.entered for s in result.total.steps]
+        ch = load_chdb(table, f"chdb:///{where}/ch")
+        out["chdb_windowfunnel_s"], out["entered_windowfunnel"] = window_funnel(ch, args.runs)
+        out["ours_chdb_s"], out["entered_chdb"] = ours(ch, args.runs)
         ch.close()
-        duck = open_analytics(f"duckdb:///{where}/a.duckdb")
-        db: Any = duck._db  # bulk load, bypassing the log
-        naive = table.set_column(5, "ts", table.column("ts").cast(pa.timestamp("us")))
-        naive = naive.set_column(
-            6, "received_at", naive.column("received_at").cast(pa.timestamp("us"))
-        )
-        db.register("bulk", naive)
-        db.execute("INSERT INTO events SELECT * FROM bulk")
-        db.unregister("bulk")
-        seconds, result = timed(lambda: run_funnel(duck, "bench", spec), args.runs)
-        out["ours_duckdb_s"] = seconds
-        out["entered_duckdb"] = [s.entered for s in result.total.steps]
+        duck = load_duckdb(table, f"duckdb:///{where}/a.duckdb")
+        out["ours_duckdb_s"], out["entered_duckdb"] = ours(duck, args.runs)
         duck.close()
-    out["entered_windowfunnel"] = expected
-    out["equal"] = out["entered_chdb"] == out["entered_duckdb"] == expected
-    out["ratio_chdb"] = out["ours_chdb_s"] / out["chdb_windowfunnel_s"]
-    out["ratio_duckdb"] = out["ours_duckdb_s"] / out["chdb_windowfunnel_s"]
-    print(json.dumps(out, indent=2))
+    print(json.dumps(ratios(out), indent=2))
 
 
 if __name__ == "__main__":

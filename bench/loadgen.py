@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 
 
 class Conn:
@@ -16,6 +17,7 @@ class Conn:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int = 0
     ) -> None:
         self.reader, self.writer, self.port = reader, writer, port
+        self.last_headers: dict[bytes, bytes] = {}  # of the last response, names lower-case
 
     @classmethod
     async def open(cls, port: int) -> Conn:
@@ -48,12 +50,15 @@ class Conn:
         status_line = await self.reader.readline()
         status = int(status_line.split()[1])
         length = 0
+        self.last_headers = {}
         while True:
             line = await self.reader.readline()
             if line in (b"\r\n", b""):
                 break
             name, _, value = line.partition(b":")
-            if name.lower() == b"content-length":
+            name, value = name.lower(), value.strip()
+            self.last_headers[name] = value
+            if name == b"content-length":
                 length = int(value)
         return status, await self.reader.readexactly(length)
 
@@ -98,9 +103,12 @@ async def open_loop(
     connections: int = 32,
     method: str = "POST",
     paths: list[str] | None = None,
+    header: bytes | None = None,
+    seen: Counter[bytes] | None = None,
 ) -> tuple[list[float], float]:
     """Send body i at t0 + i/rate (latency counted from that time, so queueing shows);
-    return the latencies in ms and the achieved rate."""
+    return the latencies in ms and the achieved rate. With ``header`` (lower-case) and
+    ``seen``, each response's value of that header is counted in ``seen``."""
     pool: asyncio.Queue[Conn] = asyncio.Queue()
     for _ in range(connections):
         pool.put_nowait(await Conn.open(port))
@@ -116,6 +124,8 @@ async def open_loop(
         try:
             target = paths[i % len(paths)] if paths else path
             status, resp = await conn.request(method, target, bodies[i], headers)
+            if header is not None and seen is not None:
+                seen[conn.last_headers.get(header, b"")] += 1
         finally:
             pool.put_nowait(conn)
         if status >= 300:
