@@ -286,12 +286,18 @@ def _param_text(value: object, top: bool = True) -> str:
 
 
 class ChdbEngine:
-    """chDB: the ClickHouse engine in this process, data under ``path``."""
+    """chDB: the ClickHouse engine in this process, data under ``path``.
+
+    The shared session runs one statement at a time: a query from a request thread while
+    the processor's insert streams into it fails ("Cannot run a query while a streaming
+    insert is active"), so every use of it holds ``_lock``. Scans open sessions of their own.
+    """
 
     def __init__(self, path: str, database: str = "dataintel") -> None:
         if not database.isidentifier():
             raise ValueError(f"invalid chDB database name {database!r}")
         self._path, self._database = path, database
+        self._lock = threading.RLock()
         self._session = self._open(create=True)
 
     def _open(self, create: bool = False) -> Any:
@@ -309,13 +315,15 @@ class ChdbEngine:
         return session
 
     def command(self, sql: str) -> None:
-        self._session.query(sql)
+        with self._lock:
+            self._session.query(sql)
 
     def table(self, sql: str, params: dict[str, Any], readonly: bool = False) -> pa.Table:
         if readonly:
             sql += " SETTINGS readonly = 1"
         texts = {name: _param_text(value) for name, value in params.items()}
-        result: pa.Table = self._session.query(sql, "ArrowTable", params=texts)
+        with self._lock:
+            result: pa.Table = self._session.query(sql, "ArrowTable", params=texts)
         return result
 
     def stream(
@@ -341,14 +349,18 @@ class ChdbEngine:
             writer.write_table(data)
         settings = f" SETTINGS insert_deduplication_token = '{token}'" if token else ""
         columns = ", ".join(data.column_names)
-        with self._session.send_insert(
-            f"INSERT INTO {table} ({columns}){settings}", "ArrowStream"
-        ) as ins:
+        with (
+            self._lock,
+            self._session.send_insert(
+                f"INSERT INTO {table} ({columns}){settings}", "ArrowStream"
+            ) as ins,
+        ):
             ins.append(sink.getvalue().to_pybytes())
             ins.finish()
 
     def close(self) -> None:
-        self._session.close()
+        with self._lock:
+            self._session.close()
 
 
 class ServerEngine:
