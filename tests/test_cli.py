@@ -172,15 +172,22 @@ def test_serve_demo_as_a_real_process(tmp_path: Path) -> None:
         assert resp.status_code == 200
         assert resp.json()["active_version"] == 1
         # The demo data: real shop events ingested through the API, visible in the export.
-        deadline = time.monotonic() + 60
-        while "Demo data:" not in "".join(lines) and time.monotonic() < deadline:
+        assert f"Dashboard: {base}/dashboard/" in output
+        # The demo data: real shop events ingested through the API, visible in the export,
+        # then the simulated neighbours' events on them.
+        deadline = time.monotonic() + 240
+        while "Demo neighbours" not in "".join(lines) and time.monotonic() < deadline:
             assert proc.poll() is None, "".join(lines)
             time.sleep(0.2)
-        assert "Demo data: 5417 new real shop events" in "".join(lines), "".join(lines)
-        export = httpx.get(f"{base}/v1/export/events", headers=auth(key.group(1)), timeout=30)
+        assert "Demo data: 17434 new real shop events" in "".join(lines), "".join(lines)
+        assert re.search(r"Demo neighbours \(simulated\): [1-9]\d* predictions", "".join(lines))
+        shop = {"event": ["product_view", "cart_add", "purchase"], "limit": 100_000}
+        export = httpx.get(
+            f"{base}/v1/export/events", params=shop, headers=auth(key.group(1)), timeout=60
+        )
         assert export.status_code == 200
         rows = export.content.splitlines()
-        assert len(rows) == 5417
+        assert len(rows) == 17_434
     finally:
         proc.terminate()
         try:
