@@ -49,41 +49,8 @@ def funnel_answer(
     )
 
 
-def _spec(query: FunnelQuery, where: str) -> FunnelSpec:
-    names = {"step": "steps", "step_window": "step_windows"} if where == "body" else {}
-    try:
-        end = query.to or datetime.now(UTC)
-        start = query.from_ or end - DEFAULT_RANGE
-        steps = tuple(parse_match(text, f"step/{i + 1}") for i, text in enumerate(query.steps))
-        windows = dict(
-            parse_step_window(text, f"step_window/{i + 1}")
-            for i, text in enumerate(query.step_windows)
-        )
-        exclusions = tuple(
-            parse_exclusion(text, len(steps), f"exclude/{i + 1}")
-            for i, text in enumerate(query.exclude)
-        )
-        return FunnelSpec(
-            steps=steps,
-            start=start,
-            end=end,
-            mode=query.mode,
-            window=parse_duration(query.window, "window"),
-            step_windows=windows,
-            exclusions=exclusions,
-            breakdown=query.breakdown,
-            breakdown_limit=query.breakdown_limit,
-            entity=query.entity,
-        )
-    except SpecError as exc:
-        head, _, rest = exc.field.partition("/")
-        parts: list[str | int] = [where, names.get(head, head)]
-        if rest:
-            parts.append(int(rest) - 1)
-        raise InvalidInput.field(parts, f"{exc.field}: {exc.reason}") from exc
-
-
 def funnel_spec(query: FunnelQuery, where: str) -> FunnelSpec:
+    """The query checked and parsed; an error names its parameter under ``where``."""
     names = {"step": "steps", "step_window": "step_windows"} if where == "body" else {}
     try:
         end = query.to or datetime.now(UTC)
