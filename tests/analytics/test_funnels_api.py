@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from dataintel.api.state import ANALYTICS
 from dataintel.auth.permissions import Role
 from dataintel.main import create_app
 from dataintel.settings import Settings
+from dataintel.storage.analytics.registry import open_analytics
 from tests.analytics.store_writer import write
 from tests.conftest import Keys, assert_problem
 
@@ -31,14 +31,18 @@ def shop(
     url = (
         f"duckdb:///{tmp_path}/a.duckdb" if request.param == "duckdb" else f"chdb:///{tmp_path}/ch"
     )
+    # Written before the app opens the store: no write races the processor's own reads.
+    store = open_analytics(url)
+    try:
+        write(store, _events())
+        write(store, _other_tenant(), project_id="other")
+    finally:
+        store.close()
     app = create_app(make_settings(analytics_url=url))
     with TestClient(app, raise_server_exceptions=False) as client:
         keys = Keys(app)
         keys.project("shop")
         keys.project("other")
-        store = app.state.dataintel.port(ANALYTICS)
-        write(store, _events())
-        write(store, _other_tenant(), project_id="other")
         yield client, keys.headers([Role.ANALYST], "shop")
 
 

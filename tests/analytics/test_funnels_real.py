@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import chdb
 import pytest
+from chdb import session as chdb_session
 
 from dataintel.analytics.funnels import run_funnel
 from dataintel.analytics.funnels_spec import EventMatch, FunnelEntity, FunnelSpec
@@ -63,15 +63,21 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnalyticsStore]:
 
 
 def _window_funnel(
-    source: str, key: str, ts: str, kind: str, steps: list[str], w: int
+    where: Path, source: str, key: str, ts: str, kind: str, steps: list[str], w: int
 ) -> list[int]:
+    """ClickHouse's windowFunnel in a chDB session of its own, closed at once (one chDB
+    data path per process: never left open beside the service's own stores)."""
     conditions = ", ".join(f"{kind} = '{s}'" for s in steps)
     query = f"""
         SELECT level, count() AS n FROM (
             SELECT {key}, windowFunnel({w})({ts}, {conditions}) AS level
             FROM {source} GROUP BY {key}
         ) GROUP BY level ORDER BY level"""
-    text = chdb.query(query, "CSV").bytes().decode()
+    session = chdb_session.Session(str(where / "windowfunnel"))
+    try:
+        text = session.query(query, "CSV").bytes().decode()
+    finally:
+        session.close()
     per_level = {int(a): int(b) for a, b in (line.split(",") for line in text.split())}
     return [sum(n for lvl, n in per_level.items() if lvl >= k) for k in range(1, len(steps) + 1)]
 
@@ -113,9 +119,16 @@ REES46_TS = "parseDateTimeBestEffort(replaceOne(event_time, ' UTC', ''))"
     ],
 )
 def test_rees46_ordered_equals_window_funnel(
-    store: AnalyticsStore, steps: list[str], key: str, entity: FunnelEntity, window: int
+    store: AnalyticsStore,
+    tmp_path: Path,
+    steps: list[str],
+    key: str,
+    entity: FunnelEntity,
+    window: int,
 ) -> None:
-    expected = _window_funnel(_rees46_source(), key, REES46_TS, "event_type", steps, window)
+    expected = _window_funnel(
+        tmp_path, _rees46_source(), key, REES46_TS, "event_type", steps, window
+    )
     assert expected[0] > 100  # the case is not empty
     assert expected[-1] > 0
     assert _ours(store, "rees46", steps, window, entity=entity) == expected
@@ -127,11 +140,11 @@ def test_rees46_ordered_equals_window_funnel(
 )
 @pytest.mark.parametrize("path", [TAOBAO, TAOBAO_USERS], ids=["slice", "histories"])
 def test_taobao_ordered_equals_window_funnel(
-    store: AnalyticsStore, steps: list[str], window: int, path: Path
+    store: AnalyticsStore, tmp_path: Path, steps: list[str], window: int, path: Path
 ) -> None:
     project = "taobao" if path == TAOBAO else "taobao-users"
     expected = _window_funnel(
-        _taobao_source(path), "user_id", "toDateTime(ts)", "behavior", steps, window
+        tmp_path, _taobao_source(path), "user_id", "toDateTime(ts)", "behavior", steps, window
     )
     assert expected[0] > 50
     assert _ours(store, project, steps, window) == expected
