@@ -35,9 +35,12 @@ export function when(iso) {
   return iso ? iso.replace("T", " ").slice(0, 16) : "–";
 }
 
-export function tile(id, label, metric, kind) {
+// ``lowerIsBetter``: a rise is shown as bad (e.g. abandoned carts).
+export function tile(id, label, metric, kind, lowerIsBetter = false) {
   const change = metric.change;
-  const direction = change === null || change === undefined ? "" : change >= 0 ? "up" : "down";
+  const rise = change !== null && change !== undefined && change > 0;
+  const fall = change !== null && change !== undefined && change < 0;
+  const direction = rise !== fall ? ((rise !== lowerIsBetter) ? "good" : "bad") : "";
   return el("div", { class: "tile", "data-testid": `tile-${id}` },
     el("div", { class: "label", text: label }),
     el("div", { class: "value", "data-value": metric.value ?? "", text: fmt(metric.value, kind) }),

@@ -5,7 +5,7 @@ import { period, periodControls } from "./period.js";
 
 const METRICS = [
   ["events", "Events", "integer"], ["active_users", "Active users", "integer"],
-  ["carts_created", "Carts created", "integer"], ["carts_abandoned", "Carts abandoned", "integer"],
+  ["carts_created", "Carts created", "integer"], ["carts_abandoned", "Carts abandoned", "integer", true],
   ["carts_recovered", "Carts recovered", "integer"], ["recovery_rate", "Recovery rate", "percent"],
   ["revenue", "Revenue", "money"], ["recovered_revenue", "Recovered revenue", "money"],
   ["interventions_sent", "Interventions sent", "integer"],
@@ -25,7 +25,7 @@ export async function load(params, go) {
   const rows = data.series.map((point) => ({ start: point.start, ...Object.fromEntries(METRICS.map(([k]) => [k, point.metrics[k].value])) }));
   return el("div", {}, controls,
     el("section", { "aria-label": "Totals", class: "tiles", "data-testid": "tiles" },
-      METRICS.map(([key, label, kind]) => tile(key, label, data.totals[key], kind))),
+      METRICS.map(([key, label, kind, lower]) => tile(key, label, data.totals[key], kind, lower))),
     el("h2", { text: "Activity" }),
     chart("activity", "Events and active users per interval", {
       type: "line",
