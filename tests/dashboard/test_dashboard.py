@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 
 from dataintel.auth.permissions import Role
@@ -144,6 +146,31 @@ def test_an_empty_project_says_what_to_do_next(
         assert page.get_by_test_id("empty").is_visible(), name
         assert page.get_by_test_id("error").count() == 0
     assert page.errors == []
+
+
+def test_sign_in_with_a_jwt_shows_its_projects_pages(
+    live: str, page: Any, http: httpx.Client, keys: Keys, admin: dict[str, str]
+) -> None:
+    keys.project("shop")
+    shop.open_shop(http, admin, "shop")
+    shop.send(http, admin, "shop", shop.events())
+    now = int(time.time())
+    claims = {
+        "sub": "ana",
+        "iss": "dataintel",
+        "aud": "dataintel",
+        "iat": now,
+        "exp": now + 300,
+        "roles": ["analyst"],
+        "projects": ["shop"],
+    }
+    token = jwt.encode(claims, "test-secret-" + "x" * 32, algorithm="HS256")  # conftest's
+    response = sign_in(page, live, token, "/v1/analytics/overview")
+    assert response.status == 200
+    assert page.locator("#project").input_value() == "shop"
+    shown = page.locator("[data-testid=tile-events] .value").get_attribute("data-value")
+    api = http.get(response.url, headers={"Authorization": f"Bearer {token}"}).json()
+    assert int(shown) == api["totals"]["events"]["value"] > 0
 
 
 def test_a_wrong_key_is_refused_on_the_sign_in_page(live: str, page: Any) -> None:
