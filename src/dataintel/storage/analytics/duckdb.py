@@ -75,6 +75,7 @@ _NAIVE = pa.timestamp("us")
 
 class DuckDBAnalytics(AnalyticsStore):
     dialect = "duckdb"
+    positions_in_memory = True
 
     def __init__(self, path: str) -> None:
         if path != ":memory:":
@@ -86,6 +87,12 @@ class DuckDBAnalytics(AnalyticsStore):
         with self._lock:
             self._db.execute("SET TimeZone = 'UTC'")
             self._db.execute(_SCHEMA)
+            text, params = queries.POSITIONS.duckdb()
+            rows = self._db.execute(text, params).fetchall()
+        # This connection is the file's only writer (DuckDB locks a file to one read-write
+        # process) and apply() the only code that moves positions, so a copy kept here is
+        # exact: positions() answers without a query (the analytics cache reads it per hit).
+        self._positions = {int(p): int(n) for p, n in rows}
 
     def apply(self, entries: Sequence[LogEntry]) -> ApplyResult:
         if not entries:
@@ -106,12 +113,11 @@ class DuckDBAnalytics(AnalyticsStore):
                     raise
             finally:
                 db.unregister("_batch")
+            self._positions = {**self._positions, **positions}
         return ApplyResult(inserted, len(entries) - inserted, positions, decoded)
 
     def positions(self) -> dict[int, int]:
-        text, params = queries.POSITIONS.duckdb()
-        with self._cursor() as cur:
-            return {int(p): int(n) for p, n in cur.execute(text, params).fetchall()}
+        return dict(self._positions)  # replaced, never mutated: a consistent copy
 
     def scan_events(self, query: EventQuery) -> Iterator[pa.RecordBatch]:
         if query.batch_rows < 1:

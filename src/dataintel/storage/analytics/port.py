@@ -69,6 +69,7 @@ class ApplyResult:
 
 class AnalyticsStore(ABC):
     dialect: str  # "duckdb" | "clickhouse"
+    positions_in_memory = False  # True: positions() reads no storage (cheap per request)
 
     @abstractmethod
     def apply(self, entries: Sequence[LogEntry]) -> ApplyResult:
