@@ -27,7 +27,9 @@ def to_us(when: datetime) -> int:
 
 
 def now_us() -> int:
-    return time.time_ns() // 1000
+    """The analyses' "now" in µs: the current minute (analytics/cache.py)."""
+    minute_us = 60_000_000
+    return time.time_ns() // 1000 // minute_us * minute_us
 
 
 @dataclass(frozen=True, slots=True)

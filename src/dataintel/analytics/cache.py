@@ -1,12 +1,17 @@
 """Cached analytics answers, keyed by the request and the analytics store's watermark.
 
-``AnalyticsCache.fetch(store, project_id, endpoint, params, compute)`` answers from the
-cache when an identical request (same project, endpoint and normalised parameters) was
-answered while the store held exactly the same events, else calls ``compute`` and keeps
-its JSON. The watermark is the store's applied log positions: any new event moves it, so a
-cached answer is never staler than the store (the positions are read before computing, so
-an answer stored under them holds at least the data they stand for). The project is part
-of the key: a tenant never reads another's entry.
+An answer is cached under (project, endpoint, the request as sent — its query string or
+canonical body —, the deployed config version, the store's watermark). The watermark is
+the store's applied log positions: any new event moves it, so a cached answer is never
+staler than the store (the positions are read before computing, so an answer stored under
+them holds at least the data they stand for). The project is part of the key: a tenant
+never reads another's entry.
+
+Answers read the clock too: "now" is the current minute (``minute_now``), which is what
+``to`` defaults to and what decides whether a cart is abandoned yet, a window still open,
+an outcome still pending. An answer whose period (plus any horizon) reaches the current
+minute is therefore kept until the minute ends; one about the past, while the data holds
+(and ``DEFAULT_TTL_S`` at most).
 
 The backend is the Cache port (``settings.cache_url``): Redis when configured (shared by
 every replica), else an in-process LRU map. A cache that fails (Redis down) is skipped:
@@ -15,9 +20,13 @@ the answer is computed, never refused.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import Callable, Mapping
+import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import structlog
@@ -28,7 +37,28 @@ from dataintel.storage.analytics.port import AnalyticsStore
 from dataintel.storage.cache import Cache
 
 DEFAULT_TTL_S = 3600  # an entry whose watermark still holds lives this long at most
+MINUTE = timedelta(minutes=1)
 log = structlog.get_logger(__name__)
+
+
+def minute_now() -> datetime:
+    """The analyses' "now": the current UTC minute."""
+    return datetime.now(UTC).replace(second=0, microsecond=0)
+
+
+@dataclass(frozen=True, slots=True)
+class Fresh:
+    """A computed answer and until when it holds while the data does not change."""
+
+    model: BaseModel
+    valid_until: datetime | None  # None: as long as the data does not change
+
+
+def fresh(model: BaseModel, now: datetime, reads_clock: bool) -> Fresh:
+    """``now``: the minute the answer was computed for. ``reads_clock``: the answer looks at
+    instants at or after it (its period, or an outcome horizon, reaches the present), so it
+    changes with the clock and holds until that minute ends."""
+    return Fresh(model, now + MINUTE if reads_clock else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,48 +67,79 @@ class Cached:
     hit: bool
 
 
+@dataclass(frozen=True, slots=True)
+class RequestKey:
+    project_id: str
+    endpoint: str
+    request: str  # the query string as sent, or the canonical JSON body
+    config_version: int | None  # the deployed config the answer reads its settings from
+
+
 def watermark(store: AnalyticsStore) -> list[tuple[int, int]]:
     return sorted(store.positions().items())
 
 
-def cache_key(project_id: str, endpoint: str, params: Mapping[str, object], mark: object) -> str:
+def cache_key(request: RequestKey, mark: object) -> str:
     blob = orjson.dumps(
-        [project_id, endpoint, params, mark], option=orjson.OPT_SORT_KEYS, default=str
+        [request.project_id, request.endpoint, request.request, request.config_version, mark]
     )
-    return f"analytics:{project_id}:{hashlib.sha256(blob).hexdigest()}"
+    return f"analytics:{request.project_id}:{hashlib.sha256(blob).hexdigest()}"
 
 
 class AnalyticsCache:
-    def __init__(self, backend: Cache, ttl_s: int = DEFAULT_TTL_S) -> None:
+    def __init__(
+        self, backend: Cache, ttl_s: int = DEFAULT_TTL_S, clock: Callable[[], float] = time.time
+    ) -> None:
         self.backend = backend
         self.ttl_s = ttl_s
+        self._clock = clock
 
-    def fetch(
-        self,
-        store: AnalyticsStore,
-        project_id: str,
-        endpoint: str,
-        params: Mapping[str, object],
-        compute: Callable[[], BaseModel],
+    def lookup(self, store: AnalyticsStore, request: RequestKey) -> bytes | None:
+        """The cached answer to ``request`` over the store's current data, if any."""
+        return self._get(cache_key(request, watermark(store)))
+
+    async def lookup_async(self, store: AnalyticsStore, request: RequestKey) -> bytes | None:
+        """``lookup`` from the event loop: in place when the watermark and the backend are
+        both in this process's memory (no I/O), else in a worker thread."""
+        if store.positions_in_memory and self.backend.in_process:
+            return self.lookup(store, request)
+        return await asyncio.to_thread(self.lookup, store, request)
+
+    def answer(
+        self, store: AnalyticsStore, request: RequestKey, compute: Callable[[], Fresh]
     ) -> Cached:
-        key = cache_key(project_id, endpoint, params, watermark(store))
+        """The cached answer, else ``compute``'s, kept for the next identical request."""
+        key = cache_key(request, watermark(store))
         hit = self._get(key)
         if hit is not None:
             return Cached(hit, True)
-        body = compute().model_dump_json(by_alias=True).encode()
-        self._put(key, body)
+        result = compute()
+        body = result.model.model_dump_json(by_alias=True).encode()
+        self._put(key, body, result.valid_until)
         return Cached(body, False)
 
     def _get(self, key: str) -> bytes | None:
         try:
-            return self.backend.get(key)
+            value = self.backend.get(key)
         except Exception as exc:  # noqa: BLE001 - a cache outage must not fail the answer
             log.warning("analytics_cache_unavailable", error=str(exc))
             return None
+        if value is None:
+            return None
+        until, _, body = value.partition(b" ")
+        if until != b"-" and float(until) <= self._clock():
+            return None  # computed for a minute that has passed
+        return body
 
-    def _put(self, key: str, body: bytes) -> None:
+    def _put(self, key: str, body: bytes, valid_until: datetime | None) -> None:
+        ttl = self.ttl_s
+        stamp = b"-"
+        if valid_until is not None:
+            until = valid_until.timestamp()
+            ttl = max(1, min(ttl, math.ceil(until - self._clock())))
+            stamp = repr(until).encode()
         try:
-            self.backend.put(key, body, self.ttl_s)
+            self.backend.put(key, stamp + b" " + body, ttl)
         except Exception as exc:  # noqa: BLE001 - as in _get
             log.warning("analytics_cache_unavailable", error=str(exc))
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+import orjson
+from fastapi import APIRouter, Depends, Query, Request, Response
 
+from dataintel.analytics.answers import cache_first, cached_response, query_text
+from dataintel.analytics.cache import Fresh, RequestKey, fresh, minute_now
 from dataintel.analytics.funnel_schemas import FunnelQuery, FunnelRead
 from dataintel.analytics.funnel_service import funnel_answer
 from dataintel.analytics.funnels_spec import (
@@ -13,11 +16,13 @@ from dataintel.analytics.funnels_spec import (
     FunnelMode,
 )
 from dataintel.api.deps import ProjectScope, app_state, credential_project_scope
+from dataintel.api.fast_scope import HotRoute, hot_path
 from dataintel.api.state import ANALYTICS
 from dataintel.api.types import UtcTime
 from dataintel.auth.permissions import Permission
+from dataintel.config.deployments.active import CONFIGS
 
-router = APIRouter(tags=["analytics"])
+router = APIRouter(tags=["analytics"], route_class=HotRoute)
 AnalyticsScope = Annotated[
     ProjectScope, Depends(credential_project_scope(Permission.ANALYTICS_READ))
 ]
@@ -25,6 +30,7 @@ SUMMARY = "Conversion funnel (PostHog semantics; see docs/analytics-funnels.md)"
 
 
 @router.get("/v1/analytics/conversion", summary=SUMMARY, response_model=FunnelRead)
+@hot_path(cache_first("conversion"))
 def conversion(
     request: Request,
     scope: AnalyticsScope,
@@ -53,7 +59,7 @@ def conversion(
     breakdown: Annotated[str | None, Query(max_length=128)] = None,
     breakdown_limit: Annotated[int, Query(ge=1, le=100)] = 25,
     entity: FunnelEntity = FunnelEntity.USER,
-) -> FunnelRead:
+) -> Response:
     query = FunnelQuery.model_validate(
         {
             "steps": step,
@@ -68,13 +74,25 @@ def conversion(
             "entity": entity,
         }
     )
-    return _answer(request, scope, query, "query")
+    return _answer(request, scope, query, "query", query_text(request))
 
 
 @router.post("/v1/analytics/conversion", summary=SUMMARY, response_model=FunnelRead)
-def conversion_post(request: Request, scope: AnalyticsScope, body: FunnelQuery) -> FunnelRead:
-    return _answer(request, scope, body, "body")
+def conversion_post(request: Request, scope: AnalyticsScope, body: FunnelQuery) -> Response:
+    canonical = orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    return _answer(request, scope, body, "body", canonical.decode())
 
 
-def _answer(request: Request, scope: ProjectScope, query: FunnelQuery, where: str) -> FunnelRead:
-    return funnel_answer(app_state(request).port(ANALYTICS), scope.project_id, query, where)
+def _answer(
+    request: Request, scope: ProjectScope, query: FunnelQuery, where: str, text: str
+) -> Response:
+    state = app_state(request)
+    version = state.port(CONFIGS).get(scope.project_id).version
+    key = RequestKey(scope.project_id, f"conversion:{where}", text, version)
+
+    def compute() -> Fresh:
+        now = minute_now()
+        answer = funnel_answer(state.port(ANALYTICS), scope.project_id, query, where, now)
+        return fresh(answer, now, reads_clock=answer.to >= now)
+
+    return cached_response(state, key, compute)

@@ -4,8 +4,9 @@ Shared by the HTTP routes (GET parameters, POST body) and the report kind ``conv
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from dataintel.analytics.cache import minute_now
 from dataintel.analytics.funnel_schemas import FunnelGroupRead, FunnelQuery, FunnelRead, StepRead
 from dataintel.analytics.funnels import FunnelGroup, run_funnel
 from dataintel.analytics.funnels_spec import (
@@ -23,10 +24,15 @@ DEFAULT_RANGE = timedelta(days=30)
 
 
 def funnel_answer(
-    store: AnalyticsStore, project_id: str, query: FunnelQuery, where: str
+    store: AnalyticsStore,
+    project_id: str,
+    query: FunnelQuery,
+    where: str,
+    now: datetime | None = None,
 ) -> FunnelRead:
-    """``where``: where the query came from ("query" or "body"), for the errors' locations."""
-    spec = funnel_spec(query, where)
+    """``where``: where the query came from ("query" or "body"), for the errors' locations;
+    ``now``: what ``to`` defaults to (default: the current minute)."""
+    spec = funnel_spec(query, where, now)
     result = run_funnel(store, project_id, spec)
     return FunnelRead(
         project_id=project_id,
@@ -49,11 +55,11 @@ def funnel_answer(
     )
 
 
-def funnel_spec(query: FunnelQuery, where: str) -> FunnelSpec:
+def funnel_spec(query: FunnelQuery, where: str, now: datetime | None = None) -> FunnelSpec:
     """The query checked and parsed; an error names its parameter under ``where``."""
     names = {"step": "steps", "step_window": "step_windows"} if where == "body" else {}
     try:
-        end = query.to or datetime.now(UTC)
+        end = query.to or now or minute_now()
         start = query.from_ or end - DEFAULT_RANGE
         steps = tuple(parse_match(text, f"step/{i + 1}") for i, text in enumerate(query.steps))
         windows = dict(

@@ -97,6 +97,7 @@ class AnalyticsParams:
     as_of: datetime  # events before this instant are read (<= end)
     filters: tuple[Filter, ...] = ()
     breakdown: EventField | None = None
+    now: datetime | None = None  # the minute the defaults were resolved against
 
     @property
     def length(self) -> timedelta:
@@ -110,17 +111,6 @@ class AnalyticsParams:
     def buckets(self) -> list[Bucket]:
         """The points of the time series, in order."""
         return buckets(self.start, self.end, self.interval)
-
-    def key(self) -> dict[str, object]:
-        """The normalised parameters (what an answer depends on), for cache keys."""
-        return {
-            "from": self.start.isoformat(),
-            "to": self.end.isoformat(),
-            "as_of": self.as_of.isoformat(),
-            "interval": self.interval.value,
-            "filters": sorted(f.text for f in self.filters),
-            "breakdown": self.breakdown.name if self.breakdown else None,
-        }
 
 
 def add_months(when: datetime, months: int) -> datetime:
@@ -224,6 +214,7 @@ def resolve(
         as_of=min(end, now_minute),
         filters=tuple(parse_filter(f) for f in filters or ()),
         breakdown=parse_field(breakdown, ["query", "breakdown"]) if breakdown else None,
+        now=now_minute,
     )
 
 

@@ -3,21 +3,25 @@ their outcomes (docs/analytics-revenue.md)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from dataintel.analytics.answers import cache_first, cached_response, query_text
+from dataintel.analytics.cache import Fresh, RequestKey, fresh
 from dataintel.analytics.performance import PerformanceService
 from dataintel.analytics.performance_params import performance_params
 from dataintel.analytics.performance_schemas import BinStrategy, Interval, PerformanceRead
 from dataintel.api.deps import ProjectScope, app_state, credential_project_scope
+from dataintel.api.fast_scope import HotRoute, hot_path
 from dataintel.api.state import ANALYTICS
 from dataintel.api.types import UtcTime
 from dataintel.auth.permissions import Permission
 from dataintel.config.deployments.active import CONFIGS
 
-router = APIRouter(tags=["analytics"])
+router = APIRouter(tags=["analytics"], route_class=HotRoute)
 AnalyticsScope = Annotated[
     ProjectScope, Depends(credential_project_scope(Permission.ANALYTICS_READ))
 ]
@@ -28,6 +32,7 @@ AnalyticsScope = Annotated[
     response_model=PerformanceRead,
     summary="Model performance per model_version: AUCs, Brier, log loss, calibration, top k %",
 )
+@hot_path(cache_first("performance"))
 async def performance(
     request: Request,
     scope: AnalyticsScope,
@@ -58,7 +63,7 @@ async def performance(
         list[float] | None,
         Query(max_length=20, description="Top k % for precision / recall / lift (repeat)."),
     ] = None,
-) -> PerformanceRead:
+) -> Response:
     state = app_state(request)
     config = await state.port(CONFIGS).aget(scope.project_id)
     settings = config.snapshot.analytics
@@ -66,4 +71,11 @@ async def performance(
         settings, start, end, interval, horizon, model_version, bins, strategy, top
     )
     service = PerformanceService(state.port(ANALYTICS))
-    return await run_in_threadpool(service.performance, scope.project_id, settings, params)
+    key = RequestKey(scope.project_id, "performance", query_text(request), config.version)
+
+    def compute() -> Fresh:
+        answer = service.performance(scope.project_id, settings, params)
+        reads_clock = params.range.end_us + params.horizon_us >= params.now_us
+        return fresh(answer, datetime.fromtimestamp(params.now_us / 1e6, UTC), reads_clock)
+
+    return await run_in_threadpool(cached_response, state, key, compute)

@@ -3,22 +3,26 @@ incremental revenue (docs/analytics-revenue.md)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from dataintel.analytics.answers import cache_first, cached_response, query_text
 from dataintel.analytics.attribution import RevenueService
 from dataintel.analytics.attribution_params import revenue_params
 from dataintel.analytics.attribution_sql import Model
+from dataintel.analytics.cache import Fresh, RequestKey, fresh
 from dataintel.analytics.revenue_schemas import RevenueRead
 from dataintel.api.deps import ProjectScope, app_state, credential_project_scope
+from dataintel.api.fast_scope import HotRoute, hot_path
 from dataintel.api.state import ANALYTICS
 from dataintel.api.types import UtcTime
 from dataintel.auth.permissions import Permission
 from dataintel.config.deployments.active import CONFIGS
 
-router = APIRouter(tags=["analytics"])
+router = APIRouter(tags=["analytics"], route_class=HotRoute)
 AnalyticsScope = Annotated[
     ProjectScope, Depends(credential_project_scope(Permission.ANALYTICS_READ))
 ]
@@ -30,6 +34,7 @@ Duration = Annotated[str | None, Query(max_length=16, description="30s … 365d,
     response_model=RevenueRead,
     summary="Revenue attributed to interventions, and incremental revenue from the holdout",
 )
+@hot_path(cache_first("revenue"))
 async def revenue(
     request: Request,
     scope: AnalyticsScope,
@@ -68,7 +73,7 @@ async def revenue(
     currency: Annotated[
         str | None, Query(min_length=1, max_length=16, description="Only orders in it.")
     ] = None,
-) -> RevenueRead:
+) -> Response:
     state = app_state(request)
     config = await state.port(CONFIGS).aget(scope.project_id)
     settings = config.snapshot.analytics
@@ -83,4 +88,11 @@ async def revenue(
         currency=currency,
     )
     service = RevenueService(state.port(ANALYTICS))
-    return await run_in_threadpool(service.revenue, scope.project_id, settings, params)
+    key = RequestKey(scope.project_id, "revenue", query_text(request), config.version)
+
+    def compute() -> Fresh:
+        answer = service.revenue(scope.project_id, settings, params)
+        reads_clock = params.range.end_us + params.horizon_us >= params.now_us
+        return fresh(answer, datetime.fromtimestamp(params.now_us / 1e6, UTC), reads_clock)
+
+    return await run_in_threadpool(cached_response, state, key, compute)

@@ -52,6 +52,11 @@ SessionDep = Annotated[Session, Depends(_session, scope="function")]
 
 
 async def _principal(request: Request) -> Principal:
+    """Authenticate and count the rate limit, once per request: a hot path that authorized
+    the request and then declined it (e.g. an analytics cache miss) hands over its caller."""
+    known: Principal | None = getattr(request.state, "principal", None)
+    if known is not None:
+        return known
     state = app_state(request)
     principal = await authenticate_async(request.headers, state.sessions, state.settings)
     request.state.principal = principal

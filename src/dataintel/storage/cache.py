@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 
 
 class Cache(ABC):
+    in_process = False  # True: get / put touch only this process's memory (no I/O)
+
     @abstractmethod
     def add_if_absent(self, key: str, ttl_s: int) -> bool:
         """Remember ``key`` for ``ttl_s`` seconds; True when it was not already remembered."""
@@ -45,6 +47,8 @@ class Cache(ABC):
 
 class MemoryCache(Cache):
     """A dict with expiry times; expired keys are evicted in time order (a heap)."""
+
+    in_process = True
 
     def __init__(self, clock: Any = time.monotonic, max_values: int = 1024) -> None:
         self._clock = clock
