@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, Field, GetJsonSchemaHandler
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema as cs
 
@@ -47,6 +47,17 @@ def _in_range(value: datetime) -> datetime:
     return utc
 
 
+def _iso_only(value: Any) -> Any:
+    """Only ISO-8601 text (or a datetime, in Python): pydantic alone would also read a
+    number, or text such as "0.5", as seconds since the epoch, which the schema does not
+    declare."""
+    if isinstance(value, bool | int | float) or (
+        isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit()
+    ):
+        raise ValueError("must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z")
+    return value
+
+
 @dataclass(frozen=True)
 class _ShowRange:
     """Write the range into the JSON schema (OpenAPI has no min/max for date-time strings;
@@ -64,6 +75,8 @@ class _ShowRange:
 
 
 # Any ISO-8601 date-time (naive: UTC), returned as aware UTC, within the range.
-UtcTime = Annotated[datetime, AfterValidator(_in_range), _ShowRange()]
+UtcTime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_in_range), _ShowRange()]
 # The same, but an offset is required.
-AwareUtcTime = Annotated[AwareDatetime, AfterValidator(_in_range), _ShowRange()]
+AwareUtcTime = Annotated[
+    AwareDatetime, BeforeValidator(_iso_only), AfterValidator(_in_range), _ShowRange()
+]
