@@ -108,6 +108,17 @@ def test_apply_dry_run_then_deploy(cli: Any, tmp_path: Path) -> None:
     again = cli("apply", str(path), "--deploy")
     assert "(no changes)" in again.output
     assert "Nothing to deploy" in again.output
+    # The CLI's acts are in the audit trail too (the no-op apply is not).
+    settings = Settings(data_dir=tmp_path / "data", rate_limit=None, log_level="warning")
+    with TestClient(create_app(settings)) as client:
+        admin = auth(key_of(cli("init", "--new")))
+        shop = client.get("/v1/audit", params={"project_id": "shop"}, headers=admin).json()
+        assert [(e["actor"], e["action"]) for e in shop["entries"]] == [("cli", "apply")]
+        assert shop["entries"][0]["detail"]["deployed_version"] == 1
+        inits = client.get("/v1/audit/global", params={"action": "init"}, headers=admin).json()
+        assert len(inits["entries"]) == 2  # the one above, and this test's first
+        verified = client.get("/v1/audit/verify", params={"project_id": "shop"}, headers=admin)
+        assert verified.json()["valid"] is True
 
 
 def test_bad_file_is_one_line_error(cli: Any, tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ PLANES = frozenset(
         "reports",
         "dashboard",
         "demo",
+        "audit",
     }
 )
 LEAVES = frozenset({"errors", "settings"})

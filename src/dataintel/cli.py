@@ -25,6 +25,7 @@ from dataintel.config.declarative import spec as declarative
 from dataintel.config.declarative.apply import ApplyResult, apply
 from dataintel.errors import ServiceError
 from dataintel.settings import Settings
+from dataintel.storage.metadata import audit_repository as audit
 from dataintel.storage.metadata import migrate as migrations
 from dataintel.storage.metadata.engine import make_engine, make_sessionmaker
 
@@ -105,7 +106,9 @@ def init(ctx: click.Context, force_new: bool) -> None:
             raise click.ClickException(
                 "a global admin API key already exists; use it, or pass --new to mint another"
             )
-        key = ApiKeyService(session).mint("admin", None, [Role.ADMIN], "cli").key
+        minted = ApiKeyService(session).mint("admin", None, [Role.ADMIN], "cli")
+        audit.append(session, audit.GLOBAL_CHAIN, "cli", "init", None, {"key_id": minted.id})
+        key = minted.key
     click.echo("Global admin API key (shown once, store it safely):")
     click.echo(f"  {key}")
 
@@ -114,7 +117,15 @@ def _apply(
     ctx: click.Context, spec: declarative.ProjectFile, deploy: bool, dry: bool
 ) -> ApplyResult:
     with _session(_settings(ctx)) as session:
-        return apply(session, spec, by="cli", deploy=deploy, dry_run=dry)
+        result = apply(session, spec, by="cli", deploy=deploy, dry_run=dry)
+        if not dry and (result.project_action or result.changes or result.deployed_version):
+            detail = {
+                "project": result.project_action,
+                "changes": len(result.changes),
+                "deployed_version": result.deployed_version,
+            }
+            audit.append(session, result.project_id, "cli", "apply", None, detail)
+        return result
 
 
 @main.command(name="apply", help="Make a project's config equal a YAML file (config as code).")
@@ -134,6 +145,7 @@ def _load_demo(ctx: click.Context) -> tuple[ApplyResult, str]:
     result = _apply(ctx, declarative.demo(), deploy=True, dry=False)
     with _session(_settings(ctx)) as session:
         key = ApiKeyService(session).rotate_named(DEMO_KEY_NAME, result.project_id, [Role.ADMIN])
+        audit.append(session, result.project_id, "cli", "rotate_demo_key")
     return result, key
 
 

@@ -16,6 +16,7 @@ from dataintel.analytics import revenue_endpoints as revenue
 from dataintel.api import health, logging, openapi, problems
 from dataintel.api.metrics import HttpMetrics
 from dataintel.api.middleware import RequestContextMiddleware
+from dataintel.audit import endpoints as audit
 from dataintel.auth import endpoints as api_keys
 from dataintel.composition import build_state, role_of, running
 from dataintel.config.analytics_settings import endpoints as analytics_settings
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         performance.router,
         reports.router,
         dashboard.router,
+        audit.router,
     ):
         app.include_router(router)
     app.mount("/dashboard/static", dashboard.static_files(), name="dashboard-static")

@@ -10,6 +10,7 @@ from fastapi import Depends, Path, Query, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from dataintel.api.audit import audited, record_request
 from dataintel.api.state import AppState
 from dataintel.auth.authenticate import authenticate_async
 from dataintel.auth.permissions import Permission
@@ -38,7 +39,9 @@ async def _session(request: Request) -> AsyncIterator[Session]:
     session = app_state(request).sessions()
     try:
         yield session
-        if session.in_transaction():
+        if audited(request):  # the act and its audit entry commit together (api/audit.py)
+            await run_in_threadpool(_record_and_commit, request, session)
+        elif session.in_transaction():
             await run_in_threadpool(session.commit)
     except BaseException:
         if session.in_transaction():
@@ -46,6 +49,11 @@ async def _session(request: Request) -> AsyncIterator[Session]:
         raise
     finally:
         session.close()
+
+
+def _record_and_commit(request: Request, session: Session) -> None:
+    record_request(request, session)
+    session.commit()
 
 
 SessionDep = Annotated[Session, Depends(_session, scope="function")]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 
+from dataintel.api.audit import annotate, annotate_project
 from dataintel.api.deps import PROJECT_ID_PATTERN, SessionDep, require
 from dataintel.api.json_body import StrictJSONRoute
 from dataintel.auth.permissions import Permission
@@ -19,8 +20,12 @@ KeysAdmin = Annotated[Principal, Depends(require(Permission.KEYS_MANAGE))]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create an API key (shown once)")
-def create_key(data: ApiKeyCreate, principal: KeysAdmin, session: SessionDep) -> ApiKeyCreated:
-    return ApiKeyService(session).create(data, principal)
+def create_key(
+    request: Request, data: ApiKeyCreate, principal: KeysAdmin, session: SessionDep
+) -> ApiKeyCreated:
+    created = ApiKeyService(session).create(data, principal)
+    _audit(request, created)
+    return created
 
 
 @router.get("", summary="List API keys visible to the caller")
@@ -35,8 +40,23 @@ def list_keys(
 
 @router.delete("/{key_id}", summary="Revoke an API key")
 def revoke_key(
+    request: Request,
     key_id: Annotated[str, Path(pattern=KEY_ID_PATTERN, max_length=40)],
     principal: KeysAdmin,
     session: SessionDep,
 ) -> ApiKeyRead:
-    return ApiKeyService(session).revoke(key_id, principal)
+    revoked = ApiKeyService(session).revoke(key_id, principal)
+    _audit(request, revoked)
+    return revoked
+
+
+def _audit(request: Request, key: ApiKeyRead) -> None:
+    """The key's project chain, its id and roles (never the secret)."""
+    if key.project_id is not None:
+        annotate_project(request, key.project_id)
+    annotate(
+        request,
+        key_id=key.id,
+        roles=sorted(r.value for r in key.roles),
+        pipeline_id=key.pipeline_id,
+    )

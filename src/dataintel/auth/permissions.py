@@ -27,6 +27,7 @@ class Permission(StrEnum):
     ANALYTICS_READ = "analytics:read"
     EXPORT_READ = "export:read"
     GDPR_MANAGE = "gdpr:manage"
+    AUDIT_READ = "audit:read"
 
 
 _ALL_ROLES = frozenset(Role)
@@ -43,6 +44,7 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     Permission.ANALYTICS_READ: frozenset({Role.ADMIN, Role.ANALYST}),
     Permission.EXPORT_READ: frozenset({Role.ADMIN, Role.ANALYST}),
     Permission.GDPR_MANAGE: frozenset({Role.ADMIN, Role.COMPLIANCE}),
+    Permission.AUDIT_READ: frozenset({Role.ADMIN, Role.COMPLIANCE}),
 }
 
 # Permissions that only a credential not bound to one project (a global admin) may use.

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import iterate_in_threadpool
 
 from dataintel.api.deps import ProjectScope, app_state, credential_project_scope
@@ -13,7 +16,8 @@ from dataintel.api.state import ANALYTICS
 from dataintel.api.types import UtcTime
 from dataintel.auth.permissions import Permission
 from dataintel.export.formats import ExportFormat, from_accept
-from dataintel.export.service import ExportRequest, ExportService
+from dataintel.export.service import ExportRequest, ExportService, ExportStream
+from dataintel.storage.metadata.audit_repository import record
 
 router = APIRouter(tags=["export"])
 ExportScope = Annotated[ProjectScope, Depends(credential_project_scope(Permission.EXPORT_READ))]
@@ -50,7 +54,8 @@ def export_events(
     limit: Annotated[int | None, Query(ge=1, le=100_000, description="Rows per page.")] = None,
     format: Annotated[ExportFormat | None, Query(description="Else from Accept.")] = None,
 ) -> StreamingResponse:
-    analytics = app_state(request).port(ANALYTICS)
+    state = app_state(request)
+    analytics = state.port(ANALYTICS)
     req = ExportRequest(
         start=start,
         end=end,
@@ -62,6 +67,36 @@ def export_events(
     )
     stream = ExportService(analytics).events(scope.project_id, req)
     headers = {"X-Next-Cursor": stream.next_cursor} if stream.next_cursor else {}
+    audit = ExportAudit(state.sessions, scope.project_id, scope.principal.subject, req)
     return StreamingResponse(
-        iterate_in_threadpool(stream.body), media_type=stream.media_type, headers=headers
+        iterate_in_threadpool(audit.wrap(stream)), media_type=stream.media_type, headers=headers
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ExportAudit:
+    """Records the export in the project's audit trail once its stream ends: who, what
+    (the filters, the format), how many rows, and whether the client received it all."""
+
+    sessions: sessionmaker[Session]
+    project_id: str
+    actor: str
+    req: ExportRequest
+
+    def wrap(self, stream: ExportStream) -> Iterator[bytes]:
+        complete = False
+        try:
+            yield from stream.body
+            complete = True
+        finally:
+            detail = {
+                "format": self.req.fmt.value,
+                "rows": stream.sent.rows,
+                "complete": complete,
+                "from": self.req.start.isoformat() if self.req.start else None,
+                "to": self.req.end.isoformat() if self.req.end else None,
+                "events": list(self.req.events),
+                "filtered_by_user": self.req.user_id is not None,  # never the id itself
+                "cursor": self.req.cursor is not None,
+            }
+            record(self.sessions, self.project_id, self.actor, "export_events", None, detail)

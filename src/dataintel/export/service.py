@@ -46,11 +46,24 @@ class ExportRequest:
     fmt: ExportFormat
 
 
+@dataclass(slots=True)
+class RowCount:
+    """Rows handed to the encoder so far (the audit entry of an export records them)."""
+
+    rows: int = 0
+
+    def count(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            self.rows += batch.num_rows
+            yield batch
+
+
 @dataclass(frozen=True, slots=True)
 class ExportStream:
     body: Iterator[bytes]
     media_type: str
     next_cursor: str | None
+    sent: RowCount
 
 
 def parse_cursor(cursor: str) -> tuple[int, str]:
@@ -112,8 +125,12 @@ class ExportService:
                 last = page.slice(req.limit - 1, 1).to_pylist()[0]
                 next_cursor = format_cursor(last["timestamp"], last["event_id"])
             batches = iter([page] if page is not None and page.num_rows else [])
+        sent = RowCount()
         return ExportStream(
-            self._encode(batches, req.fmt), formats.MEDIA_TYPES[req.fmt], next_cursor
+            self._encode(sent.count(batches), req.fmt),
+            formats.MEDIA_TYPES[req.fmt],
+            next_cursor,
+            sent,
         )
 
     def batches(self, query: EventQuery) -> Iterator[pa.RecordBatch]:

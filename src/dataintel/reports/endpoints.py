@@ -10,12 +10,14 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.convertors import Convertor, register_url_convertor
 
+from dataintel.api.audit import annotate, annotate_project
 from dataintel.api.deps import ProjectScope, app_state, credential_project_scope
 from dataintel.api.json_body import StrictJSONRoute
 from dataintel.auth.permissions import Permission
 from dataintel.reports.runner import REPORTS
 from dataintel.reports.schemas import REPORT_ID, ReportCreate, ReportRead
 from dataintel.reports.service import ReportService, report_url
+from dataintel.storage.metadata.audit_repository import append
 
 
 class _ReportIdConvertor(Convertor[str]):
@@ -51,6 +53,8 @@ def generate_report(
     background: BackgroundTasks,
 ) -> ReportRead:
     created = ReportService(scope.session).create(scope.project_id, data, scope.principal.subject)
+    annotate_project(request, scope.project_id)
+    annotate(request, report_id=created.id, kind=data.kind, format=data.format.value)
     response.headers["Location"] = report_url(created.id)
     runner = app_state(request).find(REPORTS)
     if runner is not None:  # after the response: the report is committed by then
@@ -92,4 +96,8 @@ def get_report(
             status_code=202,
             headers={"Retry-After": POLL_AFTER_SECONDS},
         )
+    detail = {"report_id": report_id, "file": found.name, "media_type": found.media_type}
+    append(
+        scope.session, scope.project_id, scope.principal.subject, "download_report", None, detail
+    )
     return FileResponse(found.path, media_type=found.media_type, filename=found.name)

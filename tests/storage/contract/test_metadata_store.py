@@ -51,6 +51,8 @@ TABLES = {
     "derived_features",
     "analytics_settings",
     "reports",
+    "audit_entries",
+    "audit_heads",
 }
 WHEN = datetime(2024, 2, 29, 23, 59, 58, 123456, tzinfo=timezone(timedelta(hours=5, minutes=30)))
 

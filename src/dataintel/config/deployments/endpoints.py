@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, status
 
+from dataintel.api.audit import annotate
 from dataintel.api.deps import ProjectScope, app_state, project_scope
 from dataintel.api.json_body import StrictJSONRoute
 from dataintel.api.types import NonNegInt32, Version32
@@ -66,7 +67,9 @@ def deploy(
     data: Annotated[DeploymentCreate | None, Body()] = None,
 ) -> DeploymentDetail:
     message = data.message if data is not None else ""
-    return _service(request, scope).deploy(scope.project, message, scope.principal.subject)
+    detail = _service(request, scope).deploy(scope.project, message, scope.principal.subject)
+    annotate(request, version=detail.version)
+    return detail
 
 
 @router.post(
@@ -82,6 +85,8 @@ def rollback(
     data: Annotated[DeploymentRollback | None, Body()] = None,
 ) -> DeploymentDetail:
     data = data or DeploymentRollback()
-    return _service(request, scope).rollback(
+    detail = _service(request, scope).rollback(
         scope.project, version, scope.principal.subject, data.message, data.force
     )
+    annotate(request, version=detail.version, rollback_of=detail.rollback_of)
+    return detail

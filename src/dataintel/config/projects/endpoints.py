@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Request, status
 
+from dataintel.api.audit import annotate_project
 from dataintel.api.deps import ProjectScope, SessionDep, project_scope, require
 from dataintel.api.json_body import StrictJSONRoute
 from dataintel.auth.permissions import Permission
@@ -18,11 +19,14 @@ router = APIRouter(prefix="/api/v1/projects", route_class=StrictJSONRoute, tags=
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create a project (global admin)")
 def create_project(
+    request: Request,
     data: ProjectCreate,
     _: Annotated[Principal, Depends(require(Permission.PROJECTS_MANAGE))],
     session: SessionDep,
 ) -> ProjectRead:
-    return ProjectService(session).create(data)
+    created = ProjectService(session).create(data)
+    annotate_project(request, created.id)  # the project's own trail starts with its creation
+    return created
 
 
 @router.get("", summary="List the projects the caller can see")
