@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dataintel.analytics.attribution_sql import Params, micros, number_field, text_field
 from dataintel.storage.analytics.queries import from_micros
+from dataintel.storage.analytics.sql_terms import Params, micros, number_field, text_field
 
 PREDICTION_EVENT = "prediction"
 

@@ -19,12 +19,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from dataintel.analytics.attribution_sql import Params, Scope, micros, purchases, touchpoints
+from dataintel.analytics.attribution_sql import Scope, purchases, touchpoints
 from dataintel.analytics.revenue_schemas import ArmRead, ComparisonRead, Estimate, UpliftArm
 from dataintel.analytics.revenue_schemas import UpliftRead as UpliftRead
 from dataintel.analytics.uplift_stats import CONFIDENCE, newcombe, welch, wilson
 from dataintel.storage.analytics.port import AnalyticsStore
 from dataintel.storage.analytics.queries import from_micros
+from dataintel.storage.analytics.sql_terms import Params, micros
 
 TREATED, CONTROL, BOTH = 1, 0, -1
 RATE_METHOD = "newcombe_hybrid_score"
