@@ -50,12 +50,17 @@ def _iso(value: Any) -> Any:
 
 
 def ndjson(batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
+    """One JSON object per row; timestamps as the API writes them, ``properties`` (JSON
+    text) inlined as an object."""
     for batch in batches:
+        times = [f.name for f in batch.schema if pa.types.is_timestamp(f.type)]
+        raw = "properties" in batch.schema.names
         lines = []
         for row in batch.to_pylist():
-            row["timestamp"] = _iso(row["timestamp"])
-            row["received_at"] = _iso(row["received_at"])
-            row["properties"] = orjson.Fragment(row["properties"] or "{}")
+            for name in times:
+                row[name] = _iso(row[name])
+            if raw:
+                row["properties"] = orjson.Fragment(row["properties"] or "{}")
             lines.append(orjson.dumps(row))
         if lines:
             yield b"\n".join(lines) + b"\n"
