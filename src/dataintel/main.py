@@ -33,6 +33,7 @@ from dataintel.features.serving import endpoints as serving
 from dataintel.ingest import endpoints as ingest
 from dataintel.ingest import segment
 from dataintel.ingest.deadletters import endpoints as dead_letters
+from dataintel.reports import custom_endpoints as custom_export
 from dataintel.reports import endpoints as reports
 from dataintel.settings import Settings
 from dataintel.storage.metadata import migrate
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reports.router,
         dashboard.router,
         audit.router,
+        custom_export.router,
     ):
         app.include_router(router)
     app.mount("/dashboard/static", dashboard.static_files(), name="dashboard-static")

@@ -4,14 +4,11 @@ predictions with their outcomes, streamed as NDJSON, CSV or Parquet."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import iterate_in_threadpool
 
 from dataintel.api.deps import ProjectScope, app_state, credential_project_scope
@@ -20,11 +17,11 @@ from dataintel.api.types import TIME_MIN, UtcTime
 from dataintel.auth.permissions import Permission
 from dataintel.config.deployments.active import CONFIGS
 from dataintel.errors import InvalidInput
+from dataintel.export.audited import ExportAudit
 from dataintel.export.formats import ExportFormat, from_accept
 from dataintel.export.predictions import PredictionQuery, export_predictions
-from dataintel.export.service import ExportRequest, ExportService, ExportStream
+from dataintel.export.service import ExportRequest, ExportService
 from dataintel.model.windows import parse_window
-from dataintel.storage.metadata.audit_repository import record
 
 router = APIRouter(tags=["export"])
 ExportScope = Annotated[ProjectScope, Depends(credential_project_scope(Permission.EXPORT_READ))]
@@ -88,28 +85,6 @@ def export_events(
     return StreamingResponse(
         iterate_in_threadpool(audit.wrap(stream)), media_type=stream.media_type, headers=headers
     )
-
-
-@dataclass(frozen=True, slots=True)
-class ExportAudit:
-    """Records an export in the project's audit trail once its stream ends: who, what (the
-    filters, the format — never a subject's id), how many rows, and whether the client
-    received it all."""
-
-    sessions: sessionmaker[Session]
-    project_id: str
-    actor: str
-    action: str
-    detail: dict[str, Any]
-
-    def wrap(self, stream: ExportStream) -> Iterator[bytes]:
-        complete = False
-        try:
-            yield from stream.body
-            complete = True
-        finally:
-            detail = {**self.detail, "rows": stream.sent.rows, "complete": complete}
-            record(self.sessions, self.project_id, self.actor, self.action, None, detail)
 
 
 def to_micros(when: datetime) -> int:

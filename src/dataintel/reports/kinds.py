@@ -119,4 +119,12 @@ def _register_analyses() -> None:
     register("performance", a.PerformanceReportParams, a.performance_report)
 
 
+def _register_custom() -> None:
+    """POST /v1/export/custom's jobs (reports/custom_kind.py)."""
+    from dataintel.reports import custom_kind
+
+    register("custom", custom_kind.CustomExport, custom_kind.custom_report)
+
+
 _register_analyses()
+_register_custom()

@@ -1,0 +1,93 @@
+"""POST /v1/export/custom: a declarative query over the project's events (docs/ingest.md),
+checked against the deployed config and compiled to the analytics store's SQL. Up to
+STREAM_MAX_ROWS rows stream back; a larger ``limit`` queues the export as a report job
+(202 + the report, whose url serves the file when done). Here, in the reports plane,
+because a large export is a report."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import iterate_in_threadpool
+
+from dataintel.api.deps import ProjectScope, app_state, credential_project_scope
+from dataintel.api.state import ANALYTICS
+from dataintel.auth.permissions import Permission
+from dataintel.config.deployments.active import CONFIGS
+from dataintel.export import custom
+from dataintel.export.audited import ExportAudit
+from dataintel.export.custom_query import compile_export
+from dataintel.export.custom_schemas import STREAM_MAX_ROWS, CustomExport
+from dataintel.export.formats import ExportFormat
+from dataintel.reports.formats import ReportFormat
+from dataintel.reports.runner import REPORTS
+from dataintel.reports.schemas import ReportCreate, ReportRead
+from dataintel.reports.service import ReportService, report_url
+from dataintel.storage.metadata.audit_repository import append
+
+router = APIRouter(tags=["export"])
+ExportScope = Annotated[ProjectScope, Depends(credential_project_scope(Permission.EXPORT_READ))]
+JOB_FORMAT = {
+    ExportFormat.NDJSON: ReportFormat.JSON,
+    ExportFormat.CSV: ReportFormat.CSV,
+    ExportFormat.PARQUET: ReportFormat.PARQUET,
+}
+
+
+@router.post(
+    "/v1/export/custom",
+    summary="Export the result of a declarative query (rows or aggregates) of the events",
+    response_model=None,
+    responses={
+        200: {
+            "description": f"Up to {STREAM_MAX_ROWS:,} rows, streamed.",
+            "content": {
+                "application/x-ndjson": {},
+                "text/csv": {},
+                "application/vnd.apache.parquet": {},
+            },
+        },
+        202: {"description": "A larger export, queued as a report job.", "model": ReportRead},
+    },
+)
+def export_custom(
+    request: Request, scope: ExportScope, doc: CustomExport, background: BackgroundTasks
+) -> StreamingResponse | JSONResponse:
+    state = app_state(request)
+    compiled = compile_export(
+        doc, scope.project_id, state.port(CONFIGS).get(scope.project_id).snapshot
+    )
+    actor = scope.principal.subject
+    detail = {
+        "format": doc.format.value,
+        "events": list(doc.events),
+        "aggregated": bool(doc.aggregations),
+        "limit": doc.limit,
+    }
+    if doc.limit > STREAM_MAX_ROWS:
+        params = doc.model_dump(mode="json", by_alias=True)
+        job = ReportCreate(kind="custom", params=params, format=JOB_FORMAT[doc.format])
+        created = ReportService(scope.session).create(scope.project_id, job, actor)
+        append(
+            scope.session,
+            scope.project_id,
+            actor,
+            "export_custom_job",
+            None,
+            {**detail, "report_id": created.id},
+        )
+        runner = state.find(REPORTS)
+        if runner is not None:  # after the response: the report is committed by then
+            background.add_task(runner.wake)
+        return JSONResponse(
+            created.model_dump(mode="json"),
+            status_code=202,
+            headers={"Location": report_url(created.id)},
+        )
+    result = custom.stream(state.port(ANALYTICS), compiled, doc.format)
+    audit = ExportAudit(state.sessions, scope.project_id, actor, "export_custom", detail)
+    return StreamingResponse(
+        iterate_in_threadpool(audit.wrap(result)), media_type=result.media_type
+    )
