@@ -29,6 +29,7 @@ from dataintel.config.projects import endpoints as projects
 from dataintel.dashboard import endpoints as dashboard
 from dataintel.export import endpoints as export
 from dataintel.features.offline import endpoints as historical
+from dataintel.features.offline import export_endpoints as feature_export
 from dataintel.features.serving import endpoints as serving
 from dataintel.ingest import endpoints as ingest
 from dataintel.ingest import segment
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dashboard.router,
         audit.router,
         custom_export.router,
+        feature_export.router,
     ):
         app.include_router(router)
     app.mount("/dashboard/static", dashboard.static_files(), name="dashboard-static")

@@ -72,6 +72,34 @@ class ValueColumn:
 
 
 @dataclass(frozen=True, slots=True)
+class ValuePlan:
+    """The values to compute for label rows, and how to write them."""
+
+    entity_key: str
+    specs: list[FeatureSpec]
+    columns: list[ValueColumn]
+    offline: OfflinePlan
+    fmt: HistoricalFormat
+
+    def schema(self, labels: pa.Schema) -> pa.Schema:
+        return pa.schema(
+            [*labels, *(pa.field(c.name, c.arrow_type(self.fmt)) for c in self.columns)]
+        )
+
+    def encode(self, stream: Iterator[pa.RecordBatch], schema: pa.Schema) -> Iterator[bytes]:
+        if self.fmt is HistoricalFormat.CSV:
+            return formats.csv(stream)
+        if self.fmt is HistoricalFormat.PARQUET:
+            return formats.parquet(stream, schema)
+        header = {
+            "entity_key": self.entity_key,
+            "values": [c.name for c in self.columns],
+            "versions": {s.name: s.version for s in self.specs},
+        }
+        return _json(stream, header, {c.name for c in self.columns if c.kind in _JSON_KINDS})
+
+
+@dataclass(frozen=True, slots=True)
 class TrainingSet:
     media_type: str
     body: Iterator[bytes]
@@ -152,33 +180,33 @@ class HistoricalService:
     ) -> TrainingSet:
         """``labels`` (checked by ``historical_input``) with every requested value. The first
         batch is computed before returning, so a failing query is an error, not a cut body."""
-        specs = resolve_features(self.config, entity_key, names, ["body", "features"])
+        plan = self.plan(entity_key, names, fmt, ["body", "features"])
+        _check_columns(labels, plan.columns, fmt, source)
+        schema = plan.schema(labels.schema)
+        batches = self.rows(labels, plan, schema)
+        first = next(batches, None)
+        stream = chain([] if first is None else [first], batches)
+        return TrainingSet(MEDIA_TYPES[fmt], plan.encode(stream, schema), labels.num_rows)
+
+    def plan(
+        self, entity_key: str, names: Sequence[str] | None, fmt: HistoricalFormat, loc: Loc
+    ) -> ValuePlan:
+        """What to compute for ``names`` of ``entity_key`` (an unknown name: 422 at ``loc``)."""
+        specs = resolve_features(self.config, entity_key, names, loc)
         selected, sources = select(specs, entity_key, lambda s: _declared(self.config, s))
         columns = [
             ValueColumn(w.value_name, sel.aggregation, f"{i}_{j}", _kind(self.config, sel))
             for i, sel in enumerate(selected)
             for j, w in enumerate(sel.windows)
         ]
-        _check_columns(labels, columns, fmt, source)
-        schema = pa.schema(
-            [*labels.schema, *(pa.field(c.name, c.arrow_type(fmt)) for c in columns)]
-        )
-        plan = OfflinePlan(selected, sources, self.analytics.dialect)
-        batches = self._batches(labels, plan, columns, schema, fmt)
-        first = next(batches, None)
-        stream = chain([] if first is None else [first], batches)
-        if fmt is HistoricalFormat.CSV:
-            body = formats.csv(stream)
-        elif fmt is HistoricalFormat.PARQUET:
-            body = formats.parquet(stream, schema)
-        else:
-            header = {
-                "entity_key": entity_key,
-                "values": [c.name for c in columns],
-                "versions": {s.name: s.version for s in specs},
-            }
-            body = _json(stream, header, {c.name for c in columns if c.kind in _JSON_KINDS})
-        return TrainingSet(MEDIA_TYPES[fmt], body, labels.num_rows)
+        offline = OfflinePlan(selected, sources, self.analytics.dialect)
+        return ValuePlan(entity_key, specs, columns, offline, fmt)
+
+    def rows(
+        self, labels: pa.Table, plan: ValuePlan, schema: pa.Schema
+    ) -> Iterator[pa.RecordBatch]:
+        """``labels`` with their values, in input order, batch by batch."""
+        return self._batches(labels, plan.offline, plan.columns, schema, plan.fmt)
 
     def _batches(
         self,
