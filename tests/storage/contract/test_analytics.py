@@ -184,13 +184,20 @@ def test_scan_filters(store: AnalyticsStore) -> None:
     assert ids(store, EventQuery("p1", user_id="nobody")) == []
 
 
-def test_keyset_cursor_resumes_exactly_after_the_last_row(store: AnalyticsStore) -> None:
-    # Ten events share each timestamp: the cursor must break ties on event_id.
+def test_keyset_cursor_resumes_exactly_after_the_last_row(
+    store: AnalyticsStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ten events share each timestamp: the cursor must break ties on event_id. DuckDB scans
+    # in keyset pages: pages of 9 rows cut through the ties.
+    from dataintel.storage.analytics import duckdb as duckdb_store
+
+    monkeypatch.setattr(duckdb_store, "SCAN_PAGE_ROWS", 9)
     store.apply(
         [entry(0, o, f"k{o:03d}", when=T0 + timedelta(seconds=o // 10)) for o in range(100)]
     )
     everything = ids(store, EventQuery("p1", batch_rows=7))
     assert everything == sorted(everything, key=lambda i: (int(i[1:]) // 10, i))
+    assert len(everything) == 100
     seen: list[str] = []
     after = None
     while True:
@@ -408,3 +415,14 @@ def test_a_missing_driver_names_its_package(
         monkeypatch.setitem(sys.modules, module, None)
     with pytest.raises(RuntimeError, match=f"pip install '{package}'"):
         open_analytics(scheme)
+
+
+def test_duckdb_memory_limit_from_the_url(tmp_path: Path) -> None:
+    store = open_analytics(f"duckdb:///{tmp_path}/a.duckdb?memory_limit=300MB")
+    try:
+        setting = store.sql("SELECT current_setting('memory_limit') AS m").to_pylist()
+        assert setting == [{"m": "286.1 MiB"}]
+    finally:
+        store.close()
+    with pytest.raises(ValueError, match="memory_limit"):
+        open_analytics(f"duckdb:///{tmp_path}/b.duckdb?memory_limit=lots")

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -71,17 +72,27 @@ SET next_offset = greatest(log_positions.next_offset, excluded.next_offset)
 RETURNING log_partition, next_offset
 """
 _NAIVE = pa.timestamp("us")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+SCAN_PAGE_ROWS = 100_000
 
 
 class DuckDBAnalytics(AnalyticsStore):
     dialect = "duckdb"
     positions_in_memory = True
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, memory_limit: str | None = None) -> None:
+        """``memory_limit`` (e.g. ``512MB``): DuckDB's buffer pool, caches included; larger
+        sorts and joins spill to ``<path>.tmp`` (default: DuckDB's, 80 % of the RAM)."""
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # No file or network access from SQL: sql() runs queries written by callers.
-        self._db = duckdb.connect(path, config={"enable_external_access": False})
+        config: dict[str, str | bool | int | float | list[str]] = {"enable_external_access": False}
+        if memory_limit is not None:
+            config["memory_limit"] = memory_limit
+        try:
+            self._db = duckdb.connect(path, config=config)
+        except (duckdb.ParserException, duckdb.InvalidInputException) as exc:
+            raise ValueError(f"duckdb:// memory_limit={memory_limit!r}: {exc}") from exc
         self._lock = threading.Lock()
         self._closed = False
         with self._lock:
@@ -122,10 +133,22 @@ class DuckDBAnalytics(AnalyticsStore):
     def scan_events(self, query: EventQuery) -> Iterator[pa.RecordBatch]:
         if query.batch_rows < 1:
             raise InvalidQuery("batch_rows must be positive")
-        text, params = queries.scan_events(query).duckdb()
-        with self._cursor() as cur:
-            reader = cur.sql(text, params=params).to_arrow_reader(query.batch_rows)
-            yield from queries.rebatch(reader, query.batch_rows)
+        yield from queries.rebatch(self._scan_pages(query), query.batch_rows)
+
+    def _scan_pages(self, query: EventQuery) -> Iterator[pa.RecordBatch]:
+        """The ordered scan as successive keyset pages of ``SCAN_PAGE_ROWS``: one ORDER BY
+        over the whole range would make DuckDB sort all of it in memory before the first
+        row; a LIMIT makes each query a top-N of one page (memory bounded by a page)."""
+        after = query.after
+        while True:
+            text, params = queries.scan_events(replace(query, after=after)).duckdb()
+            with self._cursor() as cur:
+                page = cur.sql(f"{text} LIMIT {SCAN_PAGE_ROWS}", params=params).to_arrow_table()
+            yield from page.to_batches()
+            if page.num_rows < SCAN_PAGE_ROWS:
+                return
+            last = page.slice(page.num_rows - 1).to_pylist()[0]
+            after = (_micros(last["ts"]), str(last["event_id"]))
 
     def count_events(self, project_id: str, since: datetime | None = None) -> list[EventCount]:
         text, params = queries.count_events(project_id, since).duckdb()
@@ -138,7 +161,7 @@ class DuckDBAnalytics(AnalyticsStore):
         with self._cursor() as cur:
             try:
                 table = cur.sql(text, params=values).to_arrow_table()
-            except duckdb.Error as exc:
+            except (duckdb.ParserException, duckdb.InvalidInputException) as exc:
                 raise InvalidQuery(f"the query failed: {exc}") from exc
         return queries.normalize(table)
 
@@ -157,7 +180,7 @@ class DuckDBAnalytics(AnalyticsStore):
             try:
                 reader = cur.sql(text, params=values).to_arrow_reader(batch_rows)
                 yield from queries.sized(reader, batch_rows)
-            except duckdb.Error as exc:
+            except (duckdb.ParserException, duckdb.InvalidInputException) as exc:
                 raise InvalidQuery(f"the query failed: {exc}") from exc
 
     def ping(self) -> None:
@@ -173,6 +196,12 @@ class DuckDBAnalytics(AnalyticsStore):
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
             return self._db.cursor()
+
+
+def _micros(when: datetime) -> int:
+    """µs since the epoch of a stored time (naive means UTC)."""
+    aware = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    return (aware - _EPOCH) // timedelta(microseconds=1)
 
 
 def _count(row: tuple[object, ...] | None) -> int:

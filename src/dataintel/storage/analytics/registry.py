@@ -24,7 +24,7 @@ def open_analytics(url: str) -> AnalyticsStore:
         )
     try:
         if scheme == "duckdb":
-            return _duckdb(parts.netloc + parts.path)
+            return _duckdb(parts.netloc + parts.path, parts.query)
         if scheme == "chdb":
             return _chdb(parts.netloc + parts.path, parts.query)
         return _clickhouse(url)
@@ -36,10 +36,11 @@ def open_analytics(url: str) -> AnalyticsStore:
         ) from exc
 
 
-def _duckdb(path: str) -> AnalyticsStore:
+def _duckdb(path: str, query: str) -> AnalyticsStore:
     from dataintel.storage.analytics.duckdb import DuckDBAnalytics
 
-    return DuckDBAnalytics(unquote(path) or ":memory:")
+    limit = parse_qs(query).get("memory_limit", [None])[0]
+    return DuckDBAnalytics(unquote(path) or ":memory:", memory_limit=limit)
 
 
 def _chdb(path: str, query: str) -> AnalyticsStore:
