@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     )
     analytics_url: str | None = Field(
         default=None,
-        description="The AnalyticsStore: default duckdb:///<data_dir>/analytics.duckdb; "
+        description="The AnalyticsStore: default duckdb:///<data_dir>/analytics.duckdb "
+        "(?memory_limit=1GB bounds DuckDB's buffers; larger sorts spill to disk); "
         "chdb:///<dir> for in-process ClickHouse; clickhouse://host:8123/<db> for a server.",
     )
     online_url: str | None = Field(
