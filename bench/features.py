@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from dataintel.settings import Settings
 from dataintel.storage import records
 from dataintel.storage.eventlog.port import LogEntry
 
@@ -50,7 +51,6 @@ features:
   - {name: cart_value, pipeline_id: web, source_event: cart_add, entity_key: cart_id,
      aggregation: SUM, field: price}
 """
-BATCH = 5_000
 TARGET_EPS = 50_000
 
 
@@ -78,7 +78,7 @@ def make_entries(n: int, users: int, now_us: int) -> list[LogEntry]:
     return out
 
 
-def one_run(n: int, users: int, online_url: str | None) -> dict[str, float]:
+def one_run(n: int, users: int, online_url: str | None, batch: int) -> dict[str, float]:
     from dataintel.config.declarative.apply import apply
     from dataintel.config.declarative.spec import parse
     from dataintel.config.deployments.active import ActiveConfigCache
@@ -104,8 +104,8 @@ def one_run(n: int, users: int, online_url: str | None) -> dict[str, float]:
 
         base = open_analytics(f"duckdb:///{tmp}/base.duckdb")
         start, cpu = time.perf_counter(), time.process_time()
-        for s in range(0, n, BATCH):
-            base.apply(entries[s : s + BATCH])
+        for s in range(0, n, batch):
+            base.apply(entries[s : s + batch])
         analytics_only = n / (time.perf_counter() - start)
         analytics_only_cpu = n / (time.process_time() - cpu)
         base.close()
@@ -118,8 +118,8 @@ def one_run(n: int, users: int, online_url: str | None) -> dict[str, float]:
         features = FeatureEngine(online, analytics, configs, sessions, lambda: now)
         features.maybe_backfill()  # marks the (empty) versions built
         start, cpu = time.perf_counter(), time.process_time()
-        for s in range(0, n, BATCH):
-            chunk = entries[s : s + BATCH]
+        for s in range(0, n, batch):
+            chunk = entries[s : s + batch]
             features.apply(chunk, analytics.apply(chunk))
         both = n / (time.perf_counter() - start)
         both_cpu = n / (time.process_time() - cpu)
@@ -145,6 +145,12 @@ def main() -> None:
     parser.add_argument("--online", default=None, help="online store URL (default embedded)")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument(
+        "--batch",
+        type=int,
+        default=Settings.model_fields["processor_batch_events"].default,
+        help="entries per micro-batch (default: the processor's, processor_batch_events)",
+    )
+    parser.add_argument(
         "--default-gc", action="store_true", help="CPython's GC defaults (older trees)"
     )
     args = parser.parse_args()
@@ -152,13 +158,14 @@ def main() -> None:
         from dataintel.stream.gc_tuning import tune_gc
 
         tune_gc()
-    runs = [one_run(args.events, args.users, args.online) for _ in range(args.runs)]
+    runs = [one_run(args.events, args.users, args.online, args.batch) for _ in range(args.runs)]
     result: dict[str, Any] = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
     result["ratio"] = result["with_features_eps"] / result["analytics_only_eps"]
     result["target_eps"] = TARGET_EPS
     result["of_target"] = result["with_features_eps"] / TARGET_EPS
     result["runs"] = runs
     result["online"] = args.online or "embedded"
+    result["batch"] = args.batch
     result["gc"] = "default" if args.default_gc else "tuned"
     print(json.dumps(result, indent=2))
     if args.out:
