@@ -12,9 +12,7 @@ import json
 import random
 import time
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -30,7 +28,6 @@ from dataintel.export.custom_schemas import CustomExport
 from dataintel.model.platform import PLATFORM_PIPELINE
 from dataintel.model.snapshot import ConfigSnapshot
 from dataintel.storage.analytics.port import AnalyticsStore
-from dataintel.storage.analytics.registry import open_analytics
 from tests.analytics.conftest import Platform
 from tests.conftest import assert_problem
 from tests.export.test_predictions_export import load
@@ -70,16 +67,6 @@ def generate(seed: int, start: datetime, n: int = 300, marker: str = "") -> list
             }
         )
     return out
-
-
-@pytest.fixture(params=["duckdb", "chdb"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AnalyticsStore]:
-    url = (
-        f"duckdb:///{tmp_path}/a.duckdb" if request.param == "duckdb" else f"chdb:///{tmp_path}/ch"
-    )
-    opened = open_analytics(url)
-    yield opened
-    opened.close()
 
 
 def run(store: AnalyticsStore, doc: dict[str, Any]) -> list[dict[str, Any]]:

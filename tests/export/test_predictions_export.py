@@ -10,9 +10,7 @@ import csv
 import io
 import json
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -23,7 +21,6 @@ from dataintel.auth.permissions import Role
 from dataintel.export.formats import ExportFormat
 from dataintel.export.predictions import PredictionQuery, export_predictions
 from dataintel.storage.analytics.port import AnalyticsStore
-from dataintel.storage.analytics.registry import open_analytics
 from dataintel.storage.eventlog.port import LogEntry
 from dataintel.storage.records import StoredEvent, encode
 from tests.analytics.conftest import Platform
@@ -165,16 +162,6 @@ def load(store: AnalyticsStore, events: list[dict[str, Any]], project_id: str = 
         }
         entries.append(LogEntry(0, offset, encode(stored)))
     store.apply(entries)
-
-
-@pytest.fixture(params=["duckdb", "chdb"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AnalyticsStore]:
-    url = (
-        f"duckdb:///{tmp_path}/a.duckdb" if request.param == "duckdb" else f"chdb:///{tmp_path}/ch"
-    )
-    opened = open_analytics(url)
-    yield opened
-    opened.close()
 
 
 def rows_of(body: bytes) -> list[dict[str, Any]]:

@@ -11,15 +11,26 @@ cache. A miss falls through to the route (which reuses the authenticated caller)
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from fastapi import Request, Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
-from dataintel.analytics.cache import ANALYTICS_CACHE, Fresh, RequestKey
+from dataintel.analytics.cache import ANALYTICS_CACHE, Fresh, RequestKey, fresh
 from dataintel.api.deps import app_state
 from dataintel.api.fast_scope import HotPath, authorize_credential, valid_project_id
 from dataintel.api.state import ANALYTICS, AppState
 from dataintel.auth.permissions import Permission
 from dataintel.config.deployments.active import CONFIGS
+
+
+@dataclass(frozen=True, slots=True)
+class HorizonWindow:
+    end_us: int  # the period's end
+    horizon_us: int  # how long after an act its outcome is read
+    now_us: int  # the minute the answer is computed for
 
 
 def query_text(request: Request) -> str:
@@ -38,6 +49,28 @@ def cached_response(state: AppState, key: RequestKey, compute: Callable[[], Fres
     """The answer to ``key``: from the cache, else computed (blocking: call it off the loop)."""
     cached = state.port(ANALYTICS_CACHE).answer(state.port(ANALYTICS), key, compute)
     return json_answer(cached.body, cached.hit)
+
+
+async def horizon_answer(
+    request: Request,
+    project_id: str,
+    endpoint: str,
+    version: int | None,
+    window: HorizonWindow,
+    answer: Callable[[], BaseModel],
+) -> Response:
+    """``cached_response`` in a worker thread for an answer over ``[start, end)`` whose
+    outcomes are read ``horizon`` later (revenue, performance): it reads the clock while
+    ``end + horizon`` has not passed the current minute."""
+    state = app_state(request)
+    key = RequestKey(project_id, endpoint, query_text(request), version)
+
+    def compute() -> Fresh:
+        reads_clock = window.end_us + window.horizon_us >= window.now_us
+        now = datetime.fromtimestamp(window.now_us / 1e6, UTC)
+        return fresh(answer(), now, reads_clock)
+
+    return await run_in_threadpool(cached_response, state, key, compute)
 
 
 def cache_first(endpoint: str) -> HotPath:

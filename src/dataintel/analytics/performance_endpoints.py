@@ -3,14 +3,11 @@ their outcomes (docs/analytics-revenue.md)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from starlette.concurrency import run_in_threadpool
 
-from dataintel.analytics.answers import cache_first, cached_response, query_text
-from dataintel.analytics.cache import Fresh, RequestKey, fresh
+from dataintel.analytics.answers import HorizonWindow, cache_first, horizon_answer
 from dataintel.analytics.performance import PerformanceService
 from dataintel.analytics.performance_params import performance_params
 from dataintel.analytics.performance_schemas import BinStrategy, Interval, PerformanceRead
@@ -71,11 +68,12 @@ async def performance(
         settings, start, end, interval, horizon, model_version, bins, strategy, top
     )
     service = PerformanceService(state.port(ANALYTICS))
-    key = RequestKey(scope.project_id, "performance", query_text(request), config.version)
-
-    def compute() -> Fresh:
-        answer = service.performance(scope.project_id, settings, params)
-        reads_clock = params.range.end_us + params.horizon_us >= params.now_us
-        return fresh(answer, datetime.fromtimestamp(params.now_us / 1e6, UTC), reads_clock)
-
-    return await run_in_threadpool(cached_response, state, key, compute)
+    span = HorizonWindow(params.range.end_us, params.horizon_us, params.now_us)
+    return await horizon_answer(
+        request,
+        scope.project_id,
+        "performance",
+        config.version,
+        span,
+        lambda: service.performance(scope.project_id, settings, params),
+    )

@@ -3,17 +3,14 @@ incremental revenue (docs/analytics-revenue.md)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from starlette.concurrency import run_in_threadpool
 
-from dataintel.analytics.answers import cache_first, cached_response, query_text
+from dataintel.analytics.answers import HorizonWindow, cache_first, horizon_answer
 from dataintel.analytics.attribution import RevenueService
 from dataintel.analytics.attribution_params import revenue_params
 from dataintel.analytics.attribution_sql import Model
-from dataintel.analytics.cache import Fresh, RequestKey, fresh
 from dataintel.analytics.revenue_schemas import RevenueRead
 from dataintel.api.deps import ProjectScope, app_state, credential_project_scope
 from dataintel.api.fast_scope import HotRoute, hot_path
@@ -88,11 +85,12 @@ async def revenue(
         currency=currency,
     )
     service = RevenueService(state.port(ANALYTICS))
-    key = RequestKey(scope.project_id, "revenue", query_text(request), config.version)
-
-    def compute() -> Fresh:
-        answer = service.revenue(scope.project_id, settings, params)
-        reads_clock = params.range.end_us + params.horizon_us >= params.now_us
-        return fresh(answer, datetime.fromtimestamp(params.now_us / 1e6, UTC), reads_clock)
-
-    return await run_in_threadpool(cached_response, state, key, compute)
+    span = HorizonWindow(params.range.end_us, params.horizon_us, params.now_us)
+    return await horizon_answer(
+        request,
+        scope.project_id,
+        "revenue",
+        config.version,
+        span,
+        lambda: service.revenue(scope.project_id, settings, params),
+    )

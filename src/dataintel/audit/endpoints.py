@@ -4,6 +4,8 @@ chain): a project's chain, or with ``/global`` the chain of what concerns no pro
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -30,18 +32,38 @@ After = Annotated[
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
-@router.get("/v1/audit", response_model=AuditPage, summary="The project's audit trail")
-def project_trail(
-    scope: AuditScope,
+@dataclass(frozen=True, slots=True)
+class Page:
+    """The filters and page of a trail request (the chain comes from the route)."""
+
+    action: str | None
+    actor: str | None
+    start: datetime | None
+    end: datetime | None
+    after: int | None
+    limit: int
+
+    def filter(self, chain: str) -> EntryFilter:
+        return EntryFilter(chain, self.action, self.actor, self.start, self.end, self.after)
+
+
+def page(
     action: Action = None,
     actor: Actor = None,
     start: Start = None,
     end: End = None,
     after: After = None,
     limit: Limit = 100,
-) -> AuditPage:
-    where = EntryFilter(scope.project_id, action, actor, start, end, after)
-    return AuditService(scope.session).page(where, limit)
+) -> Page:
+    return Page(action, actor, start, end, after, limit)
+
+
+PageDep = Annotated[Page, Depends(page)]
+
+
+@router.get("/v1/audit", response_model=AuditPage, summary="The project's audit trail")
+def project_trail(scope: AuditScope, paging: PageDep) -> AuditPage:
+    return AuditService(scope.session).page(paging.filter(scope.project_id), paging.limit)
 
 
 @router.get(
@@ -58,19 +80,9 @@ def project_verify(scope: AuditScope) -> AuditVerification:
     response_model=AuditPage,
     summary="The audit trail of what concerns no project (global credentials only)",
 )
-def global_trail(
-    principal: Auditor,
-    session: SessionDep,
-    action: Action = None,
-    actor: Actor = None,
-    start: Start = None,
-    end: End = None,
-    after: After = None,
-    limit: Limit = 100,
-) -> AuditPage:
+def global_trail(principal: Auditor, session: SessionDep, paging: PageDep) -> AuditPage:
     _global_only(principal)
-    where = EntryFilter(GLOBAL_CHAIN, action, actor, start, end, after)
-    return AuditService(session).page(where, limit)
+    return AuditService(session).page(paging.filter(GLOBAL_CHAIN), paging.limit)
 
 
 @router.get(

@@ -25,6 +25,12 @@ from dataintel.model.windows import parse_window
 
 router = APIRouter(tags=["export"])
 ExportScope = Annotated[ProjectScope, Depends(credential_project_scope(Permission.EXPORT_READ))]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=400, description="'<timestamp>,<event_id>' of the last row received."),
+]
+Limit = Annotated[int | None, Query(ge=1, le=100_000, description="Rows per page.")]
+Format = Annotated[ExportFormat | None, Query(description="Else from Accept.")]
 
 
 @router.get(
@@ -51,12 +57,9 @@ def export_events(
         list[str] | None, Query(max_length=100, description="Event names (repeat).")
     ] = None,
     user_id: Annotated[str | None, Query(max_length=256)] = None,
-    cursor: Annotated[
-        str | None,
-        Query(max_length=400, description="'<timestamp>,<event_id>' of the last row received."),
-    ] = None,
-    limit: Annotated[int | None, Query(ge=1, le=100_000, description="Rows per page.")] = None,
-    format: Annotated[ExportFormat | None, Query(description="Else from Accept.")] = None,
+    cursor: Cursor = None,
+    limit: Limit = None,
+    format: Format = None,
 ) -> StreamingResponse:
     state = app_state(request)
     analytics = state.port(ANALYTICS)
@@ -128,12 +131,9 @@ def export_predictions_route(
             "(default: the project's outcome_horizon).",
         ),
     ] = None,
-    cursor: Annotated[
-        str | None,
-        Query(max_length=400, description="'<timestamp>,<event_id>' of the last row received."),
-    ] = None,
-    limit: Annotated[int | None, Query(ge=1, le=100_000, description="Rows per page.")] = None,
-    format: Annotated[ExportFormat | None, Query(description="Else from Accept.")] = None,
+    cursor: Cursor = None,
+    limit: Limit = None,
+    format: Format = None,
 ) -> StreamingResponse:
     state = app_state(request)
     settings = state.port(CONFIGS).get(scope.project_id).snapshot.analytics

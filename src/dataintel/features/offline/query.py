@@ -36,11 +36,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from dataintel.features.offline.sql import NUMERIC, Fields, Params, Selected, lit
+from dataintel.features.offline.sql import NUMERIC, Fields, Selected, lit
 from dataintel.features.online.plans import is_envelope
 from dataintel.model.aggregations import Aggregation
 from dataintel.model.tiles import WindowSpec
 from dataintel.storage.analytics.queries import from_micros
+from dataintel.storage.analytics.sql_terms import Params
 
 FAR = datetime(2299, 12, 31)  # "no next event" (ClickHouse's DateTime64 ends in 2299)
 _EXTREMES = {Aggregation.MIN: ("lo", "min"), Aggregation.MAX: ("hi", "max")}

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from dataintel.features.online import partials
 from dataintel.features.online.plans import is_envelope, is_envelope_key
@@ -91,21 +90,6 @@ class Fields:
 
 def lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
-
-
-class Params:
-    """Positional parameters ``$1, $2, …``; an equal value is bound once."""
-
-    def __init__(self) -> None:
-        self.values: list[Any] = []
-        self._index: dict[tuple[type, Any], int] = {}
-
-    def __call__(self, value: Any) -> str:
-        key = (type(value), tuple(value) if isinstance(value, list) else value)
-        if key not in self._index:
-            self.values.append(value)
-            self._index[key] = len(self.values)
-        return f"${self._index[key]}"
 
 
 @dataclass(frozen=True, slots=True)
