@@ -1,6 +1,6 @@
 """Property tests: the vectorised engine against the brute-force reference on random streams
 (ties on timestamps, duplicate events, events matching several steps, several attempts,
-exclusions, per-step windows), in every mode."""
+exclusions, per-step windows), in every mode; cut into slices of entities, the same."""
 
 from __future__ import annotations
 
@@ -102,6 +102,14 @@ def test_engine_matches_brute_force(case) -> None:  # type: ignore[no-untyped-de
     table = _table(events, n)
     ev = from_table(table)
     got = compute(ev, spec)
+    # cut into slices of entities computed in threads (as for large inputs): the same
+    for parts in (2, 3):
+        cut = compute(ev, spec, parts=parts)
+        assert np.array_equal(cut.level, got.level)
+        assert np.array_equal(cut.excluded, got.excluded)
+        assert np.array_equal(cut.pending, got.pending)
+        assert np.array_equal(cut.first_row, got.first_row)
+        assert np.array_equal(cut.gaps, got.gaps, equal_nan=True)
     expected = funnel(events, n, mode, window, end_us, step_windows, exclusions)
     names = sorted({e.entity for e in events})
     for code, name in enumerate(names):
