@@ -45,7 +45,9 @@ def conversion(
     from_: Annotated[
         UtcTime | None, Query(alias="from", description="Default: `to` - 30 days.")
     ] = None,
-    to: Annotated[UtcTime | None, Query(description="Exclusive; default: now.")] = None,
+    to: Annotated[
+        UtcTime | None, Query(description="Exclusive; default: now, rounded down to the minute.")
+    ] = None,
     mode: FunnelMode = FunnelMode.ORDERED,
     window: Annotated[str, Query(max_length=16, description="From step 1: 30m, 12h, 14d.")] = "14d",
     step_window: Annotated[

@@ -38,7 +38,8 @@ async def performance(
         Query(alias="from", description="Predictions at or after (default: to - 30 d)."),
     ] = None,
     end: Annotated[
-        UtcTime | None, Query(alias="to", description="Predictions before (default: now).")
+        UtcTime | None,
+        Query(alias="to", description="Predictions before (default: the current minute)."),
     ] = None,
     interval: Annotated[Interval, Query(description="Series step (UTC).")] = Interval.DAY,
     horizon: Annotated[

@@ -40,7 +40,8 @@ async def revenue(
         Query(alias="from", description="Conversions at or after (default: to - 30 d)."),
     ] = None,
     end: Annotated[
-        UtcTime | None, Query(alias="to", description="Conversions before (default: now).")
+        UtcTime | None,
+        Query(alias="to", description="Conversions before (default: the current minute)."),
     ] = None,
     model: Annotated[Model, Query(description="Attribution model.")] = Model.LAST_TOUCH,
     window: Annotated[
