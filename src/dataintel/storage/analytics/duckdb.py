@@ -161,7 +161,7 @@ class DuckDBAnalytics(AnalyticsStore):
         with self._cursor() as cur:
             try:
                 table = cur.sql(text, params=values).to_arrow_table()
-            except (duckdb.ParserException, duckdb.InvalidInputException) as exc:
+            except duckdb.Error as exc:
                 raise InvalidQuery(f"the query failed: {exc}") from exc
         return queries.normalize(table)
 
@@ -180,7 +180,7 @@ class DuckDBAnalytics(AnalyticsStore):
             try:
                 reader = cur.sql(text, params=values).to_arrow_reader(batch_rows)
                 yield from queries.sized(reader, batch_rows)
-            except (duckdb.ParserException, duckdb.InvalidInputException) as exc:
+            except duckdb.Error as exc:
                 raise InvalidQuery(f"the query failed: {exc}") from exc
 
     def ping(self) -> None:
