@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import analytics_funnel as funnel  # noqa: E402
 from bench.loadgen import open_loop  # noqa: E402
-from bench.serving import PIPELINE, Proc, cli, free_port  # noqa: E402
+from bench.serving import PIPELINE, Proc, cli, free_port, serve_app  # noqa: E402
 from dataintel.analytics.params import AnalyticsParams, Interval  # noqa: E402
 from dataintel.analytics.service import AnalyticsService  # noqa: E402
 from dataintel.analytics.settings import DeployedSettings  # noqa: E402
@@ -140,12 +140,7 @@ def serve(tmp: Path, env: dict[str, str], key: str, args: argparse.Namespace) ->
     """The service on the loaded DuckDB file, then the bare baseline, one after the other."""
     out: dict[str, Any] = {}
     headers = {"Authorization": f"Bearer {key}"}
-    port = free_port()
-    server = Proc(
-        [sys.executable, str(ROOT / "bench/server.py"), "--port", str(port)],
-        env,
-        f"http://127.0.0.1:{port}/health/ready",
-    )
+    server, port = serve_app(env)
     try:
         first = httpx.get(f"http://127.0.0.1:{port}{PATH}", headers=headers, timeout=600)
         assert first.status_code == 200, first.text[:300]

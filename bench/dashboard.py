@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import analytics_funnel as funnel  # noqa: E402
 from bench.analytics import with_carts  # noqa: E402
-from bench.serving import PIPELINE, Proc, cli, free_port  # noqa: E402
+from bench.serving import PIPELINE, cli, serve_app  # noqa: E402
 from dataintel.auth.permissions import Role  # noqa: E402
 from dataintel.auth.service import ApiKeyService  # noqa: E402
 from dataintel.settings import Settings  # noqa: E402
@@ -306,12 +306,7 @@ def main() -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
             for _ in range(args.runs):
-                port = free_port()
-                server = Proc(
-                    [sys.executable, str(ROOT / "bench/server.py"), "--port", str(port)],
-                    env,
-                    f"http://127.0.0.1:{port}/health/ready",
-                )
+                server, port = serve_app(env)
                 try:
                     runs.append(one_run(browser, f"http://127.0.0.1:{port}", key))
                 finally:

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import analytics_funnel as funnel  # noqa: E402
 from bench.analytics import with_carts  # noqa: E402
-from bench.serving import Proc, cli, free_port  # noqa: E402
+from bench.serving import cli, serve_app  # noqa: E402
 
 CONFIG = """
 project: {id: bench, name: Bench}
@@ -177,12 +177,7 @@ def main() -> None:
                 (tmp / "data" / "analytics.duckdb").unlink()
             funnel.load_duckdb(table, f"duckdb:///{tmp}/data/analytics.duckdb").close()
             del table
-            port = free_port()
-            server = Proc(
-                [sys.executable, str(ROOT / "bench/server.py"), "--port", str(port)],
-                env,
-                f"http://127.0.0.1:{port}/health/ready",
-            )
+            server, port = serve_app(env)
             try:
                 sizes: dict[str, Any] = {}
                 for name, method, path, kw in routes(scale):

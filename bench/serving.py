@@ -203,6 +203,17 @@ def feast_values(port: int, key: str, path: Path) -> None:
     pq.write_table(pa.table(rows), path)
 
 
+def serve_app(env: dict[str, str]) -> tuple[Proc, int]:
+    """``dataintel serve``'s app (bench/server.py) with ``env``, ready; and its port."""
+    port = free_port()
+    server = Proc(
+        [sys.executable, str(ROOT / "bench/server.py"), "--port", str(port)],
+        env,
+        f"http://127.0.0.1:{port}/health/ready",
+    )
+    return server, port
+
+
 def free_port() -> int:
     import socket
 

@@ -63,6 +63,8 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     "are written in the export formats (NDJSON, CSV, Parquet)",
     ("dataintel.reports.analysis_kinds", "dataintel.analytics."): "a report of an analysis "
     "is that analysis's answer (same service, same parameter checks), as a file",
+    ("dataintel.features.offline.export_endpoints", "dataintel.export.audited"): "the "
+    "features export records itself in the audit trail as every export does",
     ("dataintel.reports.custom", "dataintel.export."): "a custom export larger than a "
     "response runs as a report job (the route and the kind live with the reports)",
     ("dataintel.reports.event_kinds", "dataintel.export.service"): "the report kind `events` "

@@ -4,12 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from dataintel.export.service import ExportStream
 from dataintel.storage.metadata.audit_repository import record
+
+
+class Counted(Protocol):
+    rows: int  # rows handed to the encoder so far
+
+
+class Stream(Protocol):
+    """An export body and its row count (export.service.ExportStream, the features export)."""
+
+    @property
+    def body(self) -> Iterator[bytes]: ...
+
+    @property
+    def sent(self) -> Counted: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +37,7 @@ class ExportAudit:
     action: str
     detail: dict[str, Any]
 
-    def wrap(self, stream: ExportStream) -> Iterator[bytes]:
+    def wrap(self, stream: Stream) -> Iterator[bytes]:
         complete = False
         try:
             yield from stream.body

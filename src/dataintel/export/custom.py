@@ -24,10 +24,5 @@ def batches(store: AnalyticsStore, compiled: Compiled) -> Iterator[pa.RecordBatc
 def stream(store: AnalyticsStore, compiled: Compiled, fmt: ExportFormat) -> ExportStream:
     sent = RowCount()
     rows = sent.count(batches(store, compiled))
-    if fmt is ExportFormat.CSV:
-        body = formats.csv(rows)
-    elif fmt is ExportFormat.PARQUET:
-        body = formats.parquet(rows, compiled.schema)
-    else:
-        body = formats.ndjson(rows)
+    body = formats.encode(rows, fmt, compiled.schema)
     return ExportStream(body, formats.MEDIA_TYPES[fmt], None, sent)

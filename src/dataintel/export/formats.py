@@ -119,3 +119,14 @@ def parquet(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[by
             if chunk:
                 yield chunk
     yield sink.take()
+
+
+def encode(
+    batches: Iterable[pa.RecordBatch], fmt: ExportFormat, schema: pa.Schema
+) -> Iterator[bytes]:
+    """``batches`` (of ``schema``: Parquet writes it even when there are none) as ``fmt``."""
+    if fmt is ExportFormat.CSV:
+        return csv(batches)
+    if fmt is ExportFormat.PARQUET:
+        return parquet(batches, schema)
+    return ndjson(batches)

@@ -164,13 +164,5 @@ def export_predictions(
             next_cursor = format_cursor(last["timestamp"], last["event_id"])
         batches = iter([page] if page is not None and page.num_rows else [])
     sent = RowCount()
-    body = _encode(sent.count(batches), fmt)
+    body = formats.encode(sent.count(batches), fmt, PREDICTIONS_SCHEMA)
     return ExportStream(body, formats.MEDIA_TYPES[fmt], next_cursor, sent)
-
-
-def _encode(batches: Iterator[pa.RecordBatch], fmt: ExportFormat) -> Iterator[bytes]:
-    if fmt is ExportFormat.CSV:
-        return formats.csv(batches)
-    if fmt is ExportFormat.PARQUET:
-        return formats.parquet(batches, PREDICTIONS_SCHEMA)
-    return formats.ndjson(batches)

@@ -127,7 +127,7 @@ class ExportService:
             batches = iter([page] if page is not None and page.num_rows else [])
         sent = RowCount()
         return ExportStream(
-            self._encode(sent.count(batches), req.fmt),
+            formats.encode(sent.count(batches), req.fmt, EXPORT_SCHEMA),
             formats.MEDIA_TYPES[req.fmt],
             next_cursor,
             sent,
@@ -138,13 +138,6 @@ class ExportService:
         event_id), in batches of ``query.batch_rows``: what a report of kind ``events``
         holds."""
         return (_shape(b) for b in self.analytics.scan_events(query))
-
-    def _encode(self, batches: Iterator[pa.RecordBatch], fmt: ExportFormat) -> Iterator[bytes]:
-        if fmt is ExportFormat.CSV:
-            return formats.csv(batches)
-        if fmt is ExportFormat.PARQUET:
-            return formats.parquet(batches, EXPORT_SCHEMA)
-        return formats.ndjson(batches)
 
 
 EXPORT_SCHEMA = pa.schema(

@@ -4,13 +4,11 @@ range at a step, streamed (features/offline/export.py)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from dataintel.api.deps import ProjectScope, app_state, credential_project_scope
@@ -19,11 +17,11 @@ from dataintel.api.types import UtcTime
 from dataintel.auth.permissions import Permission
 from dataintel.config.deployments.active import CONFIGS
 from dataintel.errors import InvalidInput
-from dataintel.features.offline.export import MAX_TIMES, FeatureExport, entity_page, export_features
+from dataintel.export.audited import ExportAudit
+from dataintel.features.offline.export import MAX_TIMES, entity_page, export_features
 from dataintel.features.offline.historical import HistoricalService
 from dataintel.features.offline.schemas import RESPONSES, HistoricalFormat
 from dataintel.model.windows import parse_window
-from dataintel.storage.metadata.audit_repository import record
 
 router = APIRouter(tags=["export"])
 KeyScope = Annotated[ProjectScope, Depends(credential_project_scope(Permission.FEATURES_READ))]
@@ -88,10 +86,12 @@ async def export_features_route(
         "instants": len(times),
         "explicit_ids": len(entity_id or []),
     }
-    body = _audited(result, state.sessions, scope.project_id, scope.principal.subject, detail)
+    audit = ExportAudit(
+        state.sessions, scope.project_id, scope.principal.subject, "export_features", detail
+    )
     headers = {"X-Next-Cursor": next_cursor} if next_cursor else {}
     return StreamingResponse(
-        iterate_in_threadpool(body), media_type=result.media_type, headers=headers
+        iterate_in_threadpool(audit.wrap(result)), media_type=result.media_type, headers=headers
     )
 
 
@@ -117,20 +117,3 @@ def _times(
     if (last - first + every - 1) // every > MAX_TIMES:
         raise InvalidInput.field(["query", "step"], f"at most {MAX_TIMES} instants per export")
     return list(range(first, last, every))
-
-
-def _audited(
-    result: FeatureExport,
-    sessions: sessionmaker[Session],
-    project_id: str,
-    actor: str,
-    detail: dict[str, object],
-) -> Iterator[bytes]:
-    """The body; once it ends, the export in the project's audit trail."""
-    complete = False
-    try:
-        yield from result.body
-        complete = True
-    finally:
-        done = {**detail, "rows": result.sent.rows, "complete": complete}
-        record(sessions, project_id, actor, "export_features", None, done)
