@@ -115,12 +115,17 @@ def test_kill9_of_kafka_server_and_separate_worker(tmp_path: Path, kafka_broker:
     server.stop()
 
     ends = _end_offsets(url, env)
-    for _ in range(20):
+    # The analytics file is locked while the worker runs, so progress is read between lives;
+    # each life is longer than the last, so a slow machine gets minutes, a fast one seconds.
+    deadline = time.monotonic() + 300
+    life = 3.0
+    while time.monotonic() < deadline:
         worker.start()
-        time.sleep(3)
+        time.sleep(life)
         worker.stop()
         if all(_applied(data_dir).get(p, 0) >= end for p, end in ends.items()):
             break
+        life = min(life * 2, 60.0)
     count, ids = stored_events(data_dir)
     print(f"sent={len(client.sent)} acked={len(client.acked)} stored={count} ends={ends}")
     assert len(client.acked) > 500
