@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dataintel.model.subject import Subject
 from dataintel.storage.analytics import decode, queries
 from dataintel.storage.analytics.decode import decode_entries
 from dataintel.storage.analytics.port import (
@@ -60,6 +61,8 @@ DDL = (
         log_partition Int64,
         next_offset Int64
     ) ENGINE = ReplacingMergeTree(next_offset) ORDER BY log_partition""",
+    """CREATE TABLE IF NOT EXISTS store_meta (key String, value Int64)
+    ENGINE = ReplacingMergeTree(value) ORDER BY key""",
 )
 READ_SETTINGS = {"final": 1}  # every SELECT sees each (project_id, event_id) once
 
@@ -96,6 +99,31 @@ class ClickHouseAnalytics(AnalyticsStore):
             positions = _advance(batch, stored)
             self._engine.insert("log_positions", _positions_table(positions), None)
         return ApplyResult(fresh.num_rows, len(entries) - fresh.num_rows, positions, batch)
+
+    def erase(self, subject: Subject) -> int:
+        """A mutation that rewrites the parts holding the subject's rows (synchronously);
+        the parts it replaces are removed by the server after ``old_parts_lifetime``."""
+        where = (  # every value a literal escaped by _literal
+            f"project_id = {_literal(subject.project_id)} AND (user_id = "
+            f"{_literal(subject.user_id)} OR has({_literal(sorted(subject.cart_ids))}, cart_id)"
+            f" OR has({_literal(sorted(subject.session_ids))}, session_id))"
+        )
+        with self._lock:
+            count = f"SELECT count() AS n FROM events WHERE {where}"  # noqa: S608
+            found = self._engine.table(count, {})
+            deleted = int(found.column("n")[0].as_py())
+            if deleted:
+                self._engine.command(
+                    f"ALTER TABLE events DELETE WHERE {where} SETTINGS mutations_sync = 2"
+                )
+            erasures = self.erasures() + 1
+            self._engine.command(f"INSERT INTO store_meta VALUES ('erasures', {erasures:d})")  # noqa: S608
+        return deleted
+
+    def erasures(self) -> int:
+        found = self._engine.table("SELECT max(value) AS n FROM store_meta", {})
+        value = found.column("n")[0].as_py() if found.num_rows else None
+        return int(value or 0)
 
     def positions(self) -> dict[int, int]:
         text, params = queries.POSITIONS.clickhouse()
@@ -283,6 +311,13 @@ def _param_text(value: object, top: bool = True) -> str:
             return "['" + "','".join([item.translate(_ESCAPE) for item in value]) + "']"
         return "[" + ",".join(_param_text(item, top=False) for item in value) + "]"
     return str(value)
+
+
+def _literal(value: str | list[str]) -> str:
+    """A string or array of strings as a quoted ClickHouse literal."""
+    if isinstance(value, list):
+        return "[" + ",".join(_literal(item) for item in value) + "]"
+    return "'" + value.translate(_ESCAPE) + "'"
 
 
 class ChdbEngine:

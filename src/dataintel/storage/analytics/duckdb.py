@@ -10,6 +10,7 @@ Threads: one connection; writes hold a lock, every read gets its own cursor (Duc
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -19,6 +20,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from dataintel.model.subject import Subject
 from dataintel.storage.analytics import queries
 from dataintel.storage.analytics.decode import decode_entries
 from dataintel.storage.analytics.port import (
@@ -51,6 +53,17 @@ CREATE TABLE IF NOT EXISTS log_positions (
     log_partition BIGINT PRIMARY KEY,
     next_offset BIGINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value BIGINT NOT NULL);
+"""
+_TABLES = ("events", "log_positions", "store_meta")
+_ERASE = """
+DELETE FROM events WHERE project_id = $1
+AND (user_id = $2 OR list_contains($3::VARCHAR[], cart_id)
+     OR list_contains($4::VARCHAR[], session_id))
+"""
+_COUNT_ERASURE = """
+INSERT INTO store_meta VALUES ('erasures', 1)
+ON CONFLICT (key) DO UPDATE SET value = store_meta.value + 1 RETURNING value
 """
 
 # New rows of the registered batch ``_batch`` (EVENT_COLUMNS): at or past the stored position
@@ -89,17 +102,18 @@ class DuckDBAnalytics(AnalyticsStore):
         config: dict[str, str | bool | int | float | list[str]] = {"enable_external_access": False}
         if memory_limit is not None:
             config["memory_limit"] = memory_limit
+        self._path, self._config = path, config
         try:
-            self._db = duckdb.connect(path, config=config)
+            self._db = self._connect(path)
         except (duckdb.ParserException, duckdb.InvalidInputException) as exc:
             raise ValueError(f"duckdb:// memory_limit={memory_limit!r}: {exc}") from exc
         self._lock = threading.Lock()
         self._closed = False
         with self._lock:
-            self._db.execute("SET TimeZone = 'UTC'")
-            self._db.execute(_SCHEMA)
             text, params = queries.POSITIONS.duckdb()
             rows = self._db.execute(text, params).fetchall()
+            found = self._db.execute("SELECT value FROM store_meta WHERE key = 'erasures'")
+            self._erasures = _count(found.fetchone())
         # This connection is the file's only writer (DuckDB locks a file to one read-write
         # process) and apply() the only code that moves positions, so a copy kept here is
         # exact: positions() answers without a query (the analytics cache reads it per hit).
@@ -126,6 +140,60 @@ class DuckDBAnalytics(AnalyticsStore):
                 db.unregister("_batch")
             self._positions = {**self._positions, **positions}
         return ApplyResult(inserted, len(entries) - inserted, positions, decoded)
+
+    def _connect(self, path: str) -> duckdb.DuckDBPyConnection:
+        db = duckdb.connect(path, config=self._config)
+        db.execute("SET TimeZone = 'UTC'")
+        db.execute(_SCHEMA)
+        return db
+
+    def erase(self, subject: Subject) -> int:
+        params = [
+            subject.project_id,
+            subject.user_id,
+            sorted(subject.cart_ids),
+            sorted(subject.session_ids),
+        ]
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN TRANSACTION")
+            try:
+                deleted = _count(db.execute(_ERASE, params).fetchone())
+                self._erasures = _count(db.execute(_COUNT_ERASURE).fetchone())
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            self._rewrite()
+        return deleted
+
+    def erasures(self) -> int:
+        return self._erasures
+
+    def _rewrite(self) -> None:
+        """Copy the tables into a fresh file and swap it in: DuckDB keeps a deleted row's
+        values in its blocks (until they are reused), so erasure rewrites the file. Called
+        with ``_lock`` held; a query running on an older cursor fails and is retried."""
+        if self._path == ":memory:":
+            return
+        fresh_path = f"{self._path}.rewrite"
+        for leftover in (fresh_path, f"{fresh_path}.wal"):
+            Path(leftover).unlink(missing_ok=True)
+        fresh = self._connect(fresh_path)
+        try:
+            for table in _TABLES:
+                query = f"SELECT * FROM {table}"  # noqa: S608 - our own table names
+                reader = self._db.cursor().sql(query).to_arrow_reader(SCAN_PAGE_ROWS)
+                fresh.register("_copy", reader)
+                fresh.execute(f"INSERT INTO {table} SELECT * FROM _copy")  # noqa: S608
+                fresh.unregister("_copy")
+            fresh.execute("CHECKPOINT")
+        finally:
+            fresh.close()
+        self._db.close()
+        os.replace(fresh_path, self._path)
+        Path(f"{self._path}.wal").unlink(missing_ok=True)
+        self._db = self._connect(self._path)
 
     def positions(self) -> dict[int, int]:
         return dict(self._positions)  # replaced, never mutated: a consistent copy

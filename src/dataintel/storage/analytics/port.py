@@ -15,6 +15,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
+from dataintel.model.subject import Subject
 from dataintel.storage.eventlog.port import LogEntry
 
 # Columns of the events table, in order. Times are UTC microseconds since the epoch in
@@ -74,6 +75,17 @@ class AnalyticsStore(ABC):
     @abstractmethod
     def apply(self, entries: Sequence[LogEntry]) -> ApplyResult:
         """Write the events of ``entries`` exactly once (see module doc)."""
+
+    @abstractmethod
+    def erase(self, subject: Subject) -> int:
+        """Delete every event of ``subject`` (GDPR) so that none of their bytes stay in the
+        store's files, and count one more erasure; returns the rows deleted. The caller holds
+        the processor's lock (no batch is applied meanwhile)."""
+
+    @abstractmethod
+    def erasures(self) -> int:
+        """How many erasures the store has carried out: part of the analytics cache's
+        watermark, so no cached answer outlives the events it counted."""
 
     @abstractmethod
     def positions(self) -> dict[int, int]:

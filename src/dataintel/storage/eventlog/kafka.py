@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import structlog
 
+from dataintel.model.subject import Subject
 from dataintel.storage.eventlog.dedup import DedupStore
 from dataintel.storage.eventlog.port import (
     AppendItem,
@@ -36,6 +37,7 @@ from dataintel.storage.eventlog.port import (
     EventLog,
     LogConsumer,
     LogEntry,
+    NotErasable,
     ResumeFrom,
 )
 
@@ -199,6 +201,12 @@ class KafkaEventLog(EventLog):
             await self._dedup.record(keys)
         except Exception as exc:  # noqa: BLE001 - dedup is best effort (sinks dedup too)
             log.warning("recording dedup keys failed", error=str(exc), keys=len(keys))
+
+    async def erase(self, subject: Subject, below: Mapping[int, int]) -> int:  # noqa: ARG002
+        raise NotErasable(
+            "a Kafka topic is append-only and erasing single records needs crypto-shredding, "
+            "which is not built yet; the subject's records expire with the topic's retention"
+        )
 
     async def read(self, partition: int, start_offset: int, max_records: int) -> list[LogEntry]:
         _, meta = self._started()

@@ -13,8 +13,14 @@ a crash between the two may let a retry through), which is why every sink is ide
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+
+from dataintel.model.subject import Subject
+
+
+class NotErasable(Exception):
+    """The log cannot erase single entries (the reason is the message)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +81,12 @@ class EventLog(ABC):
     @abstractmethod
     async def append(self, items: Sequence[AppendItem]) -> AppendResult:
         """Durably append; returns only once every accepted item is durable."""
+
+    @abstractmethod
+    async def erase(self, subject: Subject, below: Mapping[int, int]) -> int:
+        """Erase the subject's entries at offsets below ``below`` (per partition: every sink
+        has applied them) so that none of their bytes stay in the log's files; returns how
+        many entries were erased. Raises ``NotErasable`` where the log cannot do it."""
 
     @abstractmethod
     async def read(self, partition: int, start_offset: int, max_records: int) -> list[LogEntry]:

@@ -22,10 +22,12 @@ import contextlib
 import queue
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from urllib.parse import parse_qs
 
+from dataintel.model.subject import Subject
 from dataintel.storage.eventlog.port import (
     AppendItem,
     AppendResult,
@@ -34,6 +36,7 @@ from dataintel.storage.eventlog.port import (
     LogEntry,
     ResumeFrom,
 )
+from dataintel.storage.eventlog.sqlite_erase import erase_entries
 from dataintel.storage.eventlog.sqlite_writer import (
     Job,
     Writer,
@@ -95,6 +98,7 @@ class _Readers:
 def _read_rows(conn: sqlite3.Connection, partition: int, start: int, limit: int) -> list[LogEntry]:
     rows = conn.execute(
         'SELECT "offset", value FROM log WHERE "partition" = ? AND "offset" >= ? '
+        "AND length(value) > 0 "  # not an erased entry (sqlite_erase.TOMBSTONE)
         'ORDER BY "offset" LIMIT ?',
         (partition, start, limit),
     )
@@ -147,6 +151,15 @@ class SqliteEventLog(EventLog):
         job = Job(loop, loop.create_future(), offsets=(group, dict(next_offsets)))
         self._submit(job)
         await job.future
+
+    async def erase(self, subject: Subject, below: Mapping[int, int]) -> int:
+        loop = asyncio.get_running_loop()
+        job = Job(
+            loop, loop.create_future(), call=partial(erase_entries, subject=subject, below=below)
+        )
+        self._submit(job)
+        erased: int = await job.future
+        return erased
 
     async def read(self, partition: int, start_offset: int, max_records: int) -> list[LogEntry]:
         return await asyncio.to_thread(self._read, partition, start_offset, max_records)

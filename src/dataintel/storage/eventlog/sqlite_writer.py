@@ -68,6 +68,7 @@ def connect(path: Path, *, writer: bool) -> sqlite3.Connection:
         conn.execute("PRAGMA wal_autocheckpoint = 10000")
         conn.execute("PRAGMA journal_size_limit = 134217728")
         conn.execute("PRAGMA cache_size = -131072")  # 128 MiB: the hot part of the dedup index
+        conn.execute("PRAGMA secure_delete = ON")  # freed bytes are zeroed (GDPR erasure)
     conn.execute("PRAGMA synchronous = FULL")
     return conn
 
@@ -126,6 +127,7 @@ class Job:
     future: asyncio.Future[Any]
     items: Sequence[AppendItem] = ()
     offsets: tuple[str, dict[int, int]] | None = None
+    call: Callable[[sqlite3.Connection], Any] | None = None  # maintenance (GDPR erasure)
 
 
 def _settle(job: Job, result: Any = None, error: BaseException | None = None) -> None:
@@ -217,6 +219,13 @@ class Writer(threading.Thread):
         return jobs, False
 
     def _apply(self, conn: sqlite3.Connection, jobs: list[Job]) -> None:
+        calls = [job for job in jobs if job.call is not None]
+        if calls:
+            jobs = [job for job in jobs if job.call is None]
+            for job in calls:
+                self._call(conn, job)
+            if not jobs:
+                return
         try:
             conn.execute("BEGIN IMMEDIATE")
             results = self._append(conn, [job for job in jobs if job.offsets is None])
@@ -237,6 +246,18 @@ class Writer(threading.Thread):
         for job in jobs:
             _settle(job, results.get(id(job)))
         self._on_commit()
+
+    @staticmethod
+    def _call(conn: sqlite3.Connection, job: Job) -> None:
+        assert job.call is not None
+        try:
+            result = job.call(conn)
+        except Exception as exc:  # noqa: BLE001 - the caller hears of it; the writer goes on
+            if conn.in_transaction:
+                conn.rollback()
+            _settle(job, error=exc)
+            return
+        _settle(job, result)
 
     def _append(self, conn: sqlite3.Connection, jobs: list[Job]) -> dict[int, AppendResult]:
         now_ms = int(time.time() * 1000)

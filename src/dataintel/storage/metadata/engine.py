@@ -45,7 +45,25 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
+    # Deleted rows are overwritten with zeros, so an erased subject leaves no bytes behind
+    # in free pages (GDPR, docs/compliance.md).
+    cur.execute("PRAGMA secure_delete=ON")
     cur.close()
+
+
+def scrub(engine: Engine, tables: list[str]) -> None:
+    """Leave no bytes of deleted rows behind in what the service owns (GDPR): SQLite runs
+    with ``secure_delete`` (freed bytes zeroed), so empty the write-ahead log; PostgreSQL
+    vacuums ``tables`` so the dead tuples' space is reclaimed."""
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for table in tables:
+            if not table.isidentifier():
+                raise ValueError(f"not a table name: {table!r}")
+            conn.exec_driver_sql(f"VACUUM {table}")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

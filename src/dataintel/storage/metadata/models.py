@@ -167,6 +167,7 @@ class IngestStat(Base):
     accepted: Mapped[int] = mapped_column(BigInteger, default=0)
     duplicate: Mapped[int] = mapped_column(BigInteger, default=0)
     rejected: Mapped[int] = mapped_column(BigInteger, default=0)
+    suppressed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class AnalyticsSettingsRow(Base):

@@ -163,6 +163,11 @@ class OnlineStore(ABC):
         """Forget entities entirely (GDPR erasure); returns how many existed."""
 
     @abstractmethod
+    def scrub(self) -> None:
+        """After ``delete_entities`` (GDPR): leave no trace of the deleted entities in the
+        store's own files and logs (change log, free pages, write-ahead log)."""
+
+    @abstractmethod
     def ping(self) -> None: ...
 
     @abstractmethod

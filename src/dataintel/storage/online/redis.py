@@ -204,6 +204,17 @@ class RedisOnline(OnlineStore):
             pipe.delete(self.key(ref))
         return sum(int(n) for n in pipe.execute())
 
+    def scrub(self) -> None:
+        """Deleted keys are gone from memory; an append-only file still holds their writes
+        until it is rewritten, so rewrite it when the server keeps one (RDB snapshots are
+        replaced whole by the next save)."""
+        try:
+            config = self._client.config_get("appendonly")
+        except redis.ResponseError:  # CONFIG disabled (managed Redis): the operator's part
+            return
+        if config.get("appendonly") == "yes":
+            self._client.bgrewriteaof()
+
     def ping(self) -> None:
         self._client.ping()
 

@@ -90,6 +90,7 @@ class SQLiteOnline(OnlineStore):
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA cache_size=-131072")
+        self._db.execute("PRAGMA secure_delete=ON")  # freed bytes are zeroed (GDPR erasure)
         self._db.executescript(_SCHEMA + LAYOUT_SCHEMA + CHANGES_SCHEMA)
         self._write_lock = threading.Lock()
         # An in-memory database is private to its connection: reads then share the writer's.
@@ -210,6 +211,15 @@ class SQLiteOnline(OnlineStore):
                 seq = self._changes.record(self._db, touched, now) if touched else 0
             self._invalidate(touched, seq)
         return found
+
+    def scrub(self) -> None:
+        """The change log names the entities of recent writes: its rows become "everything
+        changed" markers (other processes clear their caches); then a TRUNCATE checkpoint
+        empties the write-ahead log (``secure_delete`` has zeroed the freed bytes)."""
+        with self._write_lock:
+            with _transaction(self._db):
+                self._changes.blank(self._db)
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # --- reads --------------------------------------------------------------------------
 

@@ -177,8 +177,12 @@ class ChangeLog:
             for seq, refs in rows:
                 if seq in self._own:
                     self._own.discard(seq)
+                    continue
+                keys = _keys(refs)
+                if keys is None:  # blanked by an erasure: anything may have changed
+                    gap = True
                 else:
-                    foreign.extend(_keys(refs))
+                    foreign.extend(keys)
             self._own = {s for s in self._own if s > last}
             self._seen = max(self._seen, last)
         if gap:
@@ -186,6 +190,11 @@ class ChangeLog:
         else:
             for project_id, entity_key, ids in foreign:
                 self._cache.forget_ids(project_id, entity_key, ids)
+
+    @staticmethod
+    def blank(db: sqlite3.Connection) -> None:
+        """Replace every row's entities by the "everything changed" marker (erasure)."""
+        db.execute("UPDATE changes SET refs = ?", (pack(None),))
 
     @staticmethod
     def prune(db: sqlite3.Connection, now: float) -> None:
@@ -197,6 +206,6 @@ def _last_seq(db: sqlite3.Connection) -> int:
     return 0 if row is None else int(row[0])
 
 
-def _keys(data: bytes) -> list[Any]:
-    keys: list[Any] = unpack(data)
+def _keys(data: bytes) -> list[Any] | None:
+    keys: list[Any] | None = unpack(data)
     return keys

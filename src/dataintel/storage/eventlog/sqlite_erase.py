@@ -1,0 +1,54 @@
+"""GDPR erasure in the embedded log: the subject's entries become tombstones.
+
+An entry is never removed (offsets are positions every sink keeps, and the next offset of a
+partition is its largest + 1); its value is replaced by an empty blob, which readers skip.
+The writer connection runs with ``secure_delete`` on, so SQLite zeroes the bytes the old
+value occupied; the dedup keys of the erased events go too, and a TRUNCATE checkpoint empties
+the write-ahead log that still held the old pages. Runs on the writer thread (one writer).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+
+import orjson
+
+from dataintel.model.subject import Subject
+
+TOMBSTONE = b""
+NEEDLES_PER_SCAN = 50  # instr() terms per full scan of the log
+
+
+def erase_entries(conn: sqlite3.Connection, subject: Subject, below: Mapping[int, int]) -> int:
+    """Tombstone the subject's entries at offsets below ``below`` (per partition)."""
+    found: dict[tuple[int, int], str] = {}
+    needles = sorted(orjson.dumps(value) for value in subject.values())
+    for start in range(0, len(needles), NEEDLES_PER_SCAN):
+        chunk = needles[start : start + NEEDLES_PER_SCAN]
+        where = " OR ".join("instr(value, ?) > 0" for _ in chunk)
+        rows = conn.execute(
+            f'SELECT "partition", "offset", value FROM log WHERE {where}',  # noqa: S608 - ? only
+            chunk,
+        )
+        for partition, offset, value in rows:
+            if offset >= below.get(partition, 0) or not value:
+                continue
+            event = orjson.loads(value)
+            if subject.owns(event):
+                found[(partition, offset)] = f"{event['project_id']}/{event['event_id']}"
+    if not found:
+        return 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany(
+            'UPDATE log SET value = ? WHERE "partition" = ? AND "offset" = ?',
+            [(TOMBSTONE, p, o) for p, o in found],
+        )
+        conn.executemany("DELETE FROM dedup WHERE dedup_key = ?", [(k,) for k in found.values()])
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return len(found)
