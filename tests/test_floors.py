@@ -35,6 +35,7 @@ PLANES = frozenset(
         "dashboard",
         "demo",
         "audit",
+        "gdpr",
     }
 )
 LEAVES = frozenset({"errors", "settings"})
@@ -73,6 +74,11 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     "the online feature engine after each micro-batch",
     ("dataintel.ingest.waiting", "dataintel.stream.progress"): "wait=processed blocks on the "
     "processor's progress",
+    ("dataintel.gdpr.", "dataintel.features."): "erasure deletes the subject's online "
+    "entities and recomputes the others beside the processor (Recompute, plan_project), and "
+    "the subject export reads the feature server",
+    ("dataintel.gdpr.endpoints", "dataintel.ingest.resources"): "a forget request makes this "
+    "process's ingest reload the suppression list at once",
     ("dataintel.storage.metadata.migrations.env", "dataintel.settings"): "run by the alembic "
     "CLI, outside any composition root, it reads the metadata URL from the settings",
 }

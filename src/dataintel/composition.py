@@ -17,6 +17,8 @@ from dataintel.api.state import ANALYTICS, EVENTLOG, ONLINE, AppState
 from dataintel.config.deployments.active import CONFIGS, ActiveConfigCache
 from dataintel.features.online.engine import RECOMPUTE, Recompute
 from dataintel.features.serving.service import SERVER, FeatureServer
+from dataintel.gdpr.erasure import Stores as GdprStores
+from dataintel.gdpr.runner import GDPR_RUNNER, GdprRunner
 from dataintel.ingest.ports import FEATURE_BUILDS
 from dataintel.reports.runner import REPORTS, ReportRunner
 from dataintel.settings import Settings
@@ -104,9 +106,15 @@ async def running(state: AppState, role: Role) -> AsyncIterator[None]:
     if stores.analytics is not None:
         state.provide(ANALYTICS, stores.analytics)
         provided.append(ANALYTICS)
+    gdpr: GdprRunner | None = None
     if stream.processor is not None and stream.features is not None:
-        state.provide(RECOMPUTE, Recompute(stream.features, stream.processor.lock))
+        recompute = Recompute(stream.features, stream.processor.lock)
+        state.provide(RECOMPUTE, recompute)
         provided.append(RECOMPUTE)
+        gdpr = _gdpr(state, stores, recompute)
+    if gdpr is not None:
+        state.provide(GDPR_RUNNER, gdpr)
+        provided.append(GDPR_RUNNER)
     reports = _reports(state, stores) if role is not Role.API else None
     if reports is not None:
         state.provide(REPORTS, reports)
@@ -123,6 +131,8 @@ async def running(state: AppState, role: Role) -> AsyncIterator[None]:
             state.withdraw(token)
         if reports is not None:  # before the stores it reads close
             await reports.stop()
+        if gdpr is not None:
+            await gdpr.stop()
         await stream.stop()
         await stores.close()
 
@@ -132,6 +142,18 @@ def _reports(state: AppState, stores: Stores) -> ReportRunner | None:
     if stores.analytics is None:
         return None
     runner = ReportRunner(state.settings, state.sessions, stores.analytics, state.port(CONFIGS))
+    runner.start()
+    return runner
+
+
+def _gdpr(state: AppState, stores: Stores, recompute: Recompute) -> GdprRunner | None:
+    """The GDPR runner runs beside the processor: it erases from every store it feeds."""
+    if stores.analytics is None:
+        return None
+    erasure = GdprStores(
+        state.engine, state.sessions, stores.eventlog, stores.analytics, stores.online, recompute
+    )
+    runner = GdprRunner(state.settings, erasure, state.port(CONFIGS))
     runner.start()
     return runner
 

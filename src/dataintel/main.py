@@ -31,6 +31,7 @@ from dataintel.export import endpoints as export
 from dataintel.features.offline import endpoints as historical
 from dataintel.features.offline import export_endpoints as feature_export
 from dataintel.features.serving import endpoints as serving
+from dataintel.gdpr import endpoints as gdpr
 from dataintel.ingest import endpoints as ingest
 from dataintel.ingest import segment
 from dataintel.ingest.deadletters import endpoints as dead_letters
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit.router,
         custom_export.router,
         feature_export.router,
+        gdpr.router,
     ):
         app.include_router(router)
     app.mount("/dashboard/static", dashboard.static_files(), name="dashboard-static")

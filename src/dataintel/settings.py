@@ -106,6 +106,25 @@ class Settings(BaseSettings):
     report_poll_seconds: float = Field(
         default=1.0, gt=0, description="How often an idle worker looks for queued reports."
     )
+    gdpr_max_attempts: int = Field(
+        default=5,
+        ge=1,
+        description="Failed attempts of one store's erasure (retried with exponential "
+        "back-off, 2 s … 5 min) before a GDPR request is failed.",
+    )
+    gdpr_forget_webhook_url: str | None = Field(
+        default=None,
+        description="Where each finished forget request is announced to the platform's other "
+        "services: a `gdpr.forget` JSON message POSTed here (Idempotency-Key: the request id), "
+        "retried until a 2xx. Unset: not propagated.",
+    )
+    gdpr_suppression_refresh_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How stale an API process's copy of the suppression list may be; a forget "
+        "request waits twice this before it reads the log's end.",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = Field(

@@ -76,7 +76,9 @@ class RequestKey:
 
 
 def watermark(store: AnalyticsStore) -> list[tuple[int, int]]:
-    return sorted(store.positions().items())
+    """What the store's data is at: its log positions, and (as partition -1) how many
+    erasures it has carried out, which change its data without moving a position."""
+    return [(-1, store.erasures()), *sorted(store.positions().items())]
 
 
 def cache_key(request: RequestKey, mark: object) -> str:

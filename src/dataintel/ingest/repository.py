@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from dataintel.storage.metadata.models import DeadLetter, IngestStat
 
-UPSERT_CHUNK = 500  # rows per statement (7 parameters each: far below SQLite's limit)
+UPSERT_CHUNK = 500  # rows per statement (8 parameters each: far below SQLite's limit)
 _KEY = ("project_id", "pipeline_id", "hour", "event")
-COUNTERS = ("accepted", "duplicate", "rejected")
+COUNTERS = ("accepted", "duplicate", "rejected", "suppressed")
 
 
 def add_counts(session: Session, rows: Sequence[dict[str, Any]]) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dataintel.api.deps import app_state
 from dataintel.api.ports import Port
 from dataintel.ingest.stats import IngestStats
+from dataintel.ingest.suppression import Suppressions
 from dataintel.ingest.validation import Limits, ValidatorCache
 from dataintel.settings import Settings
 from dataintel.storage.cache import Cache, open_cache
@@ -26,6 +27,7 @@ class IngestRuntime:
     stats: IngestStats
     replay_guard: Cache
     max_batch_events: int
+    suppressions: Suppressions
 
     @classmethod
     def build(
@@ -40,6 +42,7 @@ class IngestRuntime:
             stats=IngestStats(sessions, stats_interval_s),
             replay_guard=open_cache(settings.cache_url),
             max_batch_events=settings.ingest_max_batch_events,
+            suppressions=Suppressions(sessions, settings.gdpr_suppression_refresh_seconds),
         )
 
     def start(self) -> None:

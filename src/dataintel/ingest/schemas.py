@@ -23,7 +23,7 @@ ReasonCode = Literal[
     "too_late",
     "invalid_envelope",
 ]
-ItemStatus = Literal["accepted", "duplicate", "rejected"]
+ItemStatus = Literal["accepted", "duplicate", "rejected", "suppressed"]
 
 
 class ItemError(BaseModel):
@@ -43,6 +43,9 @@ class IngestBatchRead(BaseModel):
     accepted: NonNegInt64
     duplicate: NonNegInt64
     rejected: NonNegInt64
+    suppressed: NonNegInt64 = Field(
+        default=0, description="Events of users suppressed by a GDPR request: dropped, not stored."
+    )
     items: list[ItemResult] = Field(description="One per input event, in input order.")
     processed: bool | None = Field(
         default=None,
@@ -52,7 +55,7 @@ class IngestBatchRead(BaseModel):
 
 
 class IngestEventRead(BaseModel):
-    status: Literal["accepted", "duplicate"]
+    status: Literal["accepted", "duplicate", "suppressed"]
     event_id: str
     processed: bool | None = Field(
         default=None, description="With ?wait=processed: processed before the timeout."
@@ -67,6 +70,7 @@ class EventCountRead(BaseModel):
     accepted: NonNegInt64
     duplicate: NonNegInt64
     rejected: NonNegInt64
+    suppressed: NonNegInt64 = Field(default=0, description="Dropped: the user is suppressed.")
 
 
 class EventTypeCounts(EventCountRead):

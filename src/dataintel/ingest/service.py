@@ -42,6 +42,7 @@ from dataintel.ingest.deadletters import repository as dead_repo
 from dataintel.ingest.envelope import Reason, now_us, us_to_datetime
 from dataintel.ingest.resources import IngestRuntime
 from dataintel.ingest.stats import EventCounts
+from dataintel.ingest.suppression import Suppressions
 from dataintel.ingest.validation import PipelineValidator
 from dataintel.model.snapshot import PipelineSpec
 from dataintel.storage.cache import Cache
@@ -182,6 +183,7 @@ class IngestOutcome:
     accepted: int = 0
     duplicate: int = 0
     rejected: int = 0
+    suppressed: int = 0
     log_positions: dict[int, int] = field(default_factory=dict)
 
     def body(self) -> dict[str, Any]:
@@ -189,6 +191,7 @@ class IngestOutcome:
             "accepted": self.accepted,
             "duplicate": self.duplicate,
             "rejected": self.rejected,
+            "suppressed": self.suppressed,
             "items": self.items,
         }
 
@@ -220,6 +223,9 @@ class IngestService:
         validator = self.runtime.validators.get(target.config, target.spec)
         now = now_us()
         batch = check_items(validator, items, now, prefix)
+        hashes = await self.runtime.suppressions.of(target.project_id)
+        if hashes:
+            drop_suppressed(self.runtime.suppressions, target.project_id, hashes, batch)
         if batch.dead:  # in the unit of work, before the append (committed before the response)
             await anyio.to_thread.run_sync(dead_repo.add_many, self.session, batch.dead)
         flags, positions = await append_events(eventlog, batch.accepted)
@@ -231,6 +237,26 @@ class IngestService:
             target.project_id, target.pipeline_id, now, _counts(results, batch.names)
         )
         return _tally(results, positions)
+
+
+def drop_suppressed(
+    suppressions: Suppressions, project_id: str, hashes: frozenset[str], batch: CheckedItems
+) -> None:
+    """Events of suppressed users are not appended (status ``suppressed``), and their
+    rejected events are not dead-lettered."""
+    flags = suppressions.suppressed_items(project_id, hashes, batch.accepted)
+    kept: list[AppendItem] = []
+    kept_at: list[int] = []
+    for item, at, suppressed in zip(batch.accepted, batch.accepted_at, flags, strict=True):
+        if suppressed:
+            batch.results[at]["status"] = "suppressed"
+        else:
+            kept.append(item)
+            kept_at.append(at)
+    batch.accepted, batch.accepted_at = kept, kept_at
+    batch.dead = [
+        row for row in batch.dead if not suppressions.names_suppressed(project_id, hashes, row)
+    ]
 
 
 @dataclass(slots=True)
@@ -274,14 +300,14 @@ def _result(index: int, status: str, event_id: str, errors: list[dict[str, Any]]
     return {"index": index, "status": status, "event_id": event_id, "errors": errors}
 
 
-_SLOT = {"accepted": 0, "duplicate": 1, "rejected": 2}
+_SLOT = {"accepted": 0, "duplicate": 1, "rejected": 2, "suppressed": 3}
 
 
 def _tally(results: list[dict[str, Any]], positions: dict[int, int]) -> IngestOutcome:
-    totals = [0, 0, 0]
+    totals = [0, 0, 0, 0]
     for r in results:
         totals[_SLOT[r["status"]]] += 1
-    return IngestOutcome(results, totals[0], totals[1], totals[2], positions)
+    return IngestOutcome(results, totals[0], totals[1], totals[2], totals[3], positions)
 
 
 def _counts(results: list[dict[str, Any]], names: list[str]) -> EventCounts:
@@ -289,6 +315,6 @@ def _counts(results: list[dict[str, Any]], names: list[str]) -> EventCounts:
     for r, name in zip(results, names, strict=True):
         slot = counts.get(name)
         if slot is None:
-            slot = counts[name] = [0, 0, 0]
+            slot = counts[name] = [0, 0, 0, 0]
         slot[_SLOT[r["status"]]] += 1
     return counts

@@ -22,10 +22,12 @@ from dataintel.ingest import repository
 log = structlog.get_logger("dataintel.ingest.stats")
 
 HOUR_US = 3_600_000_000
-ACCEPTED, DUPLICATE, REJECTED = 0, 1, 2
+ACCEPTED, DUPLICATE, REJECTED, SUPPRESSED = 0, 1, 2, 3
+SLOTS = 4
 # (project_id, pipeline_id, start of the hour of arrival in UTC µs, event name)
 Key = tuple[str, str, int, str]
-EventCounts = dict[str, list[int]]  # event name -> [accepted, duplicate, rejected]
+# event name -> [accepted, duplicate, rejected, suppressed]
+EventCounts = dict[str, list[int]]
 
 
 class IngestStats:
@@ -45,15 +47,14 @@ class IngestStats:
         hour = received_us - received_us % HOUR_US
         with self._lock:
             pending = self._pending
-            for event, (accepted, duplicate, rejected) in counts.items():
+            for event, slots in counts.items():
                 key = (project_id, pipeline_id, hour, event)
                 total = pending.get(key)
                 if total is None:
-                    pending[key] = [accepted, duplicate, rejected]
+                    pending[key] = list(slots)
                 else:
-                    total[0] += accepted
-                    total[1] += duplicate
-                    total[2] += rejected
+                    for i, n in enumerate(slots):
+                        total[i] += n
 
     def flush(self) -> int:
         """Write the pending counts; the number of counter rows written."""
@@ -75,11 +76,10 @@ class IngestStats:
 
     def _restore(self, batch: dict[Key, list[int]]) -> None:
         with self._lock:
-            for key, (a, d, r) in batch.items():
-                total = self._pending.setdefault(key, [0, 0, 0])
-                total[0] += a
-                total[1] += d
-                total[2] += r
+            for key, slots in batch.items():
+                total = self._pending.setdefault(key, [0] * SLOTS)
+                for i, n in enumerate(slots):
+                    total[i] += n
 
     def start(self) -> None:
         """Flush every interval in a daemon thread (idempotent)."""
@@ -118,4 +118,5 @@ def _row(key: Key, counts: list[int]) -> dict[str, Any]:
         "accepted": counts[ACCEPTED],
         "duplicate": counts[DUPLICATE],
         "rejected": counts[REJECTED],
+        "suppressed": counts[SUPPRESSED],
     }

@@ -57,18 +57,29 @@ class StatsService:
     def _counts(self, project_id: str, pipeline_id: str | None, since: datetime) -> dict[str, Any]:
         by_event = [
             EventTypeCounts(
-                event=r.event, accepted=r.accepted, duplicate=r.duplicate, rejected=r.rejected
+                event=r.event,
+                accepted=r.accepted,
+                duplicate=r.duplicate,
+                rejected=r.rejected,
+                suppressed=r.suppressed,
             )
             for r in repository.counts_by_event(self.session, project_id, pipeline_id, since)
         ]
         by_hour = [
-            HourCounts(hour=r.hour, accepted=r.accepted, duplicate=r.duplicate, rejected=r.rejected)
+            HourCounts(
+                hour=r.hour,
+                accepted=r.accepted,
+                duplicate=r.duplicate,
+                rejected=r.rejected,
+                suppressed=r.suppressed,
+            )
             for r in repository.counts_by_hour(self.session, project_id, pipeline_id, since)
         ]
         totals = EventCountRead(
             accepted=sum(e.accepted for e in by_event),
             duplicate=sum(e.duplicate for e in by_event),
             rejected=sum(e.rejected for e in by_event),
+            suppressed=sum(e.suppressed for e in by_event),
         )
         dead = repository.dead_letters_by_status(self.session, project_id, pipeline_id)
         statuses = ("pending", "replayed", "rejected_again")

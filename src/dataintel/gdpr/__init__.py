@@ -1,0 +1,1 @@
+"""GDPR: forget (erasure in every store, suppression at ingest), subject export, status."""
