@@ -108,7 +108,7 @@ def test_stats_count_per_event_and_hour_with_dead_letters(shop: Shop) -> None:
     assert resp.status_code == 200, resp.text
     stats = resp.json()
     assert stats["project_id"] == "shop"
-    assert stats["totals"] == {"accepted": 4, "duplicate": 2, "rejected": 2}
+    assert stats["totals"] == {"accepted": 4, "duplicate": 2, "rejected": 2, "suppressed": 0}
     by_event = {
         e["event"]: (e["accepted"], e["duplicate"], e["rejected"]) for e in stats["by_event"]
     }
@@ -129,7 +129,7 @@ def test_stats_count_per_event_and_hour_with_dead_letters(shop: Shop) -> None:
     web_only = shop.client.get(
         "/v1/events/stats", params={"pipeline_id": "strict"}, headers=shop.ingest
     ).json()
-    assert web_only["totals"] == {"accepted": 1, "duplicate": 0, "rejected": 0}
+    assert web_only["totals"] == {"accepted": 1, "duplicate": 0, "rejected": 0, "suppressed": 0}
     assert web_only["dead_letters"]["pending"] == 0
 
 
@@ -160,7 +160,7 @@ def test_the_stats_thread_flushes_every_interval(shop: Shop) -> None:
         if totals["accepted"]:
             break
         time.sleep(0.05)
-    assert totals == {"accepted": 1, "duplicate": 0, "rejected": 0}
+    assert totals == {"accepted": 1, "duplicate": 0, "rejected": 0, "suppressed": 0}
     shop.post("/ingest/shop/web", {"event": "page_view"})
     runtime.stop()  # flushes what is left
     totals = shop.client.get("/v1/events/stats", headers=shop.ingest).json()["totals"]
