@@ -3,6 +3,7 @@ bucket per test. Loaded by tests/conftest.py (``pytest_plugins``)."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ class S3Server:
 def s3_server() -> Iterator[S3Server]:
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -26,6 +26,7 @@ from dataintel.stream.lifecycle import StreamRuntime
 from dataintel.stream.progress import PROGRESS
 
 if TYPE_CHECKING:
+    from dataintel.export.datalake.exporter import DataLakeExport
     from dataintel.ingest.resources import IngestRuntime
 
 
@@ -108,6 +109,7 @@ async def running(state: AppState, role: Role) -> AsyncIterator[None]:
         state.provide(RECOMPUTE, Recompute(stream.features, stream.processor.lock))
         provided.append(RECOMPUTE)
     reports = _reports(state, stores) if role is not Role.API else None
+    lake = _datalake(settings, stores) if role is not Role.API else None
     if reports is not None:
         state.provide(REPORTS, reports)
         provided.append(REPORTS)
@@ -123,6 +125,9 @@ async def running(state: AppState, role: Role) -> AsyncIterator[None]:
             state.withdraw(token)
         if reports is not None:  # before the stores it reads close
             await reports.stop()
+        if lake is not None:  # writes what it holds: before the event log closes
+            await lake.stop()
+            lake.store.close()
         await stream.stop()
         await stores.close()
 
@@ -134,6 +139,21 @@ def _reports(state: AppState, stores: Stores) -> ReportRunner | None:
     runner = ReportRunner(state.settings, state.sessions, stores.analytics, state.port(CONFIGS))
     runner.start()
     return runner
+
+
+def _datalake(settings: Settings, stores: Stores) -> DataLakeExport | None:
+    """The continuous data lake export runs where the processor runs, when configured."""
+    from dataintel.export.datalake.exporter import DataLakeExport
+    from dataintel.export.datalake.store import open_lake
+
+    store = open_lake(settings)
+    if store is None:
+        return None
+    lake = DataLakeExport(
+        stores.eventlog, store, settings.datalake_batch_events, settings.datalake_flush_seconds
+    )
+    lake.start()
+    return lake
 
 
 def _ingest(state: AppState) -> IngestRuntime:

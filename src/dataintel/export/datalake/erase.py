@@ -1,0 +1,73 @@
+"""Erasing a data subject from the data lake (the GDPR eraser calls ``erase_subject``).
+
+Each committed file of the project holding a row of one of the users or carts is rewritten
+without those rows under a new key (``.r<n>``), the marker that lists it is replaced by one
+listing the new file (an atomic PUT: the swap), then the old file is deleted. A crash
+between these steps leaves an unlisted file (the new one, or the old one): invisible to
+readers, deleted by the next ``erase_subject``. One eraser at a time (the GDPR job queue):
+two concurrent rewrites of the same marker could lose one of the swaps.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import structlog
+
+from dataintel.export.datalake.committed import markers, read_file, unlisted_files
+from dataintel.export.datalake.layout import DataFile, Marker, rewrite_key
+from dataintel.export.datalake.writer import parquet_bytes
+from dataintel.storage.blob.port import BlobStore
+
+log = structlog.get_logger("dataintel.datalake")
+
+
+def erase_subject(store: BlobStore, project_id: str, user_ids: set[str], cart_ids: set[str]) -> int:
+    """Remove every row of ``project_id`` whose user_id is in ``user_ids`` or cart_id in
+    ``cart_ids`` from the lake; returns the number of files rewritten (or dropped, when no
+    row was left)."""
+    sweep_rewrite_leftovers(store)
+    if not user_ids and not cart_ids:
+        return 0
+    rewritten = 0
+    for marker in markers(store):
+        current = marker
+        for f in marker.files:
+            if f.project_id != project_id:
+                continue
+            table = read_file(store, f.key)
+            hit = _subject_rows(table, user_ids, cart_ids)
+            if not pc.any(hit).as_py():
+                continue
+            current = _rewrite(store, current, f, table.filter(pc.invert(hit)))
+            rewritten += 1
+    return rewritten
+
+
+def _subject_rows(table: pa.Table, user_ids: set[str], cart_ids: set[str]) -> pa.ChunkedArray:
+    users = pc.is_in(table.column("user_id"), value_set=pa.array(sorted(user_ids), pa.string()))
+    carts = pc.is_in(table.column("cart_id"), value_set=pa.array(sorted(cart_ids), pa.string()))
+    return pc.or_(pc.fill_null(users, False), pc.fill_null(carts, False))
+
+
+def _rewrite(store: BlobStore, marker: Marker, old: DataFile, kept: pa.Table) -> Marker:
+    new = None
+    if kept.num_rows:
+        new = DataFile(rewrite_key(old.key), old.project_id, old.hour, kept.num_rows)
+        store.put(new.key, parquet_bytes(kept))
+    swapped = marker.replacing(old.key, new)
+    store.put(swapped.key, swapped.to_json())
+    store.delete(old.key)
+    log.info("data lake file rewritten without a data subject", old=old.key, new=new and new.key)
+    return swapped
+
+
+def sweep_rewrite_leftovers(store: BlobStore) -> int:
+    """Delete the unlisted files of committed ranges: what an interrupted rewrite left.
+    (Unlisted files past a partition's last marker belong to a batch the exporter is
+    writing: they are the exporter's to sweep.)"""
+    orphans, done = unlisted_files(store)
+    leftovers = [o for o in orphans if o.first < done.get(o.partition, 0)]
+    for name in leftovers:
+        store.delete(name.key)
+    return len(leftovers)
