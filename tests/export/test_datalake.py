@@ -42,7 +42,8 @@ def test_files_are_hive_partitioned_by_project_and_hour(lake: S3BlobStore) -> No
         in keys
     )
     assert {k.split("/")[2] for k in keys} == {f"hour=2026-12-07T{h}" for h in ("08", "09", "10")}
-    assert len(keys) == 9 and committed_rows(lake) == 57
+    assert len(keys) == 9
+    assert committed_rows(lake) == 57
     assert next_offsets(lake, {0, 1, 2}) == {0: 45, 1: 12, 2: 0}
     # What Spark / DuckDB / Athena do: read the listed files, project and hour from the path.
     dataset = ds.dataset(
@@ -100,7 +101,8 @@ async def test_the_export_resumes_from_its_markers_and_sweeps_uncommitted_files(
     finally:
         await log.close()
     seen = lake_ids(lake, "shop") + lake_ids(lake, "other")
-    assert len(seen) == 1000 and set(seen.values()) == {1}
+    assert len(seen) == 1000
+    assert set(seen.values()) == {1}
     listed = {f.key for f in committed_files(lake)}
     assert {k for k in lake.list("events/") if parse_file(k)} == listed
 
