@@ -136,7 +136,12 @@ def _reports(state: AppState, stores: Stores) -> ReportRunner | None:
     """The report worker runs beside the processor: where the analytics store is open."""
     if stores.analytics is None:
         return None
-    runner = ReportRunner(state.settings, state.sessions, stores.analytics, state.port(CONFIGS))
+    from dataintel.export.datalake.store import open_lake
+
+    blobs = open_lake(state.settings)
+    runner = ReportRunner(
+        state.settings, state.sessions, stores.analytics, state.port(CONFIGS), blobs
+    )
     runner.start()
     return runner
 

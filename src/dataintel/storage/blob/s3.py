@@ -51,7 +51,7 @@ class S3BlobStore(BlobStore):
         self.location = location
         root = f"{location.bucket}/{location.prefix}" if location.prefix else location.bucket
         self.root = root
-        self.url = f"s3://{root}" + (f" at {location.endpoint}" if location.endpoint else "")
+        self.url = f"s3://{root}"
         endpoint = urlsplit(location.endpoint) if location.endpoint else None
         self.fs = fs.S3FileSystem(
             access_key=access_key,
