@@ -37,6 +37,7 @@ PG_ADMIN_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("DATAINTEL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+pytest_plugins = ["tests.s3_server"]  # the session's S3 API server (moto) for blob tests
 
 
 def _reachable(host: str, port: int) -> bool:

@@ -77,6 +77,8 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("dataintel.gdpr.", "dataintel.features."): "erasure deletes the subject's online "
     "entities and recomputes the others beside the processor (Recompute, plan_project), and "
     "the subject export reads the feature server",
+    ("dataintel.gdpr.erasure", "dataintel.export.datalake."): "erasure rewrites the data "
+    "lake's files without the subject, through the lake's own erase",
     ("dataintel.gdpr.endpoints", "dataintel.ingest.resources"): "a forget request makes this "
     "process's ingest reload the suppression list at once",
     ("dataintel.storage.metadata.migrations.env", "dataintel.settings"): "run by the alembic "

@@ -28,7 +28,9 @@ from dataintel.stream.lifecycle import StreamRuntime
 from dataintel.stream.progress import PROGRESS
 
 if TYPE_CHECKING:
+    from dataintel.export.datalake.exporter import DataLakeExport
     from dataintel.ingest.resources import IngestRuntime
+    from dataintel.storage.blob.port import BlobStore
 
 
 class Role(StrEnum):
@@ -106,12 +108,13 @@ async def running(state: AppState, role: Role) -> AsyncIterator[None]:
     if stores.analytics is not None:
         state.provide(ANALYTICS, stores.analytics)
         provided.append(ANALYTICS)
+    lake = _datalake(settings, stores) if role is not Role.API else None
     gdpr: GdprRunner | None = None
     if stream.processor is not None and stream.features is not None:
         recompute = Recompute(stream.features, stream.processor.lock)
         state.provide(RECOMPUTE, recompute)
         provided.append(RECOMPUTE)
-        gdpr = _gdpr(state, stores, recompute)
+        gdpr = _gdpr(state, stores, recompute, lake.store if lake is not None else None)
     if gdpr is not None:
         state.provide(GDPR_RUNNER, gdpr)
         provided.append(GDPR_RUNNER)
@@ -133,6 +136,9 @@ async def running(state: AppState, role: Role) -> AsyncIterator[None]:
             await reports.stop()
         if gdpr is not None:
             await gdpr.stop()
+        if lake is not None:  # writes what it holds: before the event log closes
+            await lake.stop()
+            lake.store.close()
         await stream.stop()
         await stores.close()
 
@@ -141,21 +147,49 @@ def _reports(state: AppState, stores: Stores) -> ReportRunner | None:
     """The report worker runs beside the processor: where the analytics store is open."""
     if stores.analytics is None:
         return None
-    runner = ReportRunner(state.settings, state.sessions, stores.analytics, state.port(CONFIGS))
+    from dataintel.export.datalake.store import open_lake
+
+    blobs = open_lake(state.settings)
+    runner = ReportRunner(
+        state.settings, state.sessions, stores.analytics, state.port(CONFIGS), blobs
+    )
     runner.start()
     return runner
 
 
-def _gdpr(state: AppState, stores: Stores, recompute: Recompute) -> GdprRunner | None:
+def _gdpr(
+    state: AppState, stores: Stores, recompute: Recompute, lake: BlobStore | None
+) -> GdprRunner | None:
     """The GDPR runner runs beside the processor: it erases from every store it feeds."""
     if stores.analytics is None:
         return None
     erasure = GdprStores(
-        state.engine, state.sessions, stores.eventlog, stores.analytics, stores.online, recompute
+        state.engine,
+        state.sessions,
+        stores.eventlog,
+        stores.analytics,
+        stores.online,
+        recompute,
+        lake,
     )
     runner = GdprRunner(state.settings, erasure, state.port(CONFIGS))
     runner.start()
     return runner
+
+
+def _datalake(settings: Settings, stores: Stores) -> DataLakeExport | None:
+    """The continuous data lake export runs where the processor runs, when configured."""
+    from dataintel.export.datalake.exporter import DataLakeExport
+    from dataintel.export.datalake.store import open_lake
+
+    store = open_lake(settings)
+    if store is None:
+        return None
+    lake = DataLakeExport(
+        stores.eventlog, store, settings.datalake_batch_events, settings.datalake_flush_seconds
+    )
+    lake.start()
+    return lake
 
 
 def _ingest(state: AppState) -> IngestRuntime:

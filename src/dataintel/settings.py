@@ -125,6 +125,31 @@ class Settings(BaseSettings):
         description="How stale an API process's copy of the suppression list may be; a forget "
         "request waits twice this before it reads the log's end.",
     )
+    datalake_url: str | None = Field(
+        default=None,
+        description="The data lake's blob store: s3://bucket/prefix[?endpoint=http://host:port"
+        "&region=us-east-1] (S3-compatible) or file:///dir. Set: every event is exported there "
+        "as Parquet (docs/datalake.md) and custom exports may target it; unset: both are off.",
+    )
+    s3_access_key_id: str | None = Field(
+        default=None,
+        description="Access key of the data lake's S3 bucket (unset: the standard AWS chain).",
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        default=None, description="Secret key of the data lake's S3 bucket."
+    )
+    datalake_batch_events: int = Field(
+        default=100_000,
+        ge=1,
+        description="Most log entries of one data lake micro-batch (one set of files per log "
+        "partition).",
+    )
+    datalake_flush_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Longest the data lake export waits to fill a micro-batch before it writes "
+        "(fewer, larger files; the lake trails the log by about this much).",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = Field(

@@ -23,6 +23,12 @@ FieldRef = Annotated[
 Alias = Annotated[str, StringConstraints(pattern=FIELD_NAME, max_length=64)]
 Text = Annotated[str, StringConstraints(max_length=1000)]
 Scalar = Text | float | bool
+KeyPrefix = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._=-]*(/[A-Za-z0-9][A-Za-z0-9._=-]*)*$", max_length=200
+    ),
+]
 STREAM_MAX_ROWS = 100_000
 JOB_MAX_ROWS = 1_000_000  # a report holds its table in memory (as the events kind)
 
@@ -79,6 +85,27 @@ class Order(BaseModel):
     desc: bool = False
 
 
+class Download(BaseModel):
+    """The result in the response (or, above the streaming limit, as a report's file)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["download"] = "download"
+
+
+class S3Destination(BaseModel):
+    """The result as Parquet files partitioned by date in the service's S3 bucket (the one
+    ``DATAINTEL_DATALAKE_URL`` names: bucket and credentials are never taken from a request),
+    under ``exports/project_id=<project>/<prefix>/<report id>/date=<YYYY-MM-DD>/``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["s3"]
+    prefix: KeyPrefix = Field(
+        default="custom", description="Folder under the project's exports (letters, digits, ._=-)."
+    )
+
+
 class CustomExport(BaseModel):
     """Rows (``fields``) or aggregates (``aggregations``, optionally ``group_by`` and
     ``interval``) of the events that match, in ``order_by`` order, at most ``limit``."""
@@ -108,6 +135,12 @@ class CustomExport(BaseModel):
         "(202, then the file at the report's url).",
     )
     format: ExportFormat = ExportFormat.NDJSON
+    destination: Download | S3Destination = Field(
+        default_factory=Download,
+        discriminator="type",
+        description="download (default) or s3: always a job (202), Parquet files partitioned "
+        "by the date of `timestamp` (rows) or `time` (aggregates with an interval).",
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> CustomExport:

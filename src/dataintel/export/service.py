@@ -94,7 +94,9 @@ def format_cursor(ts: datetime, event_id: str) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") + "," + event_id
 
 
-def _shape(batch: pa.RecordBatch) -> pa.RecordBatch:
+def shape(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A batch of the analytics store's events (EVENT_SCHEMA) as exported (EXPORT_SCHEMA):
+    the rows of /v1/export/events, of the report kind `events` and of the data lake."""
     arrays = [batch.column(src) for src, _ in EXPORT_COLUMNS]
     return pa.RecordBatch.from_arrays(arrays, names=[dst for _, dst in EXPORT_COLUMNS])
 
@@ -137,7 +139,7 @@ class ExportService:
         """The matching events as exported (EXPORT_SCHEMA), ordered by (timestamp,
         event_id), in batches of ``query.batch_rows``: what a report of kind ``events``
         holds."""
-        return (_shape(b) for b in self.analytics.scan_events(query))
+        return (shape(b) for b in self.analytics.scan_events(query))
 
 
 EXPORT_SCHEMA = pa.schema(

@@ -25,8 +25,9 @@ RequestId = Annotated[str, Path(max_length=40, pattern=r"^gdpr_[0-9a-f]{32}$")]
 
 
 def _service(request: Request, scope: ProjectScope) -> GdprService:
-    configured = app_state(request).settings.gdpr_forget_webhook_url is not None
-    return GdprService(scope.session, configured)
+    settings = app_state(request).settings
+    configured = settings.gdpr_forget_webhook_url is not None
+    return GdprService(scope.session, configured, data_lake=settings.datalake_url is not None)
 
 
 def _wake(request: Request, project_id: str) -> None:

@@ -16,10 +16,13 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from dataintel.export.datalake.committed import next_offsets
+from dataintel.export.datalake.erase import erase_subject
 from dataintel.features.online.engine import Recompute
 from dataintel.gdpr import repository as repo
 from dataintel.model.subject import Subject
 from dataintel.storage.analytics.port import AnalyticsStore
+from dataintel.storage.blob.port import BlobStore
 from dataintel.storage.eventlog.port import EventLog
 from dataintel.storage.metadata.engine import scrub
 from dataintel.storage.online.port import EntityRef, OnlineStore
@@ -37,6 +40,7 @@ class Stores:
     analytics: AnalyticsStore
     online: OnlineStore
     recompute: Recompute
+    lake: BlobStore | None = None  # the data lake, when one is configured
 
     def caught_up(self, ends: Mapping[int, int]) -> bool:
         """Whether both sinks have applied the log up to ``ends``."""
@@ -44,6 +48,24 @@ class Stores:
             if any(applied.get(p, 0) < end for p, end in ends.items() if end > 0):
                 return False
         return True
+
+    async def data_lake(self, subject: Subject, ends: Mapping[int, int]) -> int:
+        """Files holding the subject's rows are rewritten without them, once the lake has
+        committed the log up to the request (before the log's entries become tombstones,
+        which the lake's export would skip)."""
+        if self.lake is None:
+            raise RuntimeError("the data lake is not configured in this worker")
+        committed = await asyncio.to_thread(next_offsets, self.lake, set(ends))
+        if any(committed.get(p, 0) < end for p, end in ends.items() if end > 0):
+            raise NotYet("the data lake has not exported the log up to the request yet")
+        return await asyncio.to_thread(
+            erase_subject,
+            self.lake,
+            subject.project_id,
+            {subject.user_id},
+            set(subject.cart_ids),
+            set(subject.session_ids),
+        )
 
     async def event_log(self, subject: Subject, ends: Mapping[int, int]) -> int:
         if not await asyncio.to_thread(self.caught_up, ends):

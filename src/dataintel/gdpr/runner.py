@@ -220,6 +220,8 @@ class GdprRunner:
         created_at: datetime,
     ) -> int:
         stores = self.stores
+        if store == "data_lake":
+            return await stores.data_lake(subject, _ends(state))
         if store == "event_log":
             return await stores.event_log(subject, _ends(state))
         if store == "analytics":

@@ -31,7 +31,7 @@ Status = Literal["pending", "running", "finished", "failed"]
 
 class StoreStatus(BaseModel):
     store: str = Field(
-        description="suppression, event_log, analytics, online, dead_letters or reports."
+        description="suppression, data_lake, event_log, analytics, online, dead_letters or reports."
     )
     status: Status
     attempts: int

@@ -22,21 +22,27 @@ from dataintel.storage.metadata.types import utcnow
 
 SUPPRESSION = "suppression"
 ERASING_STORES = ("event_log", "analytics", "online", "dead_letters", "reports")
+DATA_LAKE = "data_lake"  # first: before the log's entries become tombstones
 PROPAGATED = frozenset({RequestType.SUPPRESS_WITH_DELETE, RequestType.DELETE_ONLY})
 
 
-def stores_of(kind: RequestType) -> tuple[str, ...]:
+def stores_of(kind: RequestType, data_lake: bool) -> tuple[str, ...]:
+    """The stores a request works on, in order."""
+    erasing = (DATA_LAKE, *ERASING_STORES) if data_lake else ERASING_STORES
     if kind is RequestType.SUPPRESS_WITH_DELETE:
-        return (SUPPRESSION, *ERASING_STORES)
+        return (SUPPRESSION, *erasing)
     if kind is RequestType.DELETE_ONLY:
-        return ERASING_STORES
+        return erasing
     return (SUPPRESSION,)
 
 
 class GdprService:
-    def __init__(self, session: Session, propagation_configured: bool) -> None:
+    def __init__(
+        self, session: Session, propagation_configured: bool, data_lake: bool = False
+    ) -> None:
         self.session = session
         self.propagation_configured = propagation_configured
+        self.data_lake = data_lake
 
     def subject_hash(self, project_id: str, user_id: str) -> str:
         return subject_hash(repo.secret(self.session), project_id, user_id)
@@ -46,7 +52,7 @@ class GdprService:
     ) -> GdprRequestRead:
         digest = self.subject_hash(project_id, user_id)
         now = utcnow()
-        stores = stores_of(kind)
+        stores = stores_of(kind, self.data_lake)
         erases = stores != (SUPPRESSION,)
         request = GdprRequest(
             id=f"gdpr_{uuid.uuid4().hex}",

@@ -1,7 +1,9 @@
 """POST /v1/export/custom: a declarative query over the project's events (docs/ingest.md),
 checked against the deployed config and compiled to the analytics store's SQL. Up to
 STREAM_MAX_ROWS rows stream back; a larger ``limit`` queues the export as a report job
-(202 + the report, whose url serves the file when done). Here, in the reports plane,
+(202 + the report, whose url serves the file when done), as does a ``destination`` of type
+``s3`` (Parquet files partitioned by date in the service's bucket; the report's file lists
+them). Here, in the reports plane,
 because a large export is a report."""
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from dataintel.api.deps import ProjectScope, app_state, credential_project_scope
 from dataintel.api.state import ANALYTICS
 from dataintel.auth.permissions import Permission
 from dataintel.config.deployments.active import CONFIGS
-from dataintel.export import custom
+from dataintel.errors import InvalidInput
+from dataintel.export import custom, custom_s3
 from dataintel.export.audited import ExportAudit
-from dataintel.export.custom_query import compile_export
-from dataintel.export.custom_schemas import STREAM_MAX_ROWS, CustomExport
+from dataintel.export.custom_query import Compiled, compile_export
+from dataintel.export.custom_schemas import STREAM_MAX_ROWS, CustomExport, S3Destination
 from dataintel.export.formats import ExportFormat
 from dataintel.reports.formats import ReportFormat
 from dataintel.reports.runner import REPORTS
@@ -49,7 +52,10 @@ JOB_FORMAT = {
                 "application/vnd.apache.parquet": {},
             },
         },
-        202: {"description": "A larger export, queued as a report job.", "model": ReportRead},
+        202: {
+            "description": "A larger export, or one to S3, queued as a report job.",
+            "model": ReportRead,
+        },
     },
 )
 def export_custom(
@@ -65,10 +71,15 @@ def export_custom(
         "events": list(doc.events),
         "aggregated": bool(doc.aggregations),
         "limit": doc.limit,
+        "destination": doc.destination.type,
     }
-    if doc.limit > STREAM_MAX_ROWS:
+    to_s3 = isinstance(doc.destination, S3Destination)
+    if to_s3:
+        _check_s3(state.settings.datalake_url, compiled)
+    if to_s3 or doc.limit > STREAM_MAX_ROWS:
         params = doc.model_dump(mode="json", by_alias=True)
-        job = ReportCreate(kind="custom", params=params, format=JOB_FORMAT[doc.format])
+        fmt = ReportFormat.JSON if to_s3 else JOB_FORMAT[doc.format]  # s3: the listing
+        job = ReportCreate(kind="custom", params=params, format=fmt)
         created = ReportService(scope.session).create(scope.project_id, job, actor)
         append(
             scope.session,
@@ -91,3 +102,19 @@ def export_custom(
     return StreamingResponse(
         iterate_in_threadpool(audit.wrap(result)), media_type=result.media_type
     )
+
+
+def _check_s3(bucket_url: str | None, compiled: Compiled) -> None:
+    """An S3 destination needs the service's bucket (never one named by the caller) and a
+    date to partition by."""
+    if not bucket_url:
+        raise InvalidInput.field(
+            ["body", "destination", "type"],
+            "no S3 bucket is configured on this service (DATAINTEL_DATALAKE_URL)",
+        )
+    if custom_s3.date_column(compiled) is None:
+        raise InvalidInput.field(
+            ["body", "destination"],
+            "an S3 export is partitioned by date: export `timestamp` (rows) or set an "
+            "`interval` (aggregates)",
+        )

@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from dataintel.config.deployments.active import ActiveConfigCache
 from dataintel.storage.analytics.port import AnalyticsStore
+from dataintel.storage.blob.port import BlobStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +49,16 @@ class ReportData:
 @dataclass(frozen=True, slots=True)
 class ReportContext:
     """What a kind may read: the project's events (the analytics store) and its deployed
-    config; ``now`` is the instant the run started (a default range ends there)."""
+    config; ``now`` is the instant the run started (a default range ends there). ``blobs``
+    is the service's S3 bucket (``datalake_url``), where a kind may write files of its own;
+    None when none is configured."""
 
     project_id: str
     analytics: AnalyticsStore
     configs: ActiveConfigCache
     now: datetime
+    report_id: str = ""
+    blobs: BlobStore | None = None
 
 
 @dataclass(frozen=True, slots=True)

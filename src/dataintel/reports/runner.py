@@ -35,6 +35,7 @@ from dataintel.reports.formats import ReportFormat, render
 from dataintel.reports.kinds import KINDS
 from dataintel.settings import Settings
 from dataintel.storage.analytics.port import AnalyticsStore
+from dataintel.storage.blob.port import BlobStore
 from dataintel.storage.errors import StorageError
 from dataintel.storage.metadata.report_models import Report
 from dataintel.storage.metadata.types import utcnow
@@ -49,7 +50,9 @@ class ReportRunner:
         sessions: sessionmaker[Session],
         analytics: AnalyticsStore,
         configs: ActiveConfigCache,
+        blobs: BlobStore | None = None,
     ) -> None:
+        self.blobs = blobs  # the S3 bucket kinds may write to (custom exports to s3)
         self.settings = settings
         self.sessions = sessions
         self.analytics = analytics
@@ -142,7 +145,9 @@ class ReportRunner:
             kind = KINDS.get(report.kind)
             if kind is None:
                 raise ReportError(f"report kind {report.kind!r} is not known to this worker")
-            ctx = ReportContext(report.project_id, self.analytics, self.configs, started)
+            ctx = ReportContext(
+                report.project_id, self.analytics, self.configs, started, report.id, self.blobs
+            )
             data = kind.run(ctx, report.params)
             title = report.title or data.title
             meta = RenderMeta(report.id, report.kind, title, report.params, started)
