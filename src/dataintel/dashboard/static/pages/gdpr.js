@@ -38,7 +38,7 @@ function badge(status) {
 }
 
 function storeTable(request) {
-  const head = ["Store", "Status", "Attempts", "Erased", "Finished", "Last error"];
+  const head = ["Store", "Status", "Failed attempts", "Erased", "Finished", "Last error"];
   const rows = request.stores.map((s) => el("tr", { "data-store": s.store, "data-status": s.status },
     el("th", { scope: "row", "data-value": s.store }, STORES[s.store] || s.store),
     el("td", { "data-value": s.status }, badge(s.status)),
@@ -82,6 +82,8 @@ export async function load() {
   let applied = ""; // the user id of the filter in force ("" : every request)
   let shown = [];
   const following = new Set();
+  let latest = null; // the request filed last with the form: its progress is announced
+  const announce = (r) => { filed.textContent = `Request ${r.request_id} (${r.type}): ${r.status}.`; };
 
   function renderList() {
     summary.textContent = applied
@@ -107,7 +109,7 @@ export async function load() {
   }
 
   // Polls GET /v1/gdpr/status/{id} until the request has finished or failed (or the page is left).
-  async function follow(id, announce) {
+  async function follow(id) {
     if (following.has(id)) return;
     following.add(id);
     try {
@@ -117,7 +119,7 @@ export async function load() {
         const request = await get(`/v1/gdpr/status/${id}`);
         if (!root.isConnected) return;
         upsert(request);
-        if (announce) announce(request);
+        if (id === latest) announce(request);
         if (DONE.has(request.status)) return;
       }
     } catch (e) {
@@ -171,11 +173,11 @@ export async function load() {
       const created = await post(`/v1/gdpr/forget/${encodeURIComponent(user)}`, { type: typeSelect.value });
       userInput.value = ""; // the id leaves the screen once the request is filed
       if (applied && applied !== user) { applied = ""; filterInput.value = ""; } // show where it is
-      const announce = (r) => { filed.textContent = `Request ${r.request_id} (${r.type}): ${r.status}.`; };
+      latest = created.request_id;
       announce(created);
-      await refresh();
+      await refresh(); // follows the unfinished requests listed, this one included
       upsert(created);
-      if (!DONE.has(created.status)) follow(created.request_id, announce);
+      if (!DONE.has(created.status)) follow(created.request_id);
     } catch (e) {
       fileProblem.textContent = `Could not file the request: ${e.message}`;
     } finally {
