@@ -93,7 +93,7 @@ export async function load() {
       list.replaceChildren(applied
         ? empty("No request for this user id", "The filter matches the exact user id a request was filed for.")
         : empty("No GDPR requests in this project yet",
-          "File one with the form above, or with POST /v1/gdpr/forget/{user_id} (docs/compliance.md)."));
+          "File one with the form above, or with POST /v1/gdpr/forget/{user_id}."));
       return;
     }
     list.replaceChildren(...shown.map(card));
