@@ -101,6 +101,8 @@ def test_a_compliance_officer_files_and_follows_requests(
     officer = keys.mint([Role.COMPLIANCE], "shop")
     auth = {"Authorization": f"Bearer {officer}"}
 
+    polled: list[str] = []
+    page.on("request", lambda r: polled.append(r.url) if "/v1/gdpr/status/" in r.url else None)
     sign_in(page, live, officer, "/v1/gdpr/requests")
     assert nav(page) == ["GDPR"]  # no analytics pages: it may not read analytics
     assert page.locator("main").get_attribute("data-page") == "gdpr"
@@ -110,6 +112,7 @@ def test_a_compliance_officer_files_and_follows_requests(
     first = file_request(page, ADA, "SUPPRESS_WITH_DELETE")
     card = shown(page, first, "finished")
     assert page.locator("#gdpr-user").input_value() == ""  # the id left the screen
+    assert any(url.split("?")[0].endswith(first) for url in polled)  # followed by its status
     rows = store_rows(card)
     assert list(rows) == STORES
     assert {r["status"] for r in rows.values()} == {"finished"}

@@ -99,9 +99,10 @@ export async function load() {
     list.replaceChildren(...shown.map(card));
   }
 
-  // Shows the request's latest state: in place if listed, else first (the newest).
-  function upsert(request) {
+  // Shows the request's latest state: in place if listed, else (when ``add``) first, the newest.
+  function upsert(request, add = true) {
     const at = shown.findIndex((r) => r.request_id === request.request_id);
+    if (at < 0 && !add) return; // filtered out since it was followed
     if (at >= 0) shown[at] = request; else shown.unshift(request);
     const old = [...list.querySelectorAll("[data-testid=request]")]
       .find((node) => node.dataset.requestId === request.request_id);
@@ -118,7 +119,7 @@ export async function load() {
         if (!root.isConnected) return;
         const request = await get(`/v1/gdpr/status/${id}`);
         if (!root.isConnected) return;
-        upsert(request);
+        upsert(request, false);
         if (id === latest) announce(request);
         if (DONE.has(request.status)) return;
       }
