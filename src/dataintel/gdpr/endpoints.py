@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, BackgroundTasks, Body, Depends, Path, Query, Request, Response
 
 from dataintel.api.deps import ProjectScope, app_state, credential_project_scope
@@ -17,6 +18,7 @@ from dataintel.gdpr.schemas import ForgetCreate, GdprRequestPage, GdprRequestRea
 from dataintel.gdpr.service import GdprService
 from dataintel.ingest.resources import INGEST
 from dataintel.storage.metadata.audit_repository import append
+from dataintel.storage.metadata.gdpr_repository import installation_secret
 
 router = APIRouter(tags=["gdpr"])
 GdprScope = Annotated[ProjectScope, Depends(credential_project_scope(Permission.GDPR_MANAGE))]
@@ -25,9 +27,14 @@ RequestId = Annotated[str, Path(max_length=40, pattern=r"^gdpr_[0-9a-f]{32}$")]
 
 
 def _service(request: Request, scope: ProjectScope) -> GdprService:
-    settings = app_state(request).settings
-    configured = settings.gdpr_forget_webhook_url is not None
-    return GdprService(scope.session, configured, data_lake=settings.datalake_url is not None)
+    state = app_state(request)
+    settings = state.settings
+    return GdprService(
+        scope.session,
+        installation_secret(state.sessions),
+        propagation_configured=settings.gdpr_forget_webhook_url is not None,
+        data_lake=settings.datalake_url is not None,
+    )
 
 
 def _wake(request: Request, project_id: str) -> None:
@@ -95,12 +102,14 @@ def requests(
 )
 async def export(request: Request, scope: GdprScope, user_id: UserId) -> SubjectExport:
     state = app_state(request)
+    service = await anyio.to_thread.run_sync(_service, request, scope)
     document = await subject_export(
-        scope.session, state.port(ANALYTICS), state.port(SERVER), scope.project_id, user_id
+        service, state.port(ANALYTICS), state.port(SERVER), scope.project_id, user_id
     )
-    digest = _service(request, scope).subject_hash(scope.project_id, user_id)
+    digest = service.subject_hash(scope.project_id, user_id)
     detail = {"subject": digest, "events": len(document.events), "features": len(document.features)}
-    append(
-        scope.session, scope.project_id, str(scope.principal.subject), "gdpr_export", None, detail
+    actor = str(scope.principal.subject)
+    await anyio.to_thread.run_sync(
+        append, scope.session, scope.project_id, actor, "gdpr_export", None, detail
     )
     return document

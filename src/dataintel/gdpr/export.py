@@ -7,31 +7,39 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
-from sqlalchemy.orm import Session
 
 from dataintel.features.serving.service import FeatureServer
 from dataintel.gdpr import repository as repo
 from dataintel.gdpr.schemas import SubjectExport
 from dataintel.gdpr.service import GdprService
-from dataintel.gdpr.subject import find, portable
+from dataintel.gdpr.subject import Found, find, portable
 from dataintel.storage.analytics.port import AnalyticsStore
 
 MAX_REQUESTS = 1000
 
 
 async def subject_export(
-    session: Session,
+    service: GdprService,
     analytics: AnalyticsStore,
     server: FeatureServer,
     project_id: str,
     user_id: str,
 ) -> SubjectExport:
+    """The metadata store is read in a thread (never on the event loop: a SQLite lock wait
+    there would stall every request)."""
     found = await anyio.to_thread.run_sync(find, analytics, project_id, user_id)
     subject = found.subject
     features = await _features(server, project_id, "user_id", [user_id])
     features += await _features(server, project_id, "cart_id", sorted(subject.cart_ids))
     features += await _features(server, project_id, "session_id", sorted(subject.session_ids))
-    service = GdprService(session, propagation_configured=False)
+    return await anyio.to_thread.run_sync(_document, service, found, features, user_id)
+
+
+def _document(
+    service: GdprService, found: Found, features: list[dict[str, Any]], user_id: str
+) -> SubjectExport:
+    session, subject = service.session, found.subject
+    project_id = subject.project_id
     digest = service.subject_hash(project_id, user_id)
     dead = repo.dead_letters_of(session, project_id, subject.values())
     return SubjectExport(

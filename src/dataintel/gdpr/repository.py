@@ -18,12 +18,10 @@ from dataintel.storage.metadata.gdpr_models import (
     GdprSuppression,
     GdprTask,
 )
-from dataintel.storage.metadata.gdpr_repository import secret, suppressed
 from dataintel.storage.metadata.models import DeadLetter
 from dataintel.storage.metadata.report_models import Report
 
 PENDING, RUNNING, FINISHED, FAILED = "pending", "running", "finished", "failed"
-__all__ = ["secret", "suppressed"]  # shared with ingest, re-exported for the plane
 ROW_LEVEL_REPORTS = ("events", "custom")  # report kinds whose files list single events
 
 

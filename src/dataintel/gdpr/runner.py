@@ -20,6 +20,7 @@ import os
 import socket
 import urllib.request
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -134,29 +135,43 @@ class GdprRunner:
 
     # --- one request ----------------------------------------------------------------------
 
-    async def run(self, request_id: str) -> None:
+    def _start(self, request_id: str) -> _Work | None:
+        """The request's work (marked running), or None when there is none left."""
         with self.stores.sessions.begin() as session:
             request = session.get(GdprRequest, request_id)
             if request is None or request.status not in (repo.PENDING, repo.RUNNING):
-                return
+                return None
             if request.status == repo.PENDING:
                 request.status, request.started_at = repo.RUNNING, utcnow()
-            todo = [t.store for t in repo.tasks(session, [request_id])[request_id]]
-            done = {
-                t.store
-                for t in repo.tasks(session, [request_id])[request_id]
-                if t.status == "finished"
-            }
-            project_id, user_id = request.project_id, request.user_id or ""
-            state, created_at = dict(request.state), request.created_at
+            tasks = repo.tasks(session, [request_id])[request_id]
+            return _Work(
+                project_id=request.project_id,
+                user_id=request.user_id or "",
+                state=dict(request.state),
+                created_at=request.created_at,
+                todo=[t.store for t in tasks if t.status != repo.FINISHED],
+            )
+
+    async def run(self, request_id: str) -> None:
+        """Every DB call goes to a thread: one blocked on SQLite's write lock must never hold
+        the event loop (the request holding the lock may need the loop to finish)."""
+        work = await asyncio.to_thread(self._start, request_id)
+        if work is None:
+            return
+        project_id, user_id, state, created_at = (
+            work.project_id,
+            work.user_id,
+            work.state,
+            work.created_at,
+        )
         try:
             subject = await self._prepare(request_id, project_id, user_id, state, created_at)
-            for store in todo:
-                if store not in done:
-                    await self._step(request_id, store, subject, state, created_at)
+            for store in work.todo:
+                await self._step(request_id, store, subject, state, created_at)
         except NotYet as wait:
             log.debug("gdpr request waits", request_id=request_id, reason=str(wait))
-            self._update(request_id, next_attempt_at=utcnow() + timedelta(seconds=WAIT_S))
+            retry = utcnow() + timedelta(seconds=WAIT_S)
+            await asyncio.to_thread(self._update, request_id, next_attempt_at=retry)
             return
         except _StoreFailed:
             return
@@ -177,7 +192,7 @@ class GdprRunner:
                 raise NotYet("suppression is reaching every API process")
             ends = await self.stores.eventlog.end_offsets()
             state["ends"] = {str(p): o for p, o in ends.items()}
-            self._update(request_id, state=dict(state))
+            await asyncio.to_thread(self._update, request_id, state=dict(state))
         if "carts" not in state:
             if not await asyncio.to_thread(self.stores.caught_up, _ends(state)):
                 raise NotYet("the stream processor has not applied the log up to the request")
@@ -189,7 +204,7 @@ class GdprRunner:
             state["carts"] = sorted(found.subject.cart_ids)
             state["sessions"] = sorted(found.subject.session_ids)
             state["recompute"] = found.recompute
-            self._update(request_id, state=dict(state))
+            await asyncio.to_thread(self._update, request_id, state=dict(state))
         return Subject(project_id, user_id, frozenset(state["carts"]), frozenset(state["sessions"]))
 
     async def _step(
@@ -200,7 +215,9 @@ class GdprRunner:
         state: dict[str, Any],
         created_at: datetime,
     ) -> None:
-        self._update_task(request_id, store, status=repo.RUNNING, started_at=utcnow())
+        await asyncio.to_thread(
+            self._update_task, request_id, store, status=repo.RUNNING, started_at=utcnow()
+        )
         try:
             erased = await self._erase(request_id, store, subject, state, created_at)
         except NotYet:
@@ -208,8 +225,14 @@ class GdprRunner:
         except Exception as exc:
             await asyncio.to_thread(self._failed, request_id, store, _reason(exc))
             raise _StoreFailed from exc
-        self._update_task(
-            request_id, store, status=repo.FINISHED, erased=erased, error=None, finished_at=utcnow()
+        await asyncio.to_thread(
+            self._update_task,
+            request_id,
+            store,
+            status=repo.FINISHED,
+            erased=erased,
+            error=None,
+            finished_at=utcnow(),
         )
 
     async def _erase(
@@ -271,14 +294,17 @@ class GdprRunner:
     async def _deliver(self) -> None:
         if not self.webhook:
             return
-        with self.stores.sessions.begin() as session:
-            due = [
-                (m.request_id, m.payload, m.attempts)
-                for m in repo.due_messages(session, utcnow(), 20)
-            ]
+        due = await asyncio.to_thread(self._due_messages)
         for request_id, payload, attempts in due:
             error = await asyncio.to_thread(_post, self.webhook, request_id, payload)
             await asyncio.to_thread(self._delivered, request_id, error, attempts)
+
+    def _due_messages(self) -> list[tuple[str, dict[str, Any], int]]:
+        with self.stores.sessions.begin() as session:
+            return [
+                (m.request_id, m.payload, m.attempts)
+                for m in repo.due_messages(session, utcnow(), 20)
+            ]
 
     def _delivered(self, request_id: str, error: str | None, attempts: int) -> None:
         with self.stores.sessions.begin() as session:
@@ -321,6 +347,15 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class _Work:
+    project_id: str
+    user_id: str
+    state: dict[str, Any]
+    created_at: datetime
+    todo: list[str]  # stores not finished, in order
 
 
 class _StoreFailed(Exception):

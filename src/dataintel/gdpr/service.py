@@ -38,14 +38,19 @@ def stores_of(kind: RequestType, data_lake: bool) -> tuple[str, ...]:
 
 class GdprService:
     def __init__(
-        self, session: Session, propagation_configured: bool, data_lake: bool = False
+        self,
+        session: Session,
+        secret: bytes,
+        propagation_configured: bool,
+        data_lake: bool = False,
     ) -> None:
         self.session = session
+        self.secret = secret
         self.propagation_configured = propagation_configured
         self.data_lake = data_lake
 
     def subject_hash(self, project_id: str, user_id: str) -> str:
-        return subject_hash(repo.secret(self.session), project_id, user_id)
+        return subject_hash(self.secret, project_id, user_id)
 
     def forget(
         self, project_id: str, user_id: str, kind: RequestType, actor: str

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dataintel.model.subject import subject_hash
 from dataintel.storage.eventlog.port import AppendItem
-from dataintel.storage.metadata.gdpr_repository import secret, suppressed
+from dataintel.storage.metadata.gdpr_repository import installation_secret, suppressed
 
 
 class Suppressions:
@@ -47,9 +47,8 @@ class Suppressions:
     def _load(self, project_id: str) -> frozenset[str]:
         with self._sessions() as session:
             hashes = suppressed(session, project_id)
-            if hashes and self._secret is None:
-                self._secret = secret(session)
-                session.commit()
+        if hashes and self._secret is None:
+            self._secret = installation_secret(self._sessions)
         with self._lock:
             self._sets[project_id] = (self._clock(), hashes)
         return hashes

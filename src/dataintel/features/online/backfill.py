@@ -62,12 +62,19 @@ def build_states(
     now: int,
     *,
     entity: tuple[str, str] | None = None,
+    among: tuple[str, frozenset[str]] | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> dict[EntityRef, dict[str, Blob]]:
     """The blobs of ``plans`` (one project) from every stored event, as of ``now``.
 
-    ``entity``: (entity_key, id) to rebuild one entity only (repair / on-demand compute).
+    ``entity``: (entity_key, id) to rebuild one entity only (repair / on-demand compute),
+    scanning only its events when the key is an envelope column. ``among``: (entity_key,
+    ids) to rebuild several entities of one key in ONE scan of its source events.
     """
+    if among is not None:
+        key, wanted = among
+        built = build_states(analytics, builder, [p for p in plans if p.entity_key == key], now)
+        return {ref: blobs for ref, blobs in built.items() if ref.entity_id in wanted}
     states: dict[EntityRef, dict[str, Blob]] = {}
     groups = group_by_source(plans)
     for (project_id, pipeline_id, event, entity_key), members in groups.items():

@@ -21,7 +21,7 @@ from dataintel.config.deployments.active import ActiveConfigCache
 from dataintel.features.online import repository as backfill_repository
 from dataintel.features.online.backfill import BackfillProgress, build_states, run_backfill
 from dataintel.features.online.partials import state_field
-from dataintel.features.online.plans import FeaturePlan, plan_project
+from dataintel.features.online.plans import FeaturePlan, is_envelope_key, plan_project
 from dataintel.features.online.sink import FeatureSink, now_us
 from dataintel.storage.analytics.decode import decode_entries
 from dataintel.storage.analytics.port import AnalyticsStore, ApplyResult
@@ -30,6 +30,7 @@ from dataintel.storage.online.port import EntityRef, OnlineStore
 
 log = structlog.get_logger("dataintel.features")
 BACKFILL_CHECK_SECONDS = 1.0
+ONE_SCAN_FROM = 20  # recompute: more ids of an envelope key than this share one scan
 
 
 class FeatureEngine:
@@ -202,12 +203,26 @@ class FeatureEngine:
         ]
         now = self.clock()
         written = 0
+        # One scan per id where the key is an envelope column (an indexed filter) and they
+        # are few; else one scan of the key's source events for all of them.
+        many = not is_envelope_key(entity_key) or len(ids) > ONE_SCAN_FROM
+        shared = (
+            build_states(
+                self.analytics, self.sink.builder, plans, now, among=(entity_key, frozenset(ids))
+            )
+            if many
+            else None
+        )
         for entity_id in ids:
-            states = build_states(
-                self.analytics, self.sink.builder, plans, now, entity=(entity_key, entity_id)
+            states = (
+                shared
+                if shared is not None
+                else build_states(
+                    self.analytics, self.sink.builder, plans, now, entity=(entity_key, entity_id)
+                )
             )
             ref = EntityRef(project_id, entity_key, entity_id)
-            blobs = states.get(ref, {})
+            blobs = dict(states.get(ref, {}))
             # An entity with no event keeps no stale state: write empty blobs explicitly.
             for plan in plans:
                 blobs.setdefault(plan.state_field, {"t": {}, "b": None, "e": None, "l": None})

@@ -7,7 +7,7 @@ import secrets
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from dataintel.storage.metadata.gdpr_models import GdprSuppression, ServiceSecret
 
@@ -31,3 +31,16 @@ def secret(session: Session, name: str = SUBJECT_SECRET) -> bytes:
 def suppressed(session: Session, project_id: str) -> frozenset[str]:
     query = select(GdprSuppression.subject_hash).where(GdprSuppression.project_id == project_id)
     return frozenset(session.scalars(query))
+
+
+_SECRETS: dict[int, bytes] = {}  # id(sessionmaker) → its store's secret (never changes)
+
+
+def installation_secret(sessions: sessionmaker[Session]) -> bytes:
+    """``secret`` read (or created) in a short transaction of its own and kept in memory: a
+    request must not hold the metadata store's write lock for its duration to create it."""
+    found = _SECRETS.get(id(sessions))
+    if found is None:
+        with sessions.begin() as session:
+            found = _SECRETS[id(sessions)] = secret(session)
+    return found
