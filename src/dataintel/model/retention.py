@@ -77,7 +77,7 @@ class EventCutoffs:
     default: datetime | None = None
 
     def of(self, event: str) -> datetime | None:
-        return self.by_event[event] if event in self.by_event else self.default
+        return self.by_event.get(event, self.default)
 
     def any(self) -> bool:
         return self.default is not None or any(c is not None for c in self.by_event.values())

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dataintel.model.retention import EventCutoffs
 from dataintel.model.subject import Subject
 from dataintel.storage.analytics import decode, queries
 from dataintel.storage.analytics.decode import decode_entries
@@ -108,6 +109,18 @@ class ClickHouseAnalytics(AnalyticsStore):
             f"{_literal(subject.user_id)} OR has({_literal(sorted(subject.cart_ids))}, cart_id)"
             f" OR has({_literal(sorted(subject.session_ids))}, session_id))"
         )
+        return self._mutate(where, always=True)
+
+    def delete_events_before(self, project_id: str, cutoffs: EventCutoffs) -> int:
+        """The same mutation as ``erase``, on the rows past their cutoff."""
+        expired = cutoffs.condition("event", "ts", _time_or_text)
+        if expired is None:
+            return 0
+        return self._mutate(f"project_id = {_literal(project_id)} AND ({expired})", always=False)
+
+    def _mutate(self, where: str, always: bool) -> int:
+        """Delete the rows ``where`` (synchronously); count an erasure (when ``always`` or a
+        row went)."""
         with self._lock:
             count = f"SELECT count() AS n FROM events WHERE {where}"  # noqa: S608
             found = self._engine.table(count, {})
@@ -116,8 +129,9 @@ class ClickHouseAnalytics(AnalyticsStore):
                 self._engine.command(
                     f"ALTER TABLE events DELETE WHERE {where} SETTINGS mutations_sync = 2"
                 )
-            erasures = self.erasures() + 1
-            self._engine.command(f"INSERT INTO store_meta VALUES ('erasures', {erasures:d})")  # noqa: S608
+            if always or deleted:
+                erasures = self.erasures() + 1
+                self._engine.command(f"INSERT INTO store_meta VALUES ('erasures', {erasures:d})")  # noqa: S608
         return deleted
 
     def erasures(self) -> int:
@@ -318,6 +332,14 @@ def _literal(value: str | list[str]) -> str:
     if isinstance(value, list):
         return "[" + ",".join(_literal(item) for item in value) + "]"
     return "'" + value.translate(_ESCAPE) + "'"
+
+
+def _time_or_text(value: str | datetime) -> str:
+    """A literal: text quoted, a time as DateTime64(6, 'UTC')."""
+    if isinstance(value, str):
+        return _literal(value)
+    text = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return f"toDateTime64('{text}', 6, 'UTC')"
 
 
 class ChdbEngine:
