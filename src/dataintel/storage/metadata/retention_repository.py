@@ -25,6 +25,7 @@ class Outcome:
     status: str
     deleted: dict[str, int]
     error: str | None = None
+    failed: tuple[str, ...] = ()  # the stores that failed
 
 
 def status(session: Session, project_id: str) -> RetentionStatus | None:
