@@ -27,6 +27,9 @@ pipelines: [{id: web, name: Web, events: [{name: view}]}]
 """
 KEEP_ALL = "\nretention: {event_overrides: {view: null}}\n"
 POLICY = "\nretention: {events_days: 30, dead_letters_days: 7}\n"
+BOTH = pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 
 
 @pytest.fixture
@@ -45,6 +48,7 @@ def deploy(app: Any, text: str) -> None:
     app.state.dataintel.port(CONFIGS).invalidate()
 
 
+@BOTH
 def test_a_project_runs_once_per_interval(
     app: Any, client: TestClient, keys: Keys, runner: RetentionRunner
 ) -> None:
@@ -69,6 +73,7 @@ def test_a_project_runs_once_per_interval(
     assert runs["next_run_at"] > runs["finished_at"]
 
 
+@BOTH
 def test_another_workers_live_lease_is_respected(
     app: Any, client: TestClient, keys: Keys, runner: RetentionRunner
 ) -> None:
