@@ -112,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         historical.router,
         health.router,
         api_keys.router,
+        api_keys.me_router,
         projects.router,
         pipelines.router,
         templates.router,

@@ -236,3 +236,19 @@ def test_create_key_payload_is_validated(client: TestClient, admin: dict[str, st
     ]
     for payload, field in cases:
         assert_problem(client.post(KEYS, json=payload, headers=admin), 422, field=field)
+
+
+def test_me_says_what_the_credential_may_do(client: TestClient, keys: Keys) -> None:
+    """GET /api/v1/me: the dashboard shows the pages these permissions allow."""
+    keys.project("shop")
+    officer = client.get("/api/v1/me", headers=keys.headers([Role.COMPLIANCE], "shop")).json()
+    assert officer["roles"] == ["compliance"]
+    assert officer["permissions"] == ["project:read", "gdpr:manage", "audit:read"]
+    assert officer["projects"] == ["shop"]
+    assert officer["subject"].startswith("key:")
+    admin = client.get("/api/v1/me", headers=keys.headers([Role.ADMIN])).json()
+    assert admin["projects"] is None
+    assert "projects:manage" in admin["permissions"]
+    project_admin = client.get("/api/v1/me", headers=keys.headers([Role.ADMIN], "shop")).json()
+    assert "projects:manage" not in project_admin["permissions"]  # global credentials only
+    assert_problem(client.get("/api/v1/me"), 401)

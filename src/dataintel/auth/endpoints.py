@@ -1,4 +1,4 @@
-"""/api/v1/api-keys: create, list, revoke."""
+"""/api/v1/api-keys: create, list, revoke; /api/v1/me: the calling credential."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from dataintel.api.deps import PROJECT_ID_PATTERN, SessionDep, require
 from dataintel.api.json_body import StrictJSONRoute
 from dataintel.auth.permissions import Permission
 from dataintel.auth.principal import Principal
-from dataintel.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
+from dataintel.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, CallerRead
 from dataintel.auth.service import ApiKeyService
 
 router = APIRouter(prefix="/api/v1/api-keys", route_class=StrictJSONRoute, tags=["api-keys"])
 KEY_ID_PATTERN = r"^[A-Za-z0-9]{1,40}$"
+me_router = APIRouter(prefix="/api/v1/me", route_class=StrictJSONRoute, tags=["api-keys"])
 KeysAdmin = Annotated[Principal, Depends(require(Permission.KEYS_MANAGE))]
 
 
@@ -59,4 +60,15 @@ def _audit(request: Request, key: ApiKeyRead) -> None:
         key_id=key.id,
         roles=sorted(r.value for r in key.roles),
         pipeline_id=key.pipeline_id,
+    )
+
+
+@me_router.get("", summary="The calling credential: its roles, permissions and projects")
+def me(principal: Annotated[Principal, Depends(require(Permission.PROJECT_READ))]) -> CallerRead:
+    """What a client (the dashboard) may offer this caller; every route still checks."""
+    return CallerRead(
+        subject=principal.subject,
+        roles=sorted(principal.roles),
+        permissions=[p for p in Permission if principal.can(p)],
+        projects=None if principal.projects is None else sorted(principal.projects),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from dataintel.api.types import AwareUtcTime, UtcTime
-from dataintel.auth.permissions import Role
+from dataintel.auth.permissions import Permission, Role
 
 
 class ApiKeyCreate(BaseModel):
@@ -45,3 +45,14 @@ class ApiKeyRead(BaseModel):
 
 class ApiKeyCreated(ApiKeyRead):
     key: str = Field(description="The secret key. Shown once: it is stored only as a hash.")
+
+
+class CallerRead(BaseModel):
+    """The calling credential, as authorization sees it (what a client may show or offer)."""
+
+    subject: str = Field(description='"key:<id>" for an API key, "jwt:<sub>" for a JWT.')
+    roles: list[Role]
+    permissions: list[Permission] = Field(description="What these roles grant (docs/auth.md).")
+    projects: list[str] | None = Field(
+        description="The projects the credential is bound to; null: every project (global)."
+    )

@@ -89,6 +89,14 @@ def claim(session: Session, owner: str, now: datetime, lease_until: datetime) ->
     return taken
 
 
+def leases_of_host(session: Session, host: str) -> list[tuple[str, str]]:
+    """(request id, lease owner) of the leases held by processes of ``host``."""
+    query = select(GdprRequest.id, GdprRequest.lease_owner).where(
+        GdprRequest.lease_owner.startswith(f"{host}:", autoescape=True)
+    )
+    return [(str(i), str(o)) for i, o in session.execute(query)]
+
+
 def release(session: Session, request_id: str) -> None:
     session.execute(
         update(GdprRequest)

@@ -63,6 +63,7 @@ class GdprRunner:
         self._stopping = False
 
     def start(self) -> None:
+        self._write(_release_dead_local_leases, socket.gethostname())
         self._task = asyncio.create_task(self._loop(), name="gdpr-runner")
 
     def wake(self) -> None:
@@ -299,6 +300,27 @@ class GdprRunner:
                 )
         if error is None:
             scrub(self.stores.engine, METADATA_TABLES)
+
+
+def _release_dead_local_leases(session: Any, host: str) -> None:
+    """Leases held by a process of this host that is gone (killed): released at once, so a
+    restarted worker resumes its requests without waiting for the leases to run out."""
+    for request_id, owner in repo.leases_of_host(session, host):
+        pid = owner.split(":")[1] if owner.count(":") >= 2 else ""
+        # Our own pid: an earlier life of this process's pid (a container's pid 1), since a
+        # runner that is starting holds no lease yet.
+        if pid.isdigit() and (int(pid) == os.getpid() or not _alive(int(pid))):
+            repo.release(session, request_id)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class _StoreFailed(Exception):

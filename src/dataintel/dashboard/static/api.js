@@ -18,18 +18,31 @@ export class ApiError extends Error {
   }
 }
 
-// GET path?params (project_id added for project-scoped routes); returns parsed JSON.
-export async function get(path, params = {}, { project = true, credential } = {}) {
-  const url = new URL(path, location.origin);
-  if (project && session.project) url.searchParams.set("project_id", session.project);
+function url(path, params, project) {
+  const u = new URL(path, location.origin);
+  if (project && session.project) u.searchParams.set("project_id", session.project);
   for (const [k, v] of Object.entries(params)) {
     if (v === undefined || v === null || v === "") continue;
-    for (const item of Array.isArray(v) ? v : [v]) url.searchParams.append(k, item);
+    for (const item of Array.isArray(v) ? v : [v]) u.searchParams.append(k, item);
   }
-  const response = await fetch(url, {
-    headers: { Authorization: `Bearer ${credential || session.credential}`, Accept: "application/json" },
-  });
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new ApiError(response.status, body);
-  return body;
+  return u;
+}
+
+async function call(method, target, credential, body) {
+  const headers = { Authorization: `Bearer ${credential || session.credential}`, Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(target, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) throw new ApiError(response.status, answer);
+  return answer;
+}
+
+// GET path?params (project_id added for project-scoped routes); returns parsed JSON.
+export function get(path, params = {}, { project = true, credential } = {}) {
+  return call("GET", url(path, params, project), credential);
+}
+
+// POST a JSON body to path (project_id added for project-scoped routes); returns parsed JSON.
+export function post(path, body, { project = true } = {}) {
+  return call("POST", url(path, {}, project), undefined, body);
 }

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -43,6 +44,12 @@ from dataintel.storage.analytics.port import (
 from dataintel.storage.errors import InvalidQuery
 from dataintel.storage.eventlog.port import LogEntry
 
+# Parts replaced by a merge or an erasure are removed within seconds, not 8 minutes, so an
+# erased subject's bytes leave the disk promptly (docs/compliance.md).
+_PROMPT_CLEANUP = (
+    "old_parts_lifetime = 2, cleanup_delay_period = 1, max_cleanup_delay_period = 1, "
+    "cleanup_delay_period_random_add = 0"
+)
 DDL = (
     """CREATE TABLE IF NOT EXISTS events (
         project_id String,
@@ -59,7 +66,11 @@ DDL = (
         log_partition Int64,
         log_offset Int64
     ) ENGINE = ReplacingMergeTree ORDER BY (project_id, event_id)
-    SETTINGS non_replicated_deduplication_window = 10000""",
+    SETTINGS non_replicated_deduplication_window = 10000, """
+    + _PROMPT_CLEANUP
+    + """""",
+    # Tables created before: the settings apply from the server's next start.
+    f"ALTER TABLE events MODIFY SETTING {_PROMPT_CLEANUP}",
     """CREATE TABLE IF NOT EXISTS log_positions (
         log_partition Int64,
         next_offset Int64
@@ -103,25 +114,32 @@ class ClickHouseAnalytics(AnalyticsStore):
         return ApplyResult(fresh.num_rows, len(entries) - fresh.num_rows, positions, batch)
 
     def erase(self, subject: Subject) -> int:
-        """A mutation that rewrites the parts holding the subject's rows (synchronously);
-        the parts it replaces are removed by the server after ``old_parts_lifetime``."""
-        where = (  # every value a literal escaped by _literal
-            f"project_id = {literal(subject.project_id)} AND (user_id = "
-            f"{literal(subject.user_id)} OR has({literal(sorted(subject.cart_ids))}, cart_id)"
-            f" OR has({literal(sorted(subject.session_ids))}, session_id))"
+        """A mutation that rewrites the parts holding the subject's rows (synchronously),
+        then the wait until the server has removed the parts it replaced. The mutation
+        names the subject by SHA-256 only: ClickHouse keeps finished mutations' text."""
+        terms = " OR ".join(
+            f"hex(SHA256(ifNull({column}, ''))) IN {literal(_digests(values))}"
+            for column, values in (
+                ("user_id", {subject.user_id}),
+                ("cart_id", subject.cart_ids),
+                ("session_id", subject.session_ids),
+            )
+            if values
         )
+        where = f"project_id = {literal(subject.project_id)} AND ({terms})"
         return self._mutate(where, always=True)
 
     def delete_events_before(self, project_id: str, cutoffs: EventCutoffs) -> int:
-        """The same mutation as ``erase``, on the rows past their cutoff."""
+        """The same mutation as ``erase``, on the rows past their cutoff (the mutation names
+        event names and times only)."""
         expired = cutoffs.condition("event", "ts", _time_or_text)
         if expired is None:
             return 0
         return self._mutate(f"project_id = {literal(project_id)} AND ({expired})", always=False)
 
     def _mutate(self, where: str, always: bool) -> int:
-        """Delete the rows ``where`` (synchronously); count an erasure (when ``always`` or a
-        row went)."""
+        """Delete the rows ``where`` (synchronously); when ``always`` or a row went, count an
+        erasure and wait until the parts the mutation replaced are gone."""
         with self._lock:
             count = f"SELECT count() AS n FROM events WHERE {where}"  # noqa: S608
             found = self._engine.table(count, {})
@@ -133,7 +151,24 @@ class ClickHouseAnalytics(AnalyticsStore):
             if always or deleted:
                 erasures = self.erasures() + 1
                 self._engine.command(f"INSERT INTO store_meta VALUES ('erasures', {erasures:d})")  # noqa: S608
+                self._wait_replaced_parts_gone()
         return deleted
+
+    def _wait_replaced_parts_gone(self, timeout_s: float = 60.0) -> None:
+        """Wait until the parts inactive now (those the mutation replaced, and older merges'
+        leftovers that may hold the subject's rows) are removed; parts that become inactive
+        later hold data written after the erasure."""
+        query = (
+            "SELECT name FROM system.parts WHERE database = currentDatabase() "
+            "AND table = 'events' AND NOT active"
+        )
+        replaced = set(self._engine.table(query, {}).column("name").to_pylist())
+        deadline = time.monotonic() + timeout_s
+        while replaced:
+            if time.monotonic() > deadline:
+                raise TimeoutError("ClickHouse has not removed the parts an erasure replaced")
+            time.sleep(0.2)
+            replaced &= set(self._engine.table(query, {}).column("name").to_pylist())
 
     def erasures(self) -> int:
         found = self._engine.table("SELECT max(value) AS n FROM store_meta", {})
@@ -307,6 +342,10 @@ def _token(batch: pa.Table) -> str:
             if buffer is not None:
                 digest.update(buffer)
     return "events-" + digest.hexdigest()
+
+
+def _digests(values: Iterable[str]) -> list[str]:
+    return sorted(hashlib.sha256(v.encode()).hexdigest().upper() for v in values)
 
 
 def _time_or_text(value: str | datetime) -> str:

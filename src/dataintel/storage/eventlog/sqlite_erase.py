@@ -3,9 +3,10 @@ become tombstones.
 
 An entry is never removed (offsets are positions every sink keeps, and the next offset of a
 partition is its largest + 1); its value is replaced by an empty blob, which readers skip.
-The writer connection runs with ``secure_delete`` on, so SQLite zeroes the bytes the old
-value occupied; the dedup keys of the erased events go too, and a TRUNCATE checkpoint empties
-the write-ahead log that still held the old pages. Runs on the writer thread (one writer).
+The dedup keys of the erased events go too. ``secure_delete`` zeroes what a delete frees, but
+not the copies a page rebuild leaves in a page's unallocated middle (seen: an erased id still
+in such a gap), so the file is then rebuilt (VACUUM) and a TRUNCATE checkpoint empties the
+write-ahead log. Runs on the writer thread (one writer): appends wait meanwhile.
 """
 
 from __future__ import annotations
@@ -91,5 +92,11 @@ def _tombstone(conn: sqlite3.Connection, found: Mapping[tuple[int, int], str]) -
     except BaseException:
         conn.rollback()
         raise
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    vacuum(conn)
     return len(found)
+
+
+def vacuum(conn: sqlite3.Connection) -> None:
+    """Rebuild the file (no stale bytes in any page or free page), then empty the WAL."""
+    conn.execute("VACUUM")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

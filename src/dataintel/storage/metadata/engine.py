@@ -52,11 +52,13 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def scrub(engine: Engine, tables: list[str]) -> None:
-    """Leave no bytes of deleted rows behind in what the service owns (GDPR): SQLite runs
-    with ``secure_delete`` (freed bytes zeroed), so empty the write-ahead log; PostgreSQL
-    vacuums ``tables`` so the dead tuples' space is reclaimed."""
+    """Leave no bytes of deleted rows behind in what the service owns (GDPR): SQLite is
+    rebuilt (VACUUM; ``secure_delete`` alone misses copies in pages' unallocated space) and
+    its write-ahead log emptied; PostgreSQL vacuums ``tables`` so the dead tuples' space is
+    reclaimed."""
     if engine.dialect.name == "sqlite":
-        with engine.connect() as conn:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM")
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         return
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

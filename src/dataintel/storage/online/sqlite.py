@@ -214,11 +214,13 @@ class SQLiteOnline(OnlineStore):
 
     def scrub(self) -> None:
         """The change log names the entities of recent writes: its rows become "everything
-        changed" markers (other processes clear their caches); then a TRUNCATE checkpoint
-        empties the write-ahead log (``secure_delete`` has zeroed the freed bytes)."""
+        changed" markers (other processes clear their caches); then the file is rebuilt
+        (VACUUM: ``secure_delete`` misses the copies page rebuilds leave in unallocated
+        space) and a TRUNCATE checkpoint empties the write-ahead log."""
         with self._write_lock:
             with _transaction(self._db):
                 self._changes.blank(self._db)
+            self._db.execute("VACUUM")
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # --- reads --------------------------------------------------------------------------

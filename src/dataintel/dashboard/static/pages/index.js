@@ -1,13 +1,17 @@
 // The pages of the dashboard, in navigation order. A plane adds its page here (id, title,
-// load(params, go) → Node); the data-quality and GDPR pages of later planes go after these.
+// the permission a credential needs to see it, load(params, go) → Node); the navigation shows
+// a credential only the pages its permissions allow (GET /api/v1/me). The data-quality page
+// of a later plane goes before GDPR.
 import * as funnel from "./funnel.js";
+import * as gdpr from "./gdpr.js";
 import * as model from "./model.js";
 import * as overview from "./overview.js";
 import * as revenue from "./revenue.js";
 
 export const PAGES = [
-  { id: "overview", title: "Overview", load: overview.load },
-  { id: "funnel", title: "Funnel", load: funnel.load },
-  { id: "revenue", title: "Revenue", load: revenue.load },
-  { id: "model", title: "Model performance", load: model.load },
+  { id: "overview", title: "Overview", permission: "analytics:read", load: overview.load },
+  { id: "funnel", title: "Funnel", permission: "analytics:read", load: funnel.load },
+  { id: "revenue", title: "Revenue", permission: "analytics:read", load: revenue.load },
+  { id: "model", title: "Model performance", permission: "analytics:read", load: model.load },
+  { id: "gdpr", title: "GDPR", permission: "gdpr:manage", load: gdpr.load },
 ];
