@@ -36,6 +36,7 @@ PLANES = frozenset(
         "demo",
         "audit",
         "gdpr",
+        "retention",
     }
 )
 LEAVES = frozenset({"errors", "settings"})
@@ -79,6 +80,8 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     "the subject export reads the feature server",
     ("dataintel.gdpr.erasure", "dataintel.export.datalake."): "erasure rewrites the data "
     "lake's files without the subject, through the lake's own erase",
+    ("dataintel.retention.stores", "dataintel.export.datalake.expire"): "retention drops and "
+    "rewrites the data lake's expired files through the lake's own expiry",
     ("dataintel.gdpr.endpoints", "dataintel.ingest.resources"): "a forget request makes this "
     "process's ingest reload the suppression list at once",
     ("dataintel.storage.metadata.migrations.env", "dataintel.settings"): "run by the alembic "

@@ -21,6 +21,8 @@ from dataintel.gdpr.erasure import Stores as GdprStores
 from dataintel.gdpr.runner import GDPR_RUNNER, GdprRunner
 from dataintel.ingest.ports import FEATURE_BUILDS
 from dataintel.reports.runner import REPORTS, ReportRunner
+from dataintel.retention.runner import RETENTION_RUNNER, RetentionRunner
+from dataintel.retention.stores import Stores as RetentionStores
 from dataintel.settings import Settings
 from dataintel.storage.metadata.engine import make_engine, make_sessionmaker
 from dataintel.storage.stores import Stores
@@ -110,14 +112,21 @@ async def running(state: AppState, role: Role) -> AsyncIterator[None]:
         provided.append(ANALYTICS)
     lake = _datalake(settings, stores) if role is not Role.API else None
     gdpr: GdprRunner | None = None
+    retention: RetentionRunner | None = None
     if stream.processor is not None and stream.features is not None:
         recompute = Recompute(stream.features, stream.processor.lock)
         state.provide(RECOMPUTE, recompute)
         provided.append(RECOMPUTE)
         gdpr = _gdpr(state, stores, recompute, lake.store if lake is not None else None)
+        retention = _retention(
+            state, stores, stream.processor.lock, lake.store if lake is not None else None
+        )
     if gdpr is not None:
         state.provide(GDPR_RUNNER, gdpr)
         provided.append(GDPR_RUNNER)
+    if retention is not None:
+        state.provide(RETENTION_RUNNER, retention)
+        provided.append(RETENTION_RUNNER)
     reports = _reports(state, stores) if role is not Role.API else None
     if reports is not None:
         state.provide(REPORTS, reports)
@@ -136,6 +145,8 @@ async def running(state: AppState, role: Role) -> AsyncIterator[None]:
             await reports.stop()
         if gdpr is not None:
             await gdpr.stop()
+        if retention is not None:
+            await retention.stop()
         if lake is not None:  # writes what it holds: before the event log closes
             await lake.stop()
             lake.store.close()
@@ -173,6 +184,28 @@ def _gdpr(
         lake,
     )
     runner = GdprRunner(state.settings, erasure, state.port(CONFIGS))
+    runner.start()
+    return runner
+
+
+def _retention(
+    state: AppState, stores: Stores, lock: asyncio.Lock, lake: BlobStore | None
+) -> RetentionRunner | None:
+    """The retention runner runs beside the processor: it deletes from every store it feeds,
+    from the analytics store between two of its micro-batches (holding its lock)."""
+    if stores.analytics is None:
+        return None
+    retention = RetentionStores(
+        state.engine,
+        state.sessions,
+        stores.eventlog,
+        stores.analytics,
+        stores.online,
+        lock,
+        state.settings.resolved_reports_dir,
+        lake,
+    )
+    runner = RetentionRunner(state.settings, retention, state.port(CONFIGS))
     runner.start()
     return runner
 

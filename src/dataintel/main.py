@@ -26,6 +26,7 @@ from dataintel.config.features import endpoints as features
 from dataintel.config.pipelines import endpoints as pipelines
 from dataintel.config.pipelines import templates
 from dataintel.config.projects import endpoints as projects
+from dataintel.config.retention import endpoints as retention
 from dataintel.dashboard import endpoints as dashboard
 from dataintel.export import endpoints as export
 from dataintel.features.offline import endpoints as historical
@@ -66,6 +67,10 @@ TAGS = [
     {
         "name": "analytics",
         "description": "Overview, funnels, revenue attribution, model performance; settings.",
+    },
+    {
+        "name": "retention",
+        "description": "How long each store keeps a project's data (per event), and the runs.",
     },
     {"name": "operations", "description": "Health and metrics."},
 ]
@@ -115,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         derived.router,
         deployments.router,
         analytics_settings.router,
+        retention.router,
         ingest.router,
         segment.router,
         dead_letters.router,

@@ -106,6 +106,12 @@ class Settings(BaseSettings):
     report_poll_seconds: float = Field(
         default=1.0, gt=0, description="How often an idle worker looks for queued reports."
     )
+    retention_interval_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How often each project's deployed retention policy is applied in every "
+        "store (by the worker beside the stream processor).",
+    )
     gdpr_max_attempts: int = Field(
         default=5,
         ge=1,

@@ -29,6 +29,7 @@ from dataintel.config.pipelines.schemas import PipelineCreate
 from dataintel.config.projects.schemas import ProjectCreate
 from dataintel.errors import InvalidInput
 from dataintel.model.platform import TEMPLATES
+from dataintel.model.retention import RetentionPolicy
 from dataintel.model.snapshot import (
     AnalyticsSettings,
     ConfigSnapshot,
@@ -52,8 +53,8 @@ def _no_duplicates(kind: str, names: list[str]) -> None:
 
 class ProjectFile(BaseModel):
     """A whole project: its identity, pipelines (with event schemas), the bundled pipeline
-    templates it enables, features, derived features and analytics settings (omitted: the
-    defaults)."""
+    templates it enables, features, derived features, analytics settings and the retention
+    policy (omitted: the defaults)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -65,6 +66,7 @@ class ProjectFile(BaseModel):
     features: list[FeatureCreate] = Field(default_factory=list, max_length=2000)
     derived: list[DerivedCreate] = Field(default_factory=list, max_length=500)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
     _source: str = PrivateAttr(default="<config>")
 
     @property
@@ -117,7 +119,11 @@ class ProjectFile(BaseModel):
             for d in sorted(self.derived, key=lambda d: d.name)
         ]
         return ConfigSnapshot(
-            pipelines=pipelines, features=features, derived=derived, analytics=self.analytics
+            pipelines=pipelines,
+            features=features,
+            derived=derived,
+            analytics=self.analytics,
+            retention=self.retention,
         )
 
 

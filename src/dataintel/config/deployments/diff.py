@@ -3,7 +3,7 @@
 Used for the pending diff (active version -> draft), for the record stored with every
 deployment, and for the plan of `dataintel apply` (draft -> file). Order: each pipeline
 (by id) followed by its events (by name), then the features (by name), the derived features,
-and the analytics settings (always present, so only ever an update).
+the analytics settings and the retention policy (always present, so only ever updates).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from dataintel.model.snapshot import ConfigSnapshot, EventSpec, FeatureSpec, PipelineSpec
 
-ChangeKind = Literal["pipeline", "event", "feature", "derived", "analytics"]
+ChangeKind = Literal["pipeline", "event", "feature", "derived", "analytics", "retention"]
 ChangeAction = Literal["create", "update", "delete"]
 
 
@@ -23,7 +23,7 @@ class Change(BaseModel):
     kind: ChangeKind
     key: str = Field(
         description="'web' (pipeline), 'web/cart_add' (event), 'cart_adds' (feature or "
-        "derived), 'analytics' (the analytics settings)"
+        "derived), 'analytics' (the analytics settings), 'retention' (the retention policy)"
     )
     action: ChangeAction
     fields: list[str] = Field(
@@ -111,8 +111,13 @@ def diff(before: ConfigSnapshot, after: ConfigSnapshot) -> list[Change]:
         before.analytics.model_dump(mode="json"),
         after.analytics.model_dump(mode="json"),
     )
-    if analytics is not None:
-        changes.append(analytics)
+    retention = _compare(
+        "retention",
+        "retention",
+        before.retention.model_dump(mode="json"),
+        after.retention.model_dump(mode="json"),
+    )
+    changes += [c for c in (analytics, retention) if c is not None]
     return changes
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from dataintel.model.fields import FieldSpec
+from dataintel.model.retention import RetentionPolicy
 from dataintel.model.snapshot import AnalyticsSettings, ConfigSnapshot, FeatureSpec, model_of
 from dataintel.storage.metadata.models import (
     AnalyticsSettingsRow,
@@ -19,6 +20,7 @@ from dataintel.storage.metadata.models import (
     PipelineEvent,
     Project,
 )
+from dataintel.storage.metadata.retention_models import RetentionPolicyRow
 
 
 def new_webhook_secret() -> str:
@@ -239,6 +241,7 @@ def replace_draft(
     stale_features = _write_features(session, project_id, snapshot)
     stale_features += _write_derived(session, project_id, snapshot, keep_versions)
     write_analytics(session, project_id, snapshot.analytics)
+    write_retention(session, project_id, snapshot.retention)
     for stale in (stale_features, stale_events, stale_pipelines):
         for row in stale:
             session.delete(row)
@@ -254,6 +257,17 @@ def write_analytics(session: Session, project_id: str, settings: AnalyticsSettin
         session.add(AnalyticsSettingsRow(project_id=project_id, settings=values))
     elif row.settings != values:
         row.settings = values
+    session.flush()
+
+
+def write_retention(session: Session, project_id: str, policy: RetentionPolicy) -> None:
+    """Store the draft retention policy (one row per project, written only when changed)."""
+    values = policy.model_dump(mode="json")
+    row = session.get(RetentionPolicyRow, project_id)
+    if row is None:
+        session.add(RetentionPolicyRow(project_id=project_id, policy=values))
+    elif row.policy != values:
+        row.policy = values
     session.flush()
 
 

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from dataintel.model.retention import RetentionPolicy
 from dataintel.model.snapshot import (
     AnalyticsSettings,
     ConfigSnapshot,
@@ -26,6 +27,7 @@ from dataintel.storage.metadata.models import (
     PipelineEvent,
     Project,
 )
+from dataintel.storage.metadata.retention_models import RetentionPolicyRow
 
 Row = TypeVar("Row")
 
@@ -73,6 +75,7 @@ def draft_snapshot(session: Session, project_id: str) -> ConfigSnapshot:
         features=[model_of(FeatureSpec, f) for f in features],
         derived=[model_of(DerivedSpec, d) for d in derived],
         analytics=draft_analytics(session, project_id),
+        retention=draft_retention(session, project_id),
     )
 
 
@@ -82,3 +85,11 @@ def draft_analytics(session: Session, project_id: str) -> AnalyticsSettings:
         select(AnalyticsSettingsRow.settings).where(AnalyticsSettingsRow.project_id == project_id)
     )
     return AnalyticsSettings() if raw is None else AnalyticsSettings.model_validate(raw)
+
+
+def draft_retention(session: Session, project_id: str) -> RetentionPolicy:
+    """The project's draft retention policy (keep everything when never set)."""
+    raw = session.scalar(
+        select(RetentionPolicyRow.policy).where(RetentionPolicyRow.project_id == project_id)
+    )
+    return RetentionPolicy() if raw is None else RetentionPolicy.model_validate(raw)

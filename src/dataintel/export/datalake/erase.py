@@ -4,11 +4,15 @@ Each committed file of the project holding a row of one of the users or carts is
 without those rows under a new key (``.r<n>``), the marker that lists it is replaced by one
 listing the new file (an atomic PUT: the swap), then the old file is deleted. A crash
 between these steps leaves an unlisted file (the new one, or the old one): invisible to
-readers, deleted by the next ``erase_subject``. One eraser at a time (the GDPR job queue):
-two concurrent rewrites of the same marker could lose one of the swaps.
+readers, deleted by the next ``erase_subject``. One rewriter at a time: two concurrent
+rewrites of the same marker could lose one of the swaps, so within a process the GDPR eraser
+and retention (expire.py) take ``REWRITES``; across processes the GDPR queue runs one request
+at a time and retention one project at a time (both leased).
 """
 
 from __future__ import annotations
+
+import threading
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -20,6 +24,7 @@ from dataintel.export.datalake.writer import parquet_bytes
 from dataintel.storage.blob.port import BlobStore
 
 log = structlog.get_logger("dataintel.datalake")
+REWRITES = threading.Lock()  # one rewriter of markers at a time in this process
 
 
 def erase_subject(
@@ -33,9 +38,16 @@ def erase_subject(
     ``cart_ids`` or session_id in ``session_ids`` from the lake; returns the number of files
     rewritten (or dropped, when no row was left)."""
     sessions = session_ids or set()
-    sweep_rewrite_leftovers(store)
-    if not user_ids and not cart_ids and not sessions:
-        return 0
+    with REWRITES:
+        sweep_rewrite_leftovers(store)
+        if not user_ids and not cart_ids and not sessions:
+            return 0
+        return _erase(store, project_id, user_ids, cart_ids, sessions)
+
+
+def _erase(
+    store: BlobStore, project_id: str, user_ids: set[str], cart_ids: set[str], sessions: set[str]
+) -> int:
     rewritten = 0
     for marker in markers(store):
         current = marker
@@ -46,7 +58,7 @@ def erase_subject(
             hit = _subject_rows(table, user_ids, cart_ids, sessions)
             if not pc.any(hit).as_py():
                 continue
-            current = _rewrite(store, current, f, table.filter(pc.invert(hit)))
+            current = rewrite(store, current, f, table.filter(pc.invert(hit)))
             rewritten += 1
     return rewritten
 
@@ -63,15 +75,17 @@ def _subject_rows(
     return hit
 
 
-def _rewrite(store: BlobStore, marker: Marker, old: DataFile, kept: pa.Table) -> Marker:
+def rewrite(store: BlobStore, marker: Marker, old: DataFile, kept: pa.Table | None) -> Marker:
+    """Replace the file ``old`` of ``marker`` by one holding ``kept`` (dropped when None or
+    empty); returns the new marker. The caller holds ``REWRITES``."""
     new = None
-    if kept.num_rows:
+    if kept is not None and kept.num_rows:
         new = DataFile(rewrite_key(old.key), old.project_id, old.hour, kept.num_rows)
         store.put(new.key, parquet_bytes(kept))
     swapped = marker.replacing(old.key, new)
     store.put(swapped.key, swapped.to_json())
     store.delete(old.key)
-    log.info("data lake file rewritten without a data subject", old=old.key, new=new and new.key)
+    log.info("data lake file rewritten", old=old.key, new=new and new.key)
     return swapped
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from dataintel.model.retention import EventCutoffs
 from dataintel.model.subject import Subject
 from dataintel.storage.analytics import queries
 from dataintel.storage.analytics.decode import decode_entries
@@ -154,17 +155,36 @@ class DuckDBAnalytics(AnalyticsStore):
             sorted(subject.cart_ids),
             sorted(subject.session_ids),
         ]
+        return self._delete(_ERASE, params, always=True)
+
+    def delete_events_before(self, project_id: str, cutoffs: EventCutoffs) -> int:
+        params: list[object] = [project_id]
+
+        def bind(value: str | datetime) -> str:
+            params.append(_naive(value) if isinstance(value, datetime) else value)
+            return f"${len(params)}"
+
+        expired = cutoffs.condition("event", "ts", bind)
+        if expired is None:
+            return 0
+        query = f"DELETE FROM events WHERE project_id = $1 AND ({expired})"  # noqa: S608 - $n only
+        return self._delete(query, params, always=False)
+
+    def _delete(self, query: str, params: Sequence[object], always: bool) -> int:
+        """Run one DELETE, count an erasure (when ``always`` or a row went), rewrite."""
         with self._lock:
             db = self._db
             db.execute("BEGIN TRANSACTION")
             try:
-                deleted = _count(db.execute(_ERASE, params).fetchone())
-                self._erasures = _count(db.execute(_COUNT_ERASURE).fetchone())
+                deleted = _count(db.execute(query, params).fetchone())
+                if always or deleted:
+                    self._erasures = _count(db.execute(_COUNT_ERASURE).fetchone())
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-            self._rewrite()
+            if always or deleted:
+                self._rewrite()
         return deleted
 
     def erasures(self) -> int:
@@ -270,6 +290,11 @@ def _micros(when: datetime) -> int:
     """µs since the epoch of a stored time (naive means UTC)."""
     aware = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
     return (aware - _EPOCH) // timedelta(microseconds=1)
+
+
+def _naive(when: datetime) -> datetime:
+    """A UTC time as the naive TIMESTAMP the events table holds."""
+    return when.astimezone(UTC).replace(tzinfo=None)
 
 
 def _count(row: tuple[object, ...] | None) -> int:

@@ -15,6 +15,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
+from dataintel.model.retention import EventCutoffs
 from dataintel.model.subject import Subject
 from dataintel.storage.eventlog.port import LogEntry
 
@@ -81,6 +82,13 @@ class AnalyticsStore(ABC):
         """Delete every event of ``subject`` (GDPR) so that none of their bytes stay in the
         store's files, and count one more erasure; returns the rows deleted. The caller holds
         the processor's lock (no batch is applied meanwhile)."""
+
+    @abstractmethod
+    def delete_events_before(self, project_id: str, cutoffs: EventCutoffs) -> int:
+        """Delete the project's events whose event time is before their event's cutoff
+        (retention), so that none of their bytes stay in the store's files, as ``erase``
+        does; when any row went, count one more erasure. Returns the rows deleted. The
+        caller holds the processor's lock."""
 
     @abstractmethod
     def erasures(self) -> int:

@@ -44,7 +44,8 @@ def _duckdb(path: str, query: str) -> AnalyticsStore:
 
 
 def _chdb(path: str, query: str) -> AnalyticsStore:
-    from dataintel.storage.analytics.clickhouse import ChdbEngine, ClickHouseAnalytics
+    from dataintel.storage.analytics.clickhouse import ClickHouseAnalytics
+    from dataintel.storage.analytics.clickhouse_engines import ChdbEngine
 
     if not path:
         raise ValueError("chdb:// needs a data directory: chdb:///abs/path/dir")
@@ -53,7 +54,8 @@ def _chdb(path: str, query: str) -> AnalyticsStore:
 
 
 def _clickhouse(url: str) -> AnalyticsStore:
-    from dataintel.storage.analytics.clickhouse import ClickHouseAnalytics, ServerEngine
+    from dataintel.storage.analytics.clickhouse import ClickHouseAnalytics
+    from dataintel.storage.analytics.clickhouse_engines import ServerEngine
 
     return ClickHouseAnalytics(ServerEngine(**clickhouse_client_args(url)))
 

@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import structlog
 
+from dataintel.model.retention import EventCutoffs
 from dataintel.model.subject import Subject
 from dataintel.storage.eventlog.dedup import DedupStore
 from dataintel.storage.eventlog.port import (
@@ -207,6 +208,16 @@ class KafkaEventLog(EventLog):
             "a Kafka topic is append-only and erasing single records needs crypto-shredding, "
             "which is not built yet; the subject's records expire with the topic's retention"
         )
+
+    async def expire(
+        self,
+        project_id: str,  # noqa: ARG002
+        cutoffs: EventCutoffs,  # noqa: ARG002
+        below: Mapping[int, int],  # noqa: ARG002
+    ) -> int:
+        """Nothing to do here: a topic's records are deleted by the broker once older than
+        the topic's ``retention.ms`` (set it to at least the longest events retention)."""
+        return 0
 
     async def read(self, partition: int, start_offset: int, max_records: int) -> list[LogEntry]:
         _, meta = self._started()

@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from dataintel.model.retention import EventCutoffs
 from dataintel.model.subject import Subject
 
 
@@ -87,6 +88,12 @@ class EventLog(ABC):
         """Erase the subject's entries at offsets below ``below`` (per partition: every sink
         has applied them) so that none of their bytes stay in the log's files; returns how
         many entries were erased. Raises ``NotErasable`` where the log cannot do it."""
+
+    @abstractmethod
+    async def expire(self, project_id: str, cutoffs: EventCutoffs, below: Mapping[int, int]) -> int:
+        """Retention: erase, as ``erase`` does, the project's entries whose event time is
+        before their event's cutoff, at offsets below ``below``; returns how many. A log
+        whose entries expire by themselves (Kafka: the topic's retention) returns 0."""
 
     @abstractmethod
     async def read(self, partition: int, start_offset: int, max_records: int) -> list[LogEntry]:

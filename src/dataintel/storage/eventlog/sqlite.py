@@ -22,11 +22,12 @@ import contextlib
 import queue
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from urllib.parse import parse_qs
 
+from dataintel.model.retention import EventCutoffs
 from dataintel.model.subject import Subject
 from dataintel.storage.eventlog.port import (
     AppendItem,
@@ -36,7 +37,7 @@ from dataintel.storage.eventlog.port import (
     LogEntry,
     ResumeFrom,
 )
-from dataintel.storage.eventlog.sqlite_erase import erase_entries
+from dataintel.storage.eventlog.sqlite_erase import erase_entries, expire_entries
 from dataintel.storage.eventlog.sqlite_writer import (
     Job,
     Writer,
@@ -153,13 +154,20 @@ class SqliteEventLog(EventLog):
         await job.future
 
     async def erase(self, subject: Subject, below: Mapping[int, int]) -> int:
-        loop = asyncio.get_running_loop()
-        job = Job(
-            loop, loop.create_future(), call=partial(erase_entries, subject=subject, below=below)
+        return await self._maintain(partial(erase_entries, subject=subject, below=below))
+
+    async def expire(self, project_id: str, cutoffs: EventCutoffs, below: Mapping[int, int]) -> int:
+        return await self._maintain(
+            partial(expire_entries, project_id=project_id, cutoffs=cutoffs, below=below)
         )
+
+    async def _maintain(self, call: Callable[[sqlite3.Connection], int]) -> int:
+        """Run ``call`` on the writer thread (between two group commits)."""
+        loop = asyncio.get_running_loop()
+        job = Job(loop, loop.create_future(), call=call)
         self._submit(job)
-        erased: int = await job.future
-        return erased
+        done: int = await job.future
+        return done
 
     async def read(self, partition: int, start_offset: int, max_records: int) -> list[LogEntry]:
         return await asyncio.to_thread(self._read, partition, start_offset, max_records)

@@ -1,4 +1,5 @@
-"""GDPR erasure in the embedded log: the subject's entries become tombstones.
+"""GDPR erasure and retention in the embedded log: the subject's (or the expired) entries
+become tombstones.
 
 An entry is never removed (offsets are positions every sink keeps, and the next offset of a
 partition is its largest + 1); its value is replaced by an empty blob, which readers skip.
@@ -12,13 +13,20 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 
 import orjson
 
+from dataintel.model.retention import EventCutoffs
 from dataintel.model.subject import Subject
 
 TOMBSTONE = b""
 NEEDLES_PER_SCAN = 50  # instr() terms per full scan of the log
+_EXPIRED = (  # + the cutoffs' condition + ")"
+    "SELECT p, o, json_extract(v, '$.event_id') FROM (SELECT \"partition\" AS p, "
+    '"offset" AS o, CAST(value AS TEXT) AS v FROM log WHERE length(value) > 0) '
+    "WHERE json_extract(v, '$.project_id') = ? AND ("
+)
 
 
 def erase_entries(conn: sqlite3.Connection, subject: Subject, below: Mapping[int, int]) -> int:
@@ -38,6 +46,39 @@ def erase_entries(conn: sqlite3.Connection, subject: Subject, below: Mapping[int
             event = orjson.loads(value)
             if subject.owns(event):
                 found[(partition, offset)] = f"{event['project_id']}/{event['event_id']}"
+    return _tombstone(conn, found)
+
+
+def expire_entries(
+    conn: sqlite3.Connection, project_id: str, cutoffs: EventCutoffs, below: Mapping[int, int]
+) -> int:
+    """Tombstone the project's entries whose event time is before their event's cutoff, at
+    offsets below ``below`` (per partition)."""
+    params: list[object] = [project_id]
+
+    def bind(value: str | datetime) -> str:
+        params.append(_micros(value) if isinstance(value, datetime) else value)
+        return "?"
+
+    expired = cutoffs.condition("json_extract(v, '$.event')", "json_extract(v, '$.ts')", bind)
+    if expired is None:
+        return 0
+    rows = conn.execute(_EXPIRED + expired + ")", params)
+    found = {
+        (partition, offset): f"{project_id}/{event_id}"
+        for partition, offset, event_id in rows
+        if offset < below.get(partition, 0)
+    }
+    return _tombstone(conn, found)
+
+
+def _micros(when: datetime) -> int:
+    return (when - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+def _tombstone(conn: sqlite3.Connection, found: Mapping[tuple[int, int], str]) -> int:
+    """Empty the values of the entries ``found`` (their dedup keys go too), then empty the
+    write-ahead log."""
     if not found:
         return 0
     conn.execute("BEGIN IMMEDIATE")

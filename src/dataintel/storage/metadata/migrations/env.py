@@ -5,10 +5,11 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine
 
-from dataintel.storage.metadata import audit_models, gdpr_models, report_models
+from dataintel.storage.metadata import audit_models, gdpr_models, report_models, retention_models
 from dataintel.storage.metadata.models import Base
 
-MODELS = (audit_models, gdpr_models, report_models)  # every table on Base.metadata
+# every table on Base.metadata
+MODELS = (audit_models, gdpr_models, report_models, retention_models)
 
 engine = context.config.attributes.get("engine")
 if not isinstance(engine, Engine):  # pragma: no cover - only via the alembic CLI

@@ -1,0 +1,1 @@
+"""The retention policy of a project (draft config) and its last run."""

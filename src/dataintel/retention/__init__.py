@@ -1,0 +1,1 @@
+"""Retention: each project's deployed policy applied on a schedule in every store."""
