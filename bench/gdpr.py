@@ -105,13 +105,14 @@ def ingest(base: str, headers: dict[str, str], events: list[dict[str, Any]]) -> 
 
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(send, batches))
-    with httpx.Client(timeout=600) as http:  # one last event, waited for: all are processed
+    with httpx.Client(timeout=1800) as http:  # one last event, waited for: all are processed
         resp = http.post(
-            f"{base}/ingest/bench/web/batch?wait=processed&timeout=600",
+            f"{base}/ingest/bench/web/batch?wait=processed",
             json=[{**events[0], "event_id": "last"}],
             headers=headers,
         )
         assert resp.status_code == 200, resp.text[:300]
+        assert resp.json()["processed"] is True, resp.text[:300]
     return time.monotonic() - started
 
 
@@ -159,6 +160,7 @@ def main() -> None:
             "DATAINTEL_RATE_LIMIT": "",
             "DATAINTEL_LOG_LEVEL": "warning",
             "DATAINTEL_INGEST_ALLOWED_LATENESS_SECONDS": str(3 * 86400),
+            "DATAINTEL_WAIT_PROCESSED_TIMEOUT_SECONDS": "1800",
         }
         (Path(tmp) / "p.yaml").write_text(CONFIG)
         cli(env, "apply", str(Path(tmp) / "p.yaml"), "--deploy")

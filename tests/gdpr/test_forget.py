@@ -27,7 +27,7 @@ def settings(make_settings: Any, receiver: Receiver) -> Settings:
     )
 
 
-def _product_views(client: TestClient, app: Any, ids: list[str]) -> dict[str, Any]:
+def product_views(client: TestClient, app: Any, ids: list[str]) -> dict[str, Any]:
     server = app.state.dataintel.port(SERVER)
     _, vectors = client.portal.call(server.entities, "shop", "product_id", ids, None)  # type: ignore[union-attr]
     return {v["entity_id"]: v["values"]["product_views_lifetime"] for v in vectors}
@@ -92,7 +92,7 @@ def test_suppress_with_delete_erases_the_user_everywhere(
         for e in events
         if e["event"] == "view" and e["user_id"] != user
     )
-    assert _product_views(shop.client, app, products) == {p: others[p] for p in products}
+    assert product_views(shop.client, app, products) == {p: others[p] for p in products}
 
     after = shop.export(user)
     assert after["events"] == []

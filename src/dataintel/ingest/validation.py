@@ -186,9 +186,12 @@ class PipelineValidator:
                 named,
                 [reason("invalid_envelope", "/properties", MAX_DEPTH_MESSAGE)],
             )
-        key = user_id or cart_id or session_id or event_id
+        entity = user_id or cart_id or session_id
+        subject = (self.project_id, entity) if entity else None
         return (
-            AppendItem(key, value, records.dedup_key(self.project_id, event_id)),
+            AppendItem(
+                entity or event_id, value, records.dedup_key(self.project_id, event_id), subject
+            ),
             event_id,
             named,
             reasons,

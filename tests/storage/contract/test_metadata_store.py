@@ -58,6 +58,7 @@ TABLES = {
     "gdpr_suppressions",
     "gdpr_outbox",
     "service_secrets",
+    "subject_keys",
     "retention_policies",
     "retention_status",
 }

@@ -41,6 +41,7 @@ from dataintel.storage.eventlog.port import (
     NotErasable,
     ResumeFrom,
 )
+from dataintel.storage.eventlog.shredding import SubjectKeys, seal, unseal
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -76,8 +77,17 @@ def parse_url(url: str) -> KafkaTarget:
 
 
 class KafkaEventLog(EventLog):
-    def __init__(self, target: KafkaTarget, dedup: DedupStore, client_id: str = "dataintel"):
+    def __init__(
+        self,
+        target: KafkaTarget,
+        dedup: DedupStore,
+        client_id: str = "dataintel",
+        keys: SubjectKeys | None = None,
+    ):
+        """``keys``: the subjects' data keys (crypto-shredding, shredding.py); None: records
+        are stored in clear and ``erase`` cannot erase them."""
         self.target = target
+        self._keys = keys
         self.partitions = target.partitions
         self._dedup = dedup
         self._client_id = client_id
@@ -86,8 +96,10 @@ class KafkaEventLog(EventLog):
         self._read_lock = asyncio.Lock()
 
     @classmethod
-    def from_url(cls, url: str, dedup: DedupStore) -> KafkaEventLog:
-        return cls(parse_url(url), dedup)
+    def from_url(
+        cls, url: str, dedup: DedupStore, keys: SubjectKeys | None = None
+    ) -> KafkaEventLog:
+        return cls(parse_url(url), dedup, keys=keys)
 
     @property
     def topic(self) -> str:
@@ -152,6 +164,8 @@ class KafkaEventLog(EventLog):
         if meta is not None:
             await meta.stop()
         await self._dedup.close()
+        if self._keys is not None:
+            self._keys.close()
 
     def _started(self) -> tuple[AIOKafkaProducer, AIOKafkaConsumer]:
         if self._producer is None or self._meta is None:
@@ -164,10 +178,11 @@ class KafkaEventLog(EventLog):
             return AppendResult([], {})
         keys = [item.dedup_key for item in items if item.dedup_key is not None]
         known = {key for key, seen in zip(keys, await self._dedup.seen(keys), strict=True) if seen}
+        values = await self._seal(items)
         accepted: list[bool] = []
         sends: list[tuple[str | None, asyncio.Future[Any]]] = []
         failure: BaseException | None = None
-        for item in items:
+        for item, value in zip(items, values, strict=True):
             key = item.dedup_key
             accepted.append(key is None or key not in known)
             if not accepted[-1]:
@@ -175,7 +190,7 @@ class KafkaEventLog(EventLog):
             if key is not None:
                 known.add(key)  # a second equal key in this batch is a duplicate
             try:
-                future = await producer.send(self.topic, item.value, key=item.key.encode())
+                future = await producer.send(self.topic, value, key=item.key.encode())
             except Exception as exc:  # noqa: BLE001 - settle what was sent, then raise it
                 failure = exc
                 break
@@ -196,6 +211,23 @@ class KafkaEventLog(EventLog):
             raise failure  # the caller retries; what was delivered is recorded as seen
         return AppendResult(accepted, positions)
 
+    async def _seal(self, items: Sequence[AppendItem]) -> list[bytes]:
+        """Each item's record: sealed under its subject's data key, when it has one."""
+        subjects = {item.subject for item in items if item.subject is not None}
+        if self._keys is None or not subjects:
+            return [item.value for item in items]
+        keys = await asyncio.to_thread(self._keys.for_subjects, subjects)
+        return [
+            item.value if item.subject is None else seal(*keys[item.subject], item.value)
+            for item in items
+        ]
+
+    async def unseal(self, entries: list[LogEntry]) -> list[LogEntry]:
+        """The readable entries (see shredding.unseal)."""
+        if self._keys is None or not entries:
+            return entries
+        return await asyncio.to_thread(unseal, entries, self._keys)
+
     async def _record(self, keys: list[str]) -> None:
         """Remember delivered keys; a failure here must not fail the (durable) append."""
         try:
@@ -204,10 +236,13 @@ class KafkaEventLog(EventLog):
             log.warning("recording dedup keys failed", error=str(exc), keys=len(keys))
 
     async def erase(self, subject: Subject, below: Mapping[int, int]) -> int:  # noqa: ARG002
-        raise NotErasable(
-            "a Kafka topic is append-only and erasing single records needs crypto-shredding, "
-            "which is not built yet; the subject's records expire with the topic's retention"
-        )
+        """Crypto-shredding: the data keys of the user, their carts and their sessions are
+        destroyed; their records stay in the topic as ciphertext no one can read. Returns
+        the number of keys destroyed."""
+        if self._keys is None:
+            raise NotErasable("this Kafka log stores records in clear (no key store)")
+        subjects = [(subject.project_id, value) for value in subject.values()]
+        return await asyncio.to_thread(self._keys.destroy, subjects)
 
     async def expire(
         self,
@@ -242,7 +277,7 @@ class KafkaEventLog(EventLog):
                         break
             finally:
                 meta.pause(tp)  # no background prefetching between reads
-            return entries
+            return await self.unseal(entries)
 
     async def end_offsets(self) -> dict[int, int]:
         _, meta = self._started()
@@ -323,11 +358,13 @@ class KafkaLogConsumer(LogConsumer):
         batches = await self.kafka.getmany(
             timeout_ms=max(0, int(timeout_s * 1000)), max_records=max_records
         )
-        return [
-            LogEntry(tp.partition, record.offset, record.value)
-            for tp in sorted(batches, key=lambda tp: tp.partition)
-            for record in batches[tp]
-        ]
+        return await self._owner.unseal(
+            [
+                LogEntry(tp.partition, record.offset, record.value)
+                for tp in sorted(batches, key=lambda tp: tp.partition)
+                for record in batches[tp]
+            ]
+        )
 
     async def commit(self, next_offsets: dict[int, int]) -> None:
         from aiokafka.errors import CommitFailedError, IllegalStateError

@@ -29,6 +29,9 @@ class AppendItem:
     key: str  # partitioning key: the entity (user, cart, session) or the event id
     value: bytes  # one stored event, serialised (orjson)
     dedup_key: str | None = None  # f"{project_id}/{event_id}"; None: never deduplicated
+    # (project id, the user / cart / session id) whose data key seals the record where the
+    # log crypto-shreds (Kafka); None: no entity
+    subject: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,9 @@ class EventLogSettings(Protocol):
     @property
     def cache_url(self) -> str: ...
 
+    @property
+    def resolved_metadata_url(self) -> str: ...
+
 
 def open_eventlog(url: str, settings: EventLogSettings) -> EventLog:
     """The adapter for ``url`` (not started: call ``await log.start()``)."""
@@ -35,7 +38,10 @@ def open_eventlog(url: str, settings: EventLogSettings) -> EventLog:
             ) from exc
         from dataintel.storage.eventlog.dedup import open_dedup_store
         from dataintel.storage.eventlog.kafka import KafkaEventLog
+        from dataintel.storage.eventlog.shredding import SubjectKeys
+        from dataintel.storage.metadata.engine import make_engine, make_sessionmaker
 
         dedup = open_dedup_store(settings.cache_url, settings.dedup_window_seconds)
-        return KafkaEventLog.from_url(url, dedup)
+        keys = SubjectKeys(make_sessionmaker(make_engine(settings.resolved_metadata_url)))
+        return KafkaEventLog.from_url(url, dedup, keys)
     raise ValueError(f"unsupported eventlog_url scheme {scheme!r} (sqlite, kafka)")

@@ -96,3 +96,15 @@ class ServiceSecret(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(200))
+
+
+class SubjectKey(Base):
+    """A subject's data key for the Kafka log's crypto-shredding: records of the subject
+    are encrypted with it; erasing the subject deletes the row, which makes them unreadable.
+    ``id`` is the subject's keyed hash (no id in clear)."""
+
+    __tablename__ = "subject_keys"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))  # 32 random bytes, hex
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
