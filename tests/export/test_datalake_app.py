@@ -116,6 +116,14 @@ def test_a_custom_export_to_s3_is_a_job_writing_files_per_date(
         ids += [r["event_id"] for r in rows]
     assert sorted(ids) == sorted(f"s{i}" for i in range(600))
     assert f"s3://{lake.url.removeprefix('s3://')}/{keys[1]}" in done.text  # the listing
+    # Audited twice: the job asked for, and what it delivered to the bucket (rows, files).
+    officer = platform.keys.headers(["compliance"], "shop")
+    trail = platform.client.get("/v1/audit?limit=1000", headers=officer).json()["entries"]
+    [delivered] = [e for e in trail if e["action"] == "export_delivered"]
+    assert delivered["target"] == job.json()["id"]
+    assert delivered["detail"]["rows"] == 600
+    assert delivered["detail"]["files"] == len(dates)
+    assert "export_custom_job" in {e["action"] for e in trail}
 
 
 @pytest.mark.parametrize(

@@ -47,4 +47,11 @@ def _to_s3(
     listing = pa.Table.from_pylist(
         [{**f, "url": f"{ctx.blobs.url}/{f['key']}"} for f in files], schema=FILES
     )
-    return ReportData("Custom export to S3", {"files": listing})
+    audit = {
+        "report_id": ctx.report_id,
+        "destination": "s3",
+        "rows": table.num_rows,
+        "files": len(files),
+        "events": list(doc.events),
+    }
+    return ReportData("Custom export to S3", {"files": listing}, audit=audit)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 
@@ -33,6 +33,9 @@ class ReportData:
     title: str
     tables: Mapping[str, pa.Table]
     charts: tuple[ChartSpec, ...] = ()
+    # What the report handed out beyond its own file (e.g. rows written to the S3 bucket):
+    # recorded in the project's audit trail when the report is done. JSON values, no PII.
+    audit: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.tables:

@@ -20,6 +20,7 @@ import socket
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,6 +38,7 @@ from dataintel.settings import Settings
 from dataintel.storage.analytics.port import AnalyticsStore
 from dataintel.storage.blob.port import BlobStore
 from dataintel.storage.errors import StorageError
+from dataintel.storage.metadata.audit_repository import append
 from dataintel.storage.metadata.report_models import Report
 from dataintel.storage.metadata.types import utcnow
 
@@ -180,6 +182,10 @@ class ReportRunner:
             log.warning("report lease lost before it was done", report_id=report.id)
             return
         self.files.delete_runs(report.id, keep=path)  # what interrupted runs left
+        if data.audit is not None:
+            self._write(
+                record_in, report.project_id, report.created_by, report.id, dict(data.audit)
+            )
         log.info(
             "report done",
             report_id=report.id,
@@ -219,6 +225,14 @@ class ReportRunner:
             self.files.delete_runs(report_id)
             with self.sessions.begin() as session:
                 repository.mark_expired(session, report_id)
+
+
+def record_in(
+    session: Session, project_id: str, actor: str, report_id: str, detail: dict[str, Any]
+) -> bool:
+    """The audit entry of what a finished report handed out (``ReportData.audit``)."""
+    append(session, project_id, actor, "export_delivered", report_id, detail)
+    return True
 
 
 def _reason(exc: Exception) -> str:
