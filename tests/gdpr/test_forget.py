@@ -4,7 +4,9 @@ status per store, suppression at ingest, features recomputed without the user, t
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from dataintel.features.serving.service import SERVER
 from dataintel.settings import Settings
+from dataintel.storage.metadata.report_models import Report
 from tests.gdpr.conftest import Receiver, Shop, busiest_users, files_containing
 
 STORES = ["suppression", "event_log", "analytics", "online", "dead_letters", "reports"]
@@ -159,3 +162,47 @@ def test_bad_requests_are_problems(shop: Shop, client: TestClient) -> None:
     assert resp.status_code == 422
     analyst = shop.keys.headers(["analyst"], "shop")
     assert client.post("/v1/gdpr/forget/u1", headers=analyst).status_code == 403
+
+
+def test_a_failed_store_is_retried_with_back_off_until_it_succeeds(shop: Shop, app: Any) -> None:
+    """A real failure: a report's file turned into a directory, which unlink refuses; the
+    store fails (attempt 1, its reason shown, the request still running and due again in
+    2 s), and once the directory is gone the retry finishes the request."""
+    analyst = shop.keys.headers(["analyst"], "shop")
+    created = shop.client.post(
+        "/v1/reports/generate",
+        json={"kind": "events", "params": {}, "format": "csv"},
+        headers=analyst,
+    )
+    report_id = created.json()["id"]
+    deadline = time.monotonic() + 15
+    while shop.client.get(f"/v1/reports/{report_id}", headers=analyst).status_code != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    with app.state.dataintel.sessions() as session:
+        path = Path(session.get(Report, report_id).file_path)
+    path.unlink()
+    path.mkdir()
+    user = busiest_users(shop.events, 1)[0]
+    request_id = shop.forget(user, "DELETE_ONLY")["request_id"]
+    deadline = time.monotonic() + 30
+    while True:
+        body = shop.status(request_id)
+        reports = {s["store"]: s for s in body["stores"]}["reports"]
+        if reports["status"] == "failed":
+            break
+        assert time.monotonic() < deadline, body
+        time.sleep(0.05)
+    assert body["status"] == "running"
+    assert reports["attempts"] == 1
+    assert reports["error"].startswith("IsADirectoryError")
+    assert body["next_attempt_at"] is not None
+    finished_before = {s["store"] for s in body["stores"] if s["status"] == "finished"}
+    assert {"event_log", "analytics", "online", "dead_letters"} <= finished_before
+    path.rmdir()
+    done = shop.wait(request_id)
+    assert done["status"] == "finished", done
+    reports = {s["store"]: s for s in done["stores"]}["reports"]
+    assert reports["attempts"] == 1  # failed attempts
+    assert reports["error"] is None
+    assert reports["erased"] == 1
