@@ -18,12 +18,14 @@ from dataintel.config.deployments.active import CONFIGS, ActiveConfigCache
 from dataintel.features.online.engine import RECOMPUTE, Recompute
 from dataintel.features.serving.service import SERVER, FeatureServer
 from dataintel.gdpr.erasure import Stores as GdprStores
+from dataintel.gdpr.outbox import Outbox
 from dataintel.gdpr.runner import GDPR_RUNNER, GdprRunner
 from dataintel.ingest.ports import FEATURE_BUILDS
 from dataintel.reports.runner import REPORTS, ReportRunner
 from dataintel.retention.runner import RETENTION_RUNNER, RetentionRunner
 from dataintel.retention.stores import Stores as RetentionStores
 from dataintel.settings import Settings
+from dataintel.storage.eventlog.kafka_topic import KafkaTopic
 from dataintel.storage.metadata.engine import make_engine, make_sessionmaker
 from dataintel.storage.stores import Stores
 from dataintel.stream.lifecycle import StreamRuntime
@@ -183,7 +185,14 @@ def _gdpr(
         recompute,
         lake,
     )
-    runner = GdprRunner(state.settings, erasure, state.port(CONFIGS))
+    settings = state.settings
+    topic = None
+    if settings.gdpr_forget_topic:
+        if not settings.resolved_eventlog_url.startswith("kafka://"):
+            raise ValueError("gdpr_forget_topic needs a Kafka event log (eventlog_url kafka://…)")
+        topic = KafkaTopic(settings.resolved_eventlog_url, settings.gdpr_forget_topic)
+    outbox = Outbox(state.engine, state.sessions, settings.gdpr_forget_webhook_url, topic)
+    runner = GdprRunner(settings, erasure, state.port(CONFIGS), outbox)
     runner.start()
     return runner
 

@@ -124,6 +124,12 @@ class Settings(BaseSettings):
         "services: a `gdpr.forget` JSON message POSTed here (Idempotency-Key: the request id), "
         "retried until a 2xx. Unset: not propagated.",
     )
+    gdpr_forget_topic: str | None = Field(
+        default=None,
+        description="A Kafka topic (on the event log's cluster: eventlog_url kafka://…) where "
+        "each finished forget request publishes its `gdpr.forget` message, keyed by the "
+        "request id, exactly once. Unset: not published there.",
+    )
     gdpr_suppression_refresh_seconds: float = Field(
         default=1.0,
         gt=0,

@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
 import redis
 
@@ -17,6 +18,7 @@ from dataintel.api.state import ANALYTICS, EVENTLOG, ONLINE
 from dataintel.settings import Settings
 from dataintel.storage.eventlog.dedup import REDIS_PREFIX
 from dataintel.storage.eventlog.kafka import KafkaEventLog
+from dataintel.storage.eventlog.kafka_topic import KafkaTopic
 from tests.conftest import REDIS_URL, require_service
 from tests.features.conftest import REDIS, drop_redis_prefix, redis_prefix
 from tests.gdpr.conftest import Receiver, Shop, busiest_users, files_containing
@@ -55,6 +57,7 @@ def settings(
         cache_url=REDIS_URL,
         gdpr_suppression_refresh_seconds=0.2,
         gdpr_forget_webhook_url=f"http://127.0.0.1:{receiver.server_address[1]}/gdpr",
+        gdpr_forget_topic=f"gdpr-forget-{uuid.uuid4().hex[:8]}",
     )
 
 
@@ -120,6 +123,18 @@ def test_forget_on_postgres_kafka_redis_and_clickhouse(
     assert leaks == {}, leaks
     [(_, message)] = [m for m in receiver.messages if created["request_id"].encode() in m[1]]
     assert user.encode() in message
+    topic = KafkaTopic(settings.resolved_eventlog_url, settings.gdpr_forget_topic or "")
+
+    async def published() -> list[tuple[bytes | None, bytes]]:
+        await topic.start()
+        try:
+            return await topic.read_all()
+        finally:
+            await topic.close()
+
+    [(key, value)] = shop.client.portal.call(published)  # type: ignore[union-attr]
+    assert key == created["request_id"].encode()
+    assert orjson.loads(value)["user_id"] == user
     products = sorted({e["properties"]["product_id"] for e in mine if e["event"] == "view"})
     others = Counter(
         e["properties"]["product_id"]

@@ -32,7 +32,7 @@ def _service(request: Request, scope: ProjectScope) -> GdprService:
     return GdprService(
         scope.session,
         installation_secret(state.sessions),
-        propagation_configured=settings.gdpr_forget_webhook_url is not None,
+        propagation_configured=bool(settings.gdpr_forget_webhook_url or settings.gdpr_forget_topic),
         data_lake=settings.datalake_url is not None,
     )
 

@@ -137,9 +137,20 @@ def enqueue(session: Session, request_id: str, payload: dict[str, object]) -> No
         session.flush()
 
 
-def due_messages(session: Session, now: datetime, limit: int) -> list[GdprOutbox]:
-    query = select(GdprOutbox).where(GdprOutbox.next_attempt_at <= now)
-    return list(session.scalars(query.order_by(GdprOutbox.created_at).limit(limit)))
+def claim_messages(
+    session: Session, now: datetime, lease_until: datetime, limit: int
+) -> list[GdprOutbox]:
+    """Messages due and not being delivered by a live lease, now leased until ``lease_until``."""
+    due = and_(
+        GdprOutbox.next_attempt_at <= now,
+        or_(GdprOutbox.lease_expires_at.is_(None), GdprOutbox.lease_expires_at < now),
+    )
+    query = select(GdprOutbox).where(due).order_by(GdprOutbox.created_at).limit(limit)
+    found = list(session.scalars(query.with_for_update(skip_locked=True)))
+    for message in found:
+        message.lease_expires_at = lease_until
+    session.flush()
+    return found
 
 
 def delivered(session: Session, request_id: str) -> None:
@@ -150,7 +161,12 @@ def undelivered(session: Session, request_id: str, error: str, retry_at: datetim
     session.execute(
         update(GdprOutbox)
         .where(GdprOutbox.request_id == request_id)
-        .values(attempts=GdprOutbox.attempts + 1, error=error[:2000], next_attempt_at=retry_at)
+        .values(
+            attempts=GdprOutbox.attempts + 1,
+            error=error[:2000],
+            next_attempt_at=retry_at,
+            lease_expires_at=None,
+        )
         .execution_options(synchronize_session=False)
     )
 

@@ -18,13 +18,11 @@ import asyncio
 import contextlib
 import os
 import socket
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
 import structlog
 
 from dataintel.api.ports import Port
@@ -32,6 +30,7 @@ from dataintel.config.deployments.active import ActiveConfigCache
 from dataintel.features.online.plans import plan_project
 from dataintel.gdpr import repository as repo
 from dataintel.gdpr.erasure import NotYet, Stores
+from dataintel.gdpr.outbox import Outbox, backoff
 from dataintel.gdpr.subject import find
 from dataintel.model.subject import Subject
 from dataintel.settings import Settings
@@ -47,17 +46,15 @@ WAIT_S = 0.5  # a step that must wait (NotYet) is tried again this much later
 METADATA_TABLES = ["gdpr_requests", "gdpr_tasks", "gdpr_outbox"]
 
 
-def backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=min(2.0**attempts, 300.0))
-
-
 class GdprRunner:
-    def __init__(self, settings: Settings, stores: Stores, configs: ActiveConfigCache) -> None:
+    def __init__(
+        self, settings: Settings, stores: Stores, configs: ActiveConfigCache, outbox: Outbox
+    ) -> None:
         self.stores = stores
         self.configs = configs
         self.max_attempts = settings.gdpr_max_attempts
         self.settle = timedelta(seconds=2 * settings.gdpr_suppression_refresh_seconds)
-        self.webhook = settings.gdpr_forget_webhook_url
+        self.outbox = outbox
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -77,6 +74,7 @@ class GdprRunner:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self.outbox.close()
 
     async def _loop(self) -> None:
         while not self._stopping:
@@ -92,7 +90,7 @@ class GdprRunner:
 
     async def tick(self) -> bool:
         """One round: deliver due messages, then work on one due request."""
-        await self._deliver()
+        await self.outbox.deliver()
         request_id = await asyncio.to_thread(self._claim)
         if request_id is None:
             return False
@@ -282,50 +280,12 @@ class GdprRunner:
             tasks = repo.tasks(session, [request_id])[request_id]
             request.status, request.finished_at = repo.FINISHED, utcnow()
             request.user_id, request.state, request.error = None, {}, None
-            if self.webhook:
+            if self.outbox.destinations:
                 repo.enqueue(session, request_id, _message(request, user_id))
             detail = {"request_id": request_id, "erased": {t.store: t.erased for t in tasks}}
             append(session, request.project_id, "gdpr", "gdpr_request_finished", request_id, detail)
         scrub(self.stores.engine, METADATA_TABLES)
         log.info("gdpr request finished", request_id=request_id)
-
-    # --- the outbox -----------------------------------------------------------------------
-
-    async def _deliver(self) -> None:
-        if not self.webhook:
-            return
-        due = await asyncio.to_thread(self._due_messages)
-        for request_id, payload, attempts in due:
-            error = await asyncio.to_thread(_post, self.webhook, request_id, payload)
-            await asyncio.to_thread(self._delivered, request_id, error, attempts)
-
-    def _due_messages(self) -> list[tuple[str, dict[str, Any], int]]:
-        with self.stores.sessions.begin() as session:
-            return [
-                (m.request_id, m.payload, m.attempts)
-                for m in repo.due_messages(session, utcnow(), 20)
-            ]
-
-    def _delivered(self, request_id: str, error: str | None, attempts: int) -> None:
-        with self.stores.sessions.begin() as session:
-            if error is not None:
-                repo.undelivered(session, request_id, error, utcnow() + backoff(attempts + 1))
-                return
-            repo.delivered(session, request_id)
-            request = session.get(GdprRequest, request_id)
-            if request is not None:
-                request.state = {"propagated": True}
-                detail = {"request_id": request_id, "message": "gdpr.forget"}
-                append(
-                    session,
-                    request.project_id,
-                    "gdpr",
-                    "gdpr_forget_propagated",
-                    request_id,
-                    detail,
-                )
-        if error is None:
-            scrub(self.stores.engine, METADATA_TABLES)
 
 
 def _release_dead_local_leases(session: Any, host: str) -> None:
@@ -379,19 +339,6 @@ def _message(request: GdprRequest, user_id: str) -> dict[str, object]:
         "request_type": request.kind,
         "finished_at": request.finished_at.isoformat() if request.finished_at else None,
     }
-
-
-def _post(url: str, request_id: str, payload: dict[str, Any]) -> str | None:
-    """POST the message; None when delivered (2xx), else why not."""
-    body = orjson.dumps(payload)
-    headers = {"Content-Type": "application/json", "Idempotency-Key": request_id}
-    message = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
-    try:
-        with urllib.request.urlopen(message, timeout=10) as response:  # noqa: S310 - settings URL
-            status = int(response.status)
-    except Exception as exc:  # noqa: BLE001 - any failure is retried
-        return _reason(exc)
-    return None if 200 <= status < 300 else f"HTTP {status}"
 
 
 GDPR_RUNNER: Port[GdprRunner] = Port("gdpr-runner", "no GDPR runner runs in this process")

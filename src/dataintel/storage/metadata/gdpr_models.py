@@ -76,8 +76,11 @@ class GdprSuppression(Base):
 
 
 class GdprOutbox(Base):
-    """A ``gdpr.forget`` message waiting to be delivered; deleted once delivered (it names the
-    subject, which must not outlive the delivery)."""
+    """A ``gdpr.forget`` message waiting to be delivered; deleted once delivered to every
+    destination (it names the subject, which must not outlive the delivery). ``delivered``:
+    the destinations done; ``topic_from``: the topic's end offsets just before the first
+    send to it (a retry looks there first, so a send whose outcome a crash hid is not
+    repeated); ``lease_expires_at``: a runner is delivering it."""
 
     __tablename__ = "gdpr_outbox"
 
@@ -87,6 +90,9 @@ class GdprOutbox(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    topic_from: Mapped[dict[str, int] | None] = mapped_column(JSONType, default=None)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ServiceSecret(Base):

@@ -79,6 +79,9 @@ def upgrade() -> None:
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("next_attempt_at", UTC_TIME, nullable=False),
         sa.Column("created_at", UTC_TIME, nullable=False),
+        sa.Column("delivered", JSON, nullable=False),
+        sa.Column("topic_from", JSON, nullable=True),
+        sa.Column("lease_expires_at", UTC_TIME, nullable=True),
         sa.PrimaryKeyConstraint("request_id"),
     )
     op.create_table(
