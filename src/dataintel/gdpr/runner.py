@@ -61,7 +61,6 @@ class GdprRunner:
         self._stopping = False
 
     def start(self) -> None:
-        self._write(_release_dead_local_leases, socket.gethostname())
         self._task = asyncio.create_task(self._loop(), name="gdpr-runner")
 
     def wake(self) -> None:
@@ -77,7 +76,15 @@ class GdprRunner:
         await self.outbox.close()
 
     async def _loop(self) -> None:
+        released = False  # the leases of this host's dead processes, once the store answers
         while not self._stopping:
+            if not released:
+                try:
+                    host = socket.gethostname()
+                    await asyncio.to_thread(self._write, _release_dead_local_leases, host)
+                    released = True
+                except Exception:  # noqa: BLE001 - the store is down: health says so; retry
+                    log.warning("gdpr runner cannot reach the metadata store yet")
             try:
                 worked = await self.tick()
             except Exception:
