@@ -18,6 +18,7 @@ from dataintel.config.deployments.active import CONFIGS, ActiveConfigCache
 from dataintel.features.online.engine import RECOMPUTE, Recompute
 from dataintel.features.serving.service import SERVER, FeatureServer
 from dataintel.gdpr.erasure import Stores as GdprStores
+from dataintel.gdpr.metrics import GdprMetrics
 from dataintel.gdpr.outbox import Outbox
 from dataintel.gdpr.runner import GDPR_RUNNER, GdprRunner
 from dataintel.ingest.ports import FEATURE_BUILDS
@@ -192,7 +193,8 @@ def _gdpr(
             raise ValueError("gdpr_forget_topic needs a Kafka event log (eventlog_url kafka://…)")
         topic = KafkaTopic(settings.resolved_eventlog_url, settings.gdpr_forget_topic)
     outbox = Outbox(state.engine, state.sessions, settings.gdpr_forget_webhook_url, topic)
-    runner = GdprRunner(settings, erasure, state.port(CONFIGS), outbox)
+    metrics = GdprMetrics.create(state.metrics_registry)
+    runner = GdprRunner(settings, erasure, state.port(CONFIGS), outbox, metrics)
     runner.start()
     return runner
 

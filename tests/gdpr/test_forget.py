@@ -105,6 +105,12 @@ def test_suppress_with_delete_erases_the_user_everywhere(
     stats = shop.client.get("/v1/events/stats", headers=shop.keys.headers(["admin"], "shop"))
     assert stats.json()["totals"]["suppressed"] == 1
 
+    # The runner's outcome in the metrics (alerting reads them).
+    metrics = shop.client.get("/metrics").text
+    assert 'dataintel_gdpr_requests_total{outcome="finished"} 1.0' in metrics
+    for store in STORES[1:]:
+        assert f'dataintel_gdpr_store_seconds_count{{store="{store}"}} 1.0' in metrics
+
     # Gone from the bytes of every file the service owns.
     leaks = files_containing(shop.data_dir, {user, *sessions, *carts})
     assert leaks == {}, leaks

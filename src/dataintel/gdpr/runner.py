@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ from dataintel.config.deployments.active import ActiveConfigCache
 from dataintel.features.online.plans import plan_project
 from dataintel.gdpr import repository as repo
 from dataintel.gdpr.erasure import NotYet, Stores
+from dataintel.gdpr.metrics import GdprMetrics
 from dataintel.gdpr.outbox import Outbox, backoff
 from dataintel.gdpr.subject import find
 from dataintel.model.subject import Subject
@@ -48,8 +50,14 @@ METADATA_TABLES = ["gdpr_requests", "gdpr_tasks", "gdpr_outbox"]
 
 class GdprRunner:
     def __init__(
-        self, settings: Settings, stores: Stores, configs: ActiveConfigCache, outbox: Outbox
+        self,
+        settings: Settings,
+        stores: Stores,
+        configs: ActiveConfigCache,
+        outbox: Outbox,
+        metrics: GdprMetrics,
     ) -> None:
+        self.metrics = metrics
         self.stores = stores
         self.configs = configs
         self.max_attempts = settings.gdpr_max_attempts
@@ -223,13 +231,16 @@ class GdprRunner:
         await asyncio.to_thread(
             self._update_task, request_id, store, status=repo.RUNNING, started_at=utcnow()
         )
+        started = time.monotonic()
         try:
             erased = await self._erase(request_id, store, subject, state, created_at)
         except NotYet:
             raise
         except Exception as exc:
+            self.metrics.store_failures.labels(store).inc()
             await asyncio.to_thread(self._failed, request_id, store, _reason(exc))
             raise _StoreFailed from exc
+        self.metrics.store_seconds.labels(store).observe(time.monotonic() - started)
         await asyncio.to_thread(
             self._update_task,
             request_id,
@@ -276,6 +287,7 @@ class GdprRunner:
                 request.next_attempt_at = now + backoff(task.attempts)
                 return
             request.status, request.finished_at = repo.FAILED, now
+            self.metrics.requests.labels("failed").inc()
             request.error = f"{store}: {reason}"
             detail = {"request_id": request_id, "store": store, "error": reason}
             append(session, request.project_id, "gdpr", "gdpr_request_failed", request_id, detail)
@@ -286,6 +298,7 @@ class GdprRunner:
             assert request is not None
             tasks = repo.tasks(session, [request_id])[request_id]
             request.status, request.finished_at = repo.FINISHED, utcnow()
+            self.metrics.requests.labels("finished").inc()
             request.user_id, request.state, request.error = None, {}, None
             if self.outbox.destinations:
                 repo.enqueue(session, request_id, _message(request, user_id))
