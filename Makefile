@@ -28,7 +28,7 @@ install: $(BIN)/python
 install-dev: $(BIN)/python
 	$(BIN)/pip install -q -r requirements-dev.lock
 	$(BIN)/pip install -q --no-deps -e .
-	bash scripts/install_browser.sh
+	bash scripts/install_test_tools.sh
 
 lint: install-dev
 	$(BIN)/ruff check src tests && $(BIN)/ruff format --check src tests && $(BIN)/mypy src

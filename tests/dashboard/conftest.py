@@ -1,7 +1,7 @@
 """A real headless Chromium (the live server fixture ``live`` is in tests/conftest.py).
 
 Chromium is Debian's package (/usr/bin/chromium), installed by ``make install-dev``
-(scripts/install_browser.sh); Playwright drives it (no browser download). Screenshots go to
+(scripts/install_test_tools.sh); Playwright drives it (no browser download). Screenshots go to
 artifacts/dashboard/ (kept by CI as test artifacts)."""
 
 from __future__ import annotations
