@@ -72,12 +72,16 @@ def _provide_http(state: AppState) -> None:
     from dataintel.analytics.cache import ANALYTICS_CACHE, AnalyticsCache
     from dataintel.api.fast_scope import PROJECTS, ProjectDirectory
     from dataintel.api.ratelimit import RateLimiter
+    from dataintel.api.sensitive import SENSITIVE_LIMITS, SensitiveLimits
     from dataintel.ingest.resources import INGEST, IngestRuntime
     from dataintel.storage.cache import open_cache
 
     settings, sessions = state.settings, state.sessions
     if settings.rate_limit:
         state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_limit_storage_url)
+    sensitive = SensitiveLimits.build(settings)
+    if sensitive is not None:
+        state.provide(SENSITIVE_LIMITS, sensitive)
     state.provide(PROJECTS, ProjectDirectory(sessions))
     state.provide(INGEST, IngestRuntime.build(settings, sessions))
     state.provide(ANALYTICS_CACHE, AnalyticsCache(open_cache(settings.cache_url)))

@@ -84,8 +84,9 @@ class RateLimited(ServiceError):
     title = "Too many requests"
     type_slug = "rate-limited"
 
-    def __init__(self, detail: str, retry_after: int) -> None:
-        super().__init__(detail, retry_after=retry_after)
+    def __init__(self, detail: str, retry_after: int, limit: str | None = None) -> None:
+        """``limit`` names which limit refused (a member of the problem when set)."""
+        super().__init__(detail, retry_after=retry_after, limit=limit)
         self.headers["Retry-After"] = str(retry_after)
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from functools import cached_property
+from ipaddress import ip_network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -185,6 +186,24 @@ class Settings(BaseSettings):
         default="memory://",
         description="Where rate-limit counters live: memory:// (one process) or redis://host:port/db.",
     )
+    sensitive_rate_limit: str | None = Field(
+        default="30/minute",
+        description="A second, stricter per-credential limit on the sensitive routes (API key "
+        "management, GDPR, exports), on top of rate_limit; `limits` notation. Empty disables "
+        "it.",
+    )
+    sensitive_rate_limit_per_ip: str | None = Field(
+        default="60/minute",
+        description="Per client IP limit on the sensitive routes, whatever the credential "
+        "(counted before authentication); `limits` notation. Empty disables it.",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="Comma-separated IPs or CIDRs of the reverse proxies in front of the "
+        "service. Only when the peer is one of them is the client IP taken from "
+        "X-Forwarded-For (its right-most address that is not a trusted proxy); else the "
+        "peer address is the client IP and the header is ignored.",
+    )
 
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
     jwt_secret: SecretStr | None = Field(default=None, description="HS256 shared secret.")
@@ -205,6 +224,16 @@ class Settings(BaseSettings):
         ge=0,
         description="Upper bound on how stale another replica's view of the deployed config is.",
     )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part for part in (p.strip() for p in value.split(",")) if part]
+        if isinstance(value, list | tuple):
+            for entry in value:
+                ip_network(str(entry), strict=False)  # ValueError: not an IP or CIDR
+        return value
 
     @model_validator(mode="after")
     def _check_jwt(self) -> Settings:

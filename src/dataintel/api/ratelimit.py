@@ -80,7 +80,13 @@ class LocalWindows:
 
 
 class RateLimiter:
-    def __init__(self, limit: str, storage_url: str) -> None:
+    def __init__(
+        self, limit: str, storage_url: str, subject: str = "this credential", name: str = ""
+    ) -> None:
+        """``subject`` names what is counted in the 429's detail; ``name``, when set, is the
+        problem's ``limit`` member (which of several limiters refused)."""
+        self.subject = subject
+        self.name = name or None
         self.items: list[RateLimitItem] = parse_many(limit)
         self.local: list[LocalWindows] | None = None
         if storage_url.startswith("memory://"):
@@ -98,17 +104,19 @@ class RateLimiter:
             for item, windows in zip(self.items, self.local, strict=True):
                 wait = windows.hit(identity)
                 if wait is not None:
-                    retry = max(1, math.ceil(wait))
-                    raise RateLimited(f"rate limit {item} exceeded for this credential", retry)
+                    raise self._refused(item, wait)
             return
         try:
             for item in self.items:
                 if not self.limiter.hit(item, identity):
                     stats = self.limiter.get_window_stats(item, identity)
-                    retry = max(1, math.ceil(stats.reset_time - time.time()))
-                    raise RateLimited(f"rate limit {item} exceeded for this credential", retry)
+                    raise self._refused(item, stats.reset_time - time.time())
         except StorageError as exc:
             raise Unavailable("the rate-limit storage is unavailable; retry shortly") from exc
+
+    def _refused(self, item: RateLimitItem, wait: float) -> RateLimited:
+        retry = max(1, math.ceil(wait))
+        return RateLimited(f"rate limit {item} exceeded for {self.subject}", retry, limit=self.name)
 
     def check_storage(self) -> bool:
         return True if self.local is not None else bool(self.storage.check())

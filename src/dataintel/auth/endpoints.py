@@ -9,12 +9,18 @@ from fastapi import APIRouter, Depends, Path, Query, Request, status
 from dataintel.api.audit import annotate, annotate_project
 from dataintel.api.deps import PROJECT_ID_PATTERN, SessionDep, require
 from dataintel.api.json_body import StrictJSONRoute
+from dataintel.api.sensitive import SENSITIVE
 from dataintel.auth.permissions import Permission
 from dataintel.auth.principal import Principal
 from dataintel.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, CallerRead
 from dataintel.auth.service import ApiKeyService
 
-router = APIRouter(prefix="/api/v1/api-keys", route_class=StrictJSONRoute, tags=["api-keys"])
+router = APIRouter(
+    prefix="/api/v1/api-keys",
+    route_class=StrictJSONRoute,
+    tags=["api-keys"],
+    dependencies=[SENSITIVE],
+)
 KEY_ID_PATTERN = r"^[A-Za-z0-9]{1,40}$"
 me_router = APIRouter(prefix="/api/v1/me", route_class=StrictJSONRoute, tags=["api-keys"])
 KeysAdmin = Annotated[Principal, Depends(require(Permission.KEYS_MANAGE))]

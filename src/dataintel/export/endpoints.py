@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
 from dataintel.api.deps import ProjectScope, app_state, credential_project_scope
+from dataintel.api.sensitive import SENSITIVE
 from dataintel.api.state import ANALYTICS
 from dataintel.api.types import TIME_MIN, UtcTime
 from dataintel.auth.permissions import Permission
@@ -23,7 +24,7 @@ from dataintel.export.predictions import PredictionQuery, export_predictions
 from dataintel.export.service import ExportRequest, ExportService
 from dataintel.model.windows import parse_window
 
-router = APIRouter(tags=["export"])
+router = APIRouter(tags=["export"], dependencies=[SENSITIVE])
 ExportScope = Annotated[ProjectScope, Depends(credential_project_scope(Permission.EXPORT_READ))]
 Cursor = Annotated[
     str | None,

@@ -9,6 +9,7 @@ import anyio
 from fastapi import APIRouter, BackgroundTasks, Body, Depends, Path, Query, Request, Response
 
 from dataintel.api.deps import ProjectScope, app_state, credential_project_scope
+from dataintel.api.sensitive import SENSITIVE
 from dataintel.api.state import ANALYTICS
 from dataintel.auth.permissions import Permission
 from dataintel.features.serving.service import SERVER
@@ -20,7 +21,7 @@ from dataintel.ingest.resources import INGEST
 from dataintel.storage.metadata.audit_repository import append
 from dataintel.storage.metadata.gdpr_repository import installation_secret
 
-router = APIRouter(tags=["gdpr"])
+router = APIRouter(tags=["gdpr"], dependencies=[SENSITIVE])
 GdprScope = Annotated[ProjectScope, Depends(credential_project_scope(Permission.GDPR_MANAGE))]
 UserId = Annotated[str, Path(min_length=1, max_length=256, description="The user's id.")]
 RequestId = Annotated[str, Path(max_length=40, pattern=r"^gdpr_[0-9a-f]{32}$")]

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
 from dataintel.api.deps import ProjectScope, app_state, credential_project_scope
+from dataintel.api.sensitive import SENSITIVE
 from dataintel.api.state import ANALYTICS
 from dataintel.auth.permissions import Permission
 from dataintel.config.deployments.active import CONFIGS
@@ -30,7 +31,7 @@ from dataintel.reports.schemas import ReportCreate, ReportRead
 from dataintel.reports.service import ReportService, report_url
 from dataintel.storage.metadata.audit_repository import append
 
-router = APIRouter(tags=["export"])
+router = APIRouter(tags=["export"], dependencies=[SENSITIVE])
 ExportScope = Annotated[ProjectScope, Depends(credential_project_scope(Permission.EXPORT_READ))]
 JOB_FORMAT = {
     ExportFormat.NDJSON: ReportFormat.JSON,

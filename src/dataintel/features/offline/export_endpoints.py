@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from dataintel.api.deps import ProjectScope, app_state, credential_project_scope
+from dataintel.api.sensitive import SENSITIVE
 from dataintel.api.state import ANALYTICS
 from dataintel.api.types import UtcTime
 from dataintel.auth.permissions import Permission
@@ -23,7 +24,7 @@ from dataintel.features.offline.historical import HistoricalService
 from dataintel.features.offline.schemas import RESPONSES, HistoricalFormat
 from dataintel.model.windows import parse_window
 
-router = APIRouter(tags=["export"])
+router = APIRouter(tags=["export"], dependencies=[SENSITIVE])
 KeyScope = Annotated[ProjectScope, Depends(credential_project_scope(Permission.FEATURES_READ))]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

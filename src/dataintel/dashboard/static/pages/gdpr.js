@@ -109,6 +109,18 @@ export async function load() {
     if (old && at >= 0) old.replaceWith(card(request)); else renderList();
   }
 
+  // A request's status, or null after waiting out a 429 (GDPR routes have a stricter rate
+  // limit, DATAINTEL_SENSITIVE_RATE_LIMIT, than the fast polls below would keep under).
+  async function statusOf(id) {
+    try {
+      return await get(`/v1/gdpr/status/${id}`);
+    } catch (e) {
+      if (e.status !== 429) throw e;
+      await sleep(1000 * (e.problem.retry_after || 5));
+      return null;
+    }
+  }
+
   // Polls GET /v1/gdpr/status/{id} until the request has finished or failed (or the page is left).
   async function follow(id) {
     if (following.has(id)) return;
@@ -117,8 +129,9 @@ export async function load() {
       for (let polls = 0; ; polls++) {
         await sleep(polls < 40 ? 500 : 5000); // a failed store is retried with back-off
         if (!root.isConnected) return;
-        const request = await get(`/v1/gdpr/status/${id}`);
+        const request = await statusOf(id);
         if (!root.isConnected) return;
+        if (request === null) continue; // over the GDPR routes' rate limit: waited, poll again
         upsert(request, false);
         if (id === latest) announce(request);
         if (DONE.has(request.status)) return;
