@@ -166,6 +166,8 @@ def main() -> None:
             **os.environ,
             "DATAINTEL_DATA_DIR": str(tmp / "data"),
             "DATAINTEL_RATE_LIMIT": "1000000/second",
+            "DATAINTEL_SENSITIVE_RATE_LIMIT": "",  # GDPR and exports: polled, not abused
+            "DATAINTEL_SENSITIVE_RATE_LIMIT_PER_IP": "",
         }
         (tmp / "p.yaml").write_text(CONFIG)
         cli(env, "apply", str(tmp / "p.yaml"), "--deploy")

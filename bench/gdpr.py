@@ -158,6 +158,8 @@ def main() -> None:
             **os.environ,
             "DATAINTEL_DATA_DIR": str(data_dir),
             "DATAINTEL_RATE_LIMIT": "",
+            "DATAINTEL_SENSITIVE_RATE_LIMIT": "",  # GDPR and exports: polled, not abused
+            "DATAINTEL_SENSITIVE_RATE_LIMIT_PER_IP": "",
             "DATAINTEL_LOG_LEVEL": "warning",
             "DATAINTEL_INGEST_ALLOWED_LATENESS_SECONDS": str(3 * 86400),
             "DATAINTEL_WAIT_PROCESSED_TIMEOUT_SECONDS": "1800",

@@ -62,6 +62,8 @@ def prepare(data_dir: Path, **extra: str) -> tuple[dict[str, str], str]:
         **os.environ,
         "DATAINTEL_DATA_DIR": str(data_dir),
         "DATAINTEL_RATE_LIMIT": "",
+        "DATAINTEL_SENSITIVE_RATE_LIMIT": "",  # GDPR and exports: polled, not abused
+        "DATAINTEL_SENSITIVE_RATE_LIMIT_PER_IP": "",
         "DATAINTEL_LOG_LEVEL": "warning",
         **extra,
     }
