@@ -60,7 +60,9 @@ APP = create_app(
         data_dir=_ROOT,
         metadata_url=f"sqlite:///{_ROOT / 'metadata.db'}",
         log_level="error",
-        rate_limit=None,
+        rate_limit=None,  # the fuzz sends thousands of requests: limits are tested elsewhere
+        sensitive_rate_limit=None,
+        sensitive_rate_limit_per_ip=None,
         jwt_secret="fuzz-secret-" + "x" * 32,
     )
 )
