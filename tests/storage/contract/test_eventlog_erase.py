@@ -61,9 +61,10 @@ async def test_erase_leaves_no_readable_entry_of_the_subject(logs: Logs) -> None
     assert "e5" in {str(e["event_id"]) for e in await _all(reopened)}
 
 
+@pytest.mark.parametrize("logs", [pytest.param("kafka", marks=pytest.mark.redis)], indirect=True)
 async def test_kafka_records_are_sealed_on_the_wire(logs: Logs) -> None:
-    if logs.kind != "kafka":
-        pytest.skip("the embedded log stores in clear and erases by tombstones")
+    """Kafka only: the embedded log stores in clear and erases by tombstones."""
+    assert logs.kind == "kafka"
     from dataintel.storage.eventlog.dedup import open_dedup_store
     from dataintel.storage.eventlog.kafka import KafkaEventLog
 
