@@ -48,13 +48,24 @@ class SubjectKeys:
         self._sessions = sessions
         self._engine: Engine = sessions.kw["bind"]
         self._lock = threading.Lock()
-        self._cache: OrderedDict[bytes, bytes] = OrderedDict()  # key id → key
+        # key id → its cipher (the key schedule done once), and subject → key id (the HMAC
+        # done once): the per-record cost is one AES-GCM pass.
+        self._cache: OrderedDict[bytes, AESGCM] = OrderedDict()
+        self._ids: OrderedDict[Subject, bytes] = OrderedDict()
 
     def key_id(self, subject: Subject) -> bytes:
-        return bytes.fromhex(subject_hash(installation_secret(self._sessions), *subject))
+        found = self._ids.get(subject)
+        if found is None:
+            secret = installation_secret(self._sessions)
+            found = bytes.fromhex(subject_hash(secret, *subject))
+            with self._lock:
+                self._ids[subject] = found
+                if len(self._ids) > CACHED_KEYS:
+                    self._ids.popitem(last=False)
+        return found
 
-    def for_subjects(self, subjects: Iterable[Subject]) -> dict[Subject, tuple[bytes, bytes]]:
-        """(key id, key) per subject, creating the keys that do not exist yet."""
+    def for_subjects(self, subjects: Iterable[Subject]) -> dict[Subject, tuple[bytes, AESGCM]]:
+        """(key id, cipher) per subject, creating the keys that do not exist yet."""
         ids = {s: self.key_id(s) for s in set(subjects)}
         keys = self._cached(ids.values())
         missing = [i for i in ids.values() if i not in keys]
@@ -62,8 +73,8 @@ class SubjectKeys:
             keys |= self._create(missing)
         return {s: (i, keys[i]) for s, i in ids.items()}
 
-    def by_ids(self, ids: Iterable[bytes]) -> dict[bytes, bytes]:
-        """The keys that still exist among ``ids`` (a destroyed one is absent)."""
+    def by_ids(self, ids: Iterable[bytes]) -> dict[bytes, AESGCM]:
+        """The ciphers of the keys that still exist among ``ids`` (a destroyed one is absent)."""
         wanted = set(ids)
         keys = self._cached(wanted)
         missing = wanted - keys.keys()
@@ -90,26 +101,26 @@ class SubjectKeys:
     def close(self) -> None:
         self._engine.dispose()
 
-    def _cached(self, ids: Iterable[bytes]) -> dict[bytes, bytes]:
+    def _cached(self, ids: Iterable[bytes]) -> dict[bytes, AESGCM]:
         with self._lock:
             return {i: k for i in ids if (k := self._cache.get(i)) is not None}
 
-    def _remember(self, keys: Mapping[bytes, bytes]) -> None:
+    def _remember(self, keys: Mapping[bytes, AESGCM]) -> None:
         with self._lock:
             self._cache.update(keys)
             while len(self._cache) > CACHED_KEYS:
                 self._cache.popitem(last=False)
 
-    def _load(self, ids: Iterable[bytes]) -> dict[bytes, bytes]:
+    def _load(self, ids: Iterable[bytes]) -> dict[bytes, AESGCM]:
         with self._sessions() as session:
             rows = session.execute(
                 select(SubjectKey.id, SubjectKey.key).where(
                     SubjectKey.id.in_([i.hex() for i in ids])
                 )
             )
-            return {bytes.fromhex(i): bytes.fromhex(k) for i, k in rows}
+            return {bytes.fromhex(i): AESGCM(bytes.fromhex(k)) for i, k in rows}
 
-    def _create(self, ids: Sequence[bytes]) -> dict[bytes, bytes]:
+    def _create(self, ids: Sequence[bytes]) -> dict[bytes, AESGCM]:
         """Insert a random key per id unless one exists (another process may race), then
         read what is stored: every process ends up with the same key."""
         with self._sessions.begin() as session:
@@ -121,9 +132,9 @@ class SubjectKeys:
         return found
 
 
-def seal(key_id: bytes, key: bytes, value: bytes) -> bytes:
+def seal(key_id: bytes, cipher: AESGCM, value: bytes) -> bytes:
     nonce = os.urandom(NONCE_BYTES)
-    return bytes([SEALED]) + key_id + nonce + AESGCM(key).encrypt(nonce, value, key_id)
+    return bytes([SEALED]) + key_id + nonce + cipher.encrypt(nonce, value, key_id)
 
 
 def sealed_id(value: bytes) -> bytes | None:
@@ -145,10 +156,10 @@ def unseal(entries: Sequence[LogEntry], keys: SubjectKeys) -> list[LogEntry]:
         key_id = sealed_id(entry.value)
         if key_id is None:
             out.append(entry)
-        elif (key := found.get(key_id)) is not None:
+        elif (cipher := found.get(key_id)) is not None:
             body = entry.value[1 + ID_BYTES :]
             try:
-                plain = AESGCM(key).decrypt(body[:NONCE_BYTES], body[NONCE_BYTES:], key_id)
+                plain = cipher.decrypt(body[:NONCE_BYTES], body[NONCE_BYTES:], key_id)
             except InvalidTag:  # sealed under a destroyed key the subject has since replaced
                 continue
             out.append(LogEntry(entry.partition, entry.offset, plain))
