@@ -50,6 +50,7 @@ _PROMPT_CLEANUP = (
     "old_parts_lifetime = 2, cleanup_delay_period = 1, max_cleanup_delay_period = 1, "
     "cleanup_delay_period_random_add = 0"
 )
+ERASURES_FRESH_S = 1.0  # how stale erasures() may be in another process
 DDL = (
     """CREATE TABLE IF NOT EXISTS events (
         project_id String,
@@ -96,6 +97,7 @@ class ClickHouseAnalytics(AnalyticsStore):
     def __init__(self, engine: _Engine) -> None:
         self._engine = engine
         self._lock = threading.Lock()
+        self._erasures: tuple[float, int] | None = None  # (read at, count): see erasures()
         for statement in DDL:
             engine.command(statement)
 
@@ -149,8 +151,10 @@ class ClickHouseAnalytics(AnalyticsStore):
                     f"ALTER TABLE events DELETE WHERE {where} SETTINGS mutations_sync = 2"
                 )
             if always or deleted:
+                self._erasures = None  # a fresh read
                 erasures = self.erasures() + 1
                 self._engine.command(f"INSERT INTO store_meta VALUES ('erasures', {erasures:d})")  # noqa: S608
+                self._erasures = (time.monotonic(), erasures)
                 self._wait_replaced_parts_gone()
         return deleted
 
@@ -171,9 +175,15 @@ class ClickHouseAnalytics(AnalyticsStore):
             replaced &= set(self._engine.table(query, {}).column("name").to_pylist())
 
     def erasures(self) -> int:
+        """Read at most once a second (the analytics cache asks on every lookup): this
+        process's own erasures count at once, another process's within a second."""
+        cached = self._erasures
+        if cached is not None and time.monotonic() - cached[0] < ERASURES_FRESH_S:
+            return cached[1]
         found = self._engine.table("SELECT max(value) AS n FROM store_meta", {})
         value = found.column("n")[0].as_py() if found.num_rows else None
-        return int(value or 0)
+        self._erasures = (time.monotonic(), int(value or 0))
+        return self._erasures[1]
 
     def positions(self) -> dict[int, int]:
         text, params = queries.POSITIONS.clickhouse()
