@@ -38,8 +38,10 @@ from dataintel.storage.analytics.decode import decode_entries
 from dataintel.storage.analytics.port import (
     AnalyticsStore,
     ApplyResult,
+    BatchRun,
     EventCount,
     EventQuery,
+    batch_table,
 )
 from dataintel.storage.errors import InvalidQuery
 from dataintel.storage.eventlog.port import LogEntry
@@ -78,6 +80,14 @@ DDL = (
     ) ENGINE = ReplacingMergeTree(next_offset) ORDER BY log_partition""",
     """CREATE TABLE IF NOT EXISTS store_meta (key String, value Int64)
     ENGINE = ReplacingMergeTree(value) ORDER BY key""",
+    """CREATE TABLE IF NOT EXISTS batch_feature_values (
+        project_id String,
+        feature String,
+        version Int64,
+        computed_at DateTime64(6, 'UTC'),
+        entity String,
+        value String
+    ) ENGINE = ReplacingMergeTree ORDER BY (project_id, feature, version, computed_at, entity)""",
 )
 
 
@@ -204,6 +214,18 @@ class ClickHouseAnalytics(AnalyticsStore):
         return [
             EventCount(row["event"], row["hour"].astimezone(UTC), int(row["n"])) for row in rows
         ]
+
+    def write_batch_values(self, run: BatchRun) -> None:
+        """One insert with a token of the run's rows: a re-run with the same values is
+        dropped by the server, one with new values replaces them by key (reads use FINAL)."""
+        rows = batch_table(run)
+        if not rows.num_rows:
+            return
+        digest = hashlib.sha256()
+        for column in rows.columns:
+            digest.update(str(column.to_pylist()).encode())
+        with self._lock:
+            self._engine.insert("batch_feature_values", rows, f"bf-{digest.hexdigest()}")
 
     def sql(self, query: str, params: Sequence[object] = ()) -> pa.Table:
         text, values = queries.user_query(query, params).clickhouse()

@@ -27,8 +27,10 @@ from dataintel.storage.analytics.decode import decode_entries
 from dataintel.storage.analytics.port import (
     AnalyticsStore,
     ApplyResult,
+    BatchRun,
     EventCount,
     EventQuery,
+    batch_table,
 )
 from dataintel.storage.errors import InvalidQuery
 from dataintel.storage.eventlog.port import LogEntry
@@ -55,8 +57,17 @@ CREATE TABLE IF NOT EXISTS log_positions (
     next_offset BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS batch_feature_values (
+    project_id VARCHAR NOT NULL,
+    feature VARCHAR NOT NULL,
+    version BIGINT NOT NULL,
+    computed_at TIMESTAMP NOT NULL,
+    entity VARCHAR NOT NULL,
+    value VARCHAR NOT NULL,
+    PRIMARY KEY (project_id, feature, version, computed_at, entity)
+);
 """
-_TABLES = ("events", "log_positions", "store_meta")
+_TABLES = ("events", "log_positions", "store_meta", "batch_feature_values")
 _ERASE = """
 DELETE FROM events WHERE project_id = $1
 AND (user_id = $2 OR list_contains($3::VARCHAR[], cart_id)
@@ -141,6 +152,27 @@ class DuckDBAnalytics(AnalyticsStore):
                 db.unregister("_batch")
             self._positions = {**self._positions, **positions}
         return ApplyResult(inserted, len(entries) - inserted, positions, decoded)
+
+    def write_batch_values(self, run: BatchRun) -> None:
+        rows = queries.naive_utc(batch_table(run))
+        with self._lock:
+            db = self._db
+            db.register("_run", rows)
+            try:
+                db.execute("BEGIN TRANSACTION")
+                try:
+                    db.execute(
+                        "DELETE FROM batch_feature_values WHERE project_id = ? AND feature = ? "
+                        "AND version = ? AND computed_at = ?",
+                        [run.project_id, run.feature, run.version, _naive_us(run.computed_at)],
+                    )
+                    db.execute("INSERT INTO batch_feature_values SELECT * FROM _run")
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            finally:
+                db.unregister("_run")
 
     def _connect(self, path: str) -> duckdb.DuckDBPyConnection:
         db = duckdb.connect(path, config=self._config)
@@ -309,3 +341,7 @@ def _naive_times(table: pa.Table) -> pa.Table:
             index, pa.field(name, _NAIVE, nullable=False), table.column(index).cast(_NAIVE)
         )
     return table
+
+
+def _naive_us(micros: int) -> datetime:
+    return datetime(1970, 1, 1) + timedelta(microseconds=micros)

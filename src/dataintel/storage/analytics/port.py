@@ -69,6 +69,49 @@ class ApplyResult:
     batch: pa.Table | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class BatchRun:
+    """One run of a batch feature version: the value per entity as of ``computed_at``."""
+
+    project_id: str
+    feature: str
+    version: int
+    computed_at: int  # µs
+    values: Mapping[str, object]  # entity id -> JSON scalar
+
+
+# Columns of the batch_feature_values table (``value`` is JSON text).
+BATCH_COLUMNS = ("project_id", "feature", "version", "computed_at", "entity", "value")
+BATCH_SCHEMA = pa.schema(
+    [
+        ("project_id", pa.string()),
+        ("feature", pa.string()),
+        ("version", pa.int64()),
+        ("computed_at", pa.timestamp("us", tz="UTC")),
+        ("entity", pa.string()),
+        ("value", pa.string()),
+    ]
+)
+
+
+def batch_table(run: BatchRun) -> pa.Table:
+    """The rows of ``run``."""
+    import orjson
+
+    n = len(run.values)
+    return pa.Table.from_pydict(
+        {
+            "project_id": [run.project_id] * n,
+            "feature": [run.feature] * n,
+            "version": [run.version] * n,
+            "computed_at": pa.array([run.computed_at] * n, pa.timestamp("us", tz="UTC")),
+            "entity": list(run.values),
+            "value": [orjson.dumps(v).decode() for v in run.values.values()],
+        },
+        schema=BATCH_SCHEMA,
+    )
+
+
 class AnalyticsStore(ABC):
     dialect: str  # "duckdb" | "clickhouse"
     positions_in_memory = False  # True: positions() reads no storage (cheap per request)
@@ -107,6 +150,12 @@ class AnalyticsStore(ABC):
     @abstractmethod
     def count_events(self, project_id: str, since: datetime | None = None) -> list[EventCount]:
         """Stored events per event name and hour of arrival."""
+
+    @abstractmethod
+    def write_batch_values(self, run: BatchRun) -> None:
+        """Keep the values of a batch feature run in ``batch_feature_values`` (readable by
+        ``sql``), replacing any earlier write of the same (project, feature, version,
+        computed_at): idempotent."""
 
     @abstractmethod
     def sql(self, query: str, params: Sequence[object] = ()) -> pa.Table:
