@@ -21,6 +21,7 @@ from dataintel.auth import endpoints as api_keys
 from dataintel.composition import build_state, role_of, running
 from dataintel.config.analytics_settings import endpoints as analytics_settings
 from dataintel.config.deployments import endpoints as deployments
+from dataintel.config.batch import endpoints as batch_features
 from dataintel.config.derived import endpoints as derived
 from dataintel.config.features import endpoints as features
 from dataintel.config.pipelines import endpoints as pipelines
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         templates.router,
         features.router,
         derived.router,
+        batch_features.router,
         deployments.router,
         analytics_settings.router,
         retention.router,

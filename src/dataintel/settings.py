@@ -107,6 +107,13 @@ class Settings(BaseSettings):
     report_poll_seconds: float = Field(
         default=1.0, gt=0, description="How often an idle worker looks for queued reports."
     )
+    batch_features_tick_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        le=86400,
+        description="The job features.batch runs this often per project and computes the "
+        "batch features that are due per their schedule (the schedule's granularity).",
+    )
     retention_interval_seconds: float = Field(
         default=3600.0,
         gt=0,
