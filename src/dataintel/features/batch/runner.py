@@ -72,7 +72,7 @@ class BatchRunner:
         t_us = micros(at)
         values = compute(self.analytics, spec, pipelines, project_id, t_us)
         self.analytics.write_batch_values(
-            BatchRun(project_id, spec.name, spec.version, t_us, values)
+            BatchRun(project_id, spec.name, spec.version, t_us, values, spec.empty_value())
         )
         self.online.write_batch(
             BatchValues(project_id, spec.entity_key, spec.state_field, t_us, spec.empty_value(), values)

@@ -219,8 +219,6 @@ class ClickHouseAnalytics(AnalyticsStore):
         """One insert with a token of the run's rows: a re-run with the same values is
         dropped by the server, one with new values replaces them by key (reads use FINAL)."""
         rows = batch_table(run)
-        if not rows.num_rows:
-            return
         digest = hashlib.sha256()
         for column in rows.columns:
             digest.update(str(column.to_pylist()).encode())

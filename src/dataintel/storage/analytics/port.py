@@ -78,8 +78,12 @@ class BatchRun:
     version: int
     computed_at: int  # µs
     values: Mapping[str, object]  # entity id -> JSON scalar
+    empty: object = None  # the value of an entity the run did not find
 
 
+# The marker row of a run (entity ids are never empty): its value is the run's ``empty``, so
+# the runs are known (as of a time) even when one found no entity.
+RUN_MARKER = ""
 # Columns of the batch_feature_values table (``value`` is JSON text).
 BATCH_COLUMNS = ("project_id", "feature", "version", "computed_at", "entity", "value")
 BATCH_SCHEMA = pa.schema(
@@ -98,15 +102,15 @@ def batch_table(run: BatchRun) -> pa.Table:
     """The rows of ``run``."""
     import orjson
 
-    n = len(run.values)
+    n = len(run.values) + 1
     return pa.Table.from_pydict(
         {
             "project_id": [run.project_id] * n,
             "feature": [run.feature] * n,
             "version": [run.version] * n,
             "computed_at": pa.array([run.computed_at] * n, pa.timestamp("us", tz="UTC")),
-            "entity": list(run.values),
-            "value": [orjson.dumps(v).decode() for v in run.values.values()],
+            "entity": [RUN_MARKER, *run.values],
+            "value": [orjson.dumps(v).decode() for v in (run.empty, *run.values.values())],
         },
         schema=BATCH_SCHEMA,
     )
@@ -154,8 +158,8 @@ class AnalyticsStore(ABC):
     @abstractmethod
     def write_batch_values(self, run: BatchRun) -> None:
         """Keep the values of a batch feature run in ``batch_feature_values`` (readable by
-        ``sql``), replacing any earlier write of the same (project, feature, version,
-        computed_at): idempotent."""
+        ``sql``; with its ``RUN_MARKER`` row), replacing any earlier write of the same
+        (project, feature, version, computed_at): idempotent."""
 
     @abstractmethod
     def sql(self, query: str, params: Sequence[object] = ()) -> pa.Table:
