@@ -6,7 +6,8 @@ Expected values are computed here with pandas from the events written."""
 
 from __future__ import annotations
 
-import uuid
+import csv
+import io
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +33,10 @@ NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 T1 = NOW - timedelta(hours=2)
 T2 = NOW - timedelta(minutes=1)
 SHIFT = (T1 - timedelta(minutes=10)) - datetime(2019, 10, 1, 2, 50, tzinfo=UTC)
+REALTIME = """
+features:
+  - {name: views, pipeline_id: web, source_event: view, aggregation: COUNT, windows: [1h]}
+"""
 BATCH = """
 batch:
   - {name: category_popularity, pipeline_id: web, source_event: view, entity_key: category_code,
@@ -110,7 +115,7 @@ def counts(frame: pd.DataFrame, at: datetime, event: str, key: str) -> dict[str,
 
 def test_job_serving_stale_and_reruns(app: Any, client: TestClient, keys: Keys, frame: pd.DataFrame) -> None:
     keys.project("shop")
-    apply_yaml(app, "project: {id: shop, name: Shop}\n" + PIPELINE_YAML + BATCH)
+    apply_yaml(app, "project: {id: shop, name: Shop}\n" + PIPELINE_YAML + REALTIME + BATCH)
     state = app.state.dataintel
     write(state.port(ANALYTICS), shifted())
     reader = keys.headers([Role.SERVICE], "shop")
@@ -162,6 +167,25 @@ def test_job_serving_stale_and_reruns(app: Any, client: TestClient, keys: Keys, 
 
     definitions = client.get("/v1/features/definitions", headers=reader).json()["features"]
     assert {(d["name"], d["kind"], d["ttl"]) for d in definitions} >= {("category_popularity", "batch", "30m")}
+
+    # point in time: the run with the latest computed_at <= t, as served after that run
+    at = [T1 - timedelta(minutes=1), T1, T1 + timedelta(minutes=30), T2 - timedelta(microseconds=1), T2, NOW]
+    rows = [{"entity_id": "electronics.smartphone", "timestamp": iso(t)} for t in at]
+    rows.append({"entity_id": "no.such.category", "timestamp": iso(T1 + timedelta(minutes=5))})
+    body = {"entity_key": "category_code", "features": ["category_popularity"], "rows": rows}
+    resp = client.post("/v1/features/historical", json=body, headers=reader)
+    assert resp.status_code == 200, resp.text
+    got = [r["category_popularity"] for r in resp.json()["rows"]]
+    one, two = phone["values"]["category_popularity"], fresh["values"]["category_popularity"]
+    assert got == [None, one, one, one, two, two, 0]
+    assert resp.json()["versions"] == {"category_popularity": 1}
+    # mixed with a real-time feature of the same entity key, for every value by default
+    users = [{"entity_id": buyer, "timestamp": iso(t)} for t in (T1 - timedelta(seconds=1), T2)]
+    resp = client.post("/v1/features/historical", json={"rows": users, "format": "csv"}, headers=reader)
+    assert resp.status_code == 200, resp.text
+    header, early, late = csv.reader(io.StringIO(resp.text))
+    assert header[-2:] == ["views_1h", "purchase_frequency"]
+    assert early[-1] == "" and late[-1] == str(buyers[buyer])
 
 
 def test_projects_never_see_each_others_values(app: Any, client: TestClient, keys: Keys) -> None:
