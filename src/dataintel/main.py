@@ -20,8 +20,8 @@ from dataintel.audit import endpoints as audit
 from dataintel.auth import endpoints as api_keys
 from dataintel.composition import build_state, role_of, running
 from dataintel.config.analytics_settings import endpoints as analytics_settings
-from dataintel.config.deployments import endpoints as deployments
 from dataintel.config.batch import endpoints as batch_features
+from dataintel.config.deployments import endpoints as deployments
 from dataintel.config.derived import endpoints as derived
 from dataintel.config.features import endpoints as features
 from dataintel.config.pipelines import endpoints as pipelines

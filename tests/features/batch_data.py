@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-
 from tests.ingest.test_real_data import REAL
 
 REES46 = REAL / "rees46-multicategory/2019-Oct_head_20191001T0000-0250Z.csv.gz"

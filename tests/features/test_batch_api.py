@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-
-from dataintel.auth.permissions import Role
 from tests.conftest import Keys, apply_yaml, assert_problem
 from tests.features.batch_data import PIPELINE_YAML
+
+from dataintel.auth.permissions import Role
 
 BASE = "/api/v1/projects/shop/batch-features"
 POPULARITY = {
@@ -44,10 +44,12 @@ def shop(app: Any, client: TestClient, keys: Keys) -> dict[str, str]:
 def test_crud_versions_and_deploy(client: TestClient, shop: dict[str, str]) -> None:
     created = client.post(BASE, json=POPULARITY, headers=shop)
     assert created.status_code == 201, created.text
-    assert created.json()["version"] == 1 and created.json()["reads"] == []
+    assert created.json()["version"] == 1
+    assert created.json()["reads"] == []
     made = client.post(BASE, json=CONVERSION, headers=shop)
     assert made.status_code == 201, made.text
-    assert made.json()["reads"] == ["event"] and made.json()["window"] == "30d"
+    assert made.json()["reads"] == ["event"]
+    assert made.json()["window"] == "30d"
     assert client.post(BASE, json=CONVERSION, headers=shop).status_code == 409
     listed = client.get(BASE, headers=shop).json()
     assert [b["name"] for b in listed] == ["brand_conversion_rate", "category_popularity"]
@@ -55,9 +57,11 @@ def test_crud_versions_and_deploy(client: TestClient, shop: dict[str, str]) -> N
     same = client.patch(f"{BASE}/category_popularity", json={"ttl": "2h"}, headers=shop)
     assert same.json()["version"] == 1  # nothing changed
     patched = client.patch(f"{BASE}/category_popularity", json={"ttl": "10m"}, headers=shop)
-    assert patched.json()["version"] == 2 and patched.json()["ttl"] == "10m"
+    assert patched.json()["version"] == 2
+    assert patched.json()["ttl"] == "10m"
     put = client.put(f"{BASE}/category_popularity", json={**POPULARITY, "name": None}, headers=shop)
-    assert put.json()["version"] == 3 and put.json()["ttl"] == "2h"
+    assert put.json()["version"] == 3
+    assert put.json()["ttl"] == "2h"
     # PATCH can switch forms: expression in, aggregation and its event out
     switched = client.patch(
         f"{BASE}/category_popularity",
@@ -84,39 +88,35 @@ def test_crud_versions_and_deploy(client: TestClient, shop: dict[str, str]) -> N
     assert client.get(f"{BASE}/nope", headers=shop).status_code == 404
 
 
-BAD_EXPRESSIONS = (
-    [
-        ({"expression": "(SELECT count(*) FROM events)"}, "expression"),
-        ({"expression": "count(*) FROM events"}, "expression"),
-        ({"expression": "sum(x) + (SELECT 1)"}, "expression"),
-        ({"expression": "read_csv('/etc/passwd')"}, "expression"),
-        ({"expression": "count(*) OVER ()"}, "expression"),
-        ({"expression": "price"}, "expression"),
-        ({"expression": "sum(secret_field)"}, "expression"),
-        ({"expression": "max(events.price)"}, "expression"),
-        ({"expression": "count(*); DROP TABLE events"}, "expression"),
-        ({"entity_key": "nowhere"}, "entity_key"),
-        ({"entity_key": "price; --"}, "entity_key"),
-        ({"window": "10y"}, "window"),
-        ({"schedule": "lifetime"}, "schedule"),
-        ({"ttl": "0s"}, "ttl"),
-        ({"aggregation": "COUNT"}, "body"),  # both forms
-        ({"pipeline_id": "nope"}, "pipeline_id"),
-    ]
-)
-BAD_AGGREGATIONS = (
-    [
-        ({"source_event": None}, "source_event"),
-        ({"source_event": "refund"}, "source_event"),
-        ({"aggregation": "SUM", "field": "brand"}, "field"),
-        ({"aggregation": "SUM"}, "field"),
-        ({"aggregation": "LAST", "field": "price"}, "aggregation"),
-        ({"aggregation": "AVG", "field": "unknown"}, "field"),
-        ({"entity_key": "price_list"}, "entity_key"),
-        ({"name": "Bad Name"}, "name"),
-        ({"description": "x" * 2001}, "description"),
-    ]
-)
+BAD_EXPRESSIONS = [
+    ({"expression": "(SELECT count(*) FROM events)"}, "expression"),
+    ({"expression": "count(*) FROM events"}, "expression"),
+    ({"expression": "sum(x) + (SELECT 1)"}, "expression"),
+    ({"expression": "read_csv('/etc/passwd')"}, "expression"),
+    ({"expression": "count(*) OVER ()"}, "expression"),
+    ({"expression": "price"}, "expression"),
+    ({"expression": "sum(secret_field)"}, "expression"),
+    ({"expression": "max(events.price)"}, "expression"),
+    ({"expression": "count(*); DROP TABLE events"}, "expression"),
+    ({"entity_key": "nowhere"}, "entity_key"),
+    ({"entity_key": "price; --"}, "entity_key"),
+    ({"window": "10y"}, "window"),
+    ({"schedule": "lifetime"}, "schedule"),
+    ({"ttl": "0s"}, "ttl"),
+    ({"aggregation": "COUNT"}, "body"),  # both forms
+    ({"pipeline_id": "nope"}, "pipeline_id"),
+]
+BAD_AGGREGATIONS = [
+    ({"source_event": None}, "source_event"),
+    ({"source_event": "refund"}, "source_event"),
+    ({"aggregation": "SUM", "field": "brand"}, "field"),
+    ({"aggregation": "SUM"}, "field"),
+    ({"aggregation": "LAST", "field": "price"}, "aggregation"),
+    ({"aggregation": "AVG", "field": "unknown"}, "field"),
+    ({"entity_key": "price_list"}, "entity_key"),
+    ({"name": "Bad Name"}, "name"),
+    ({"description": "x" * 2001}, "description"),
+]
 
 
 def test_bad_definitions_are_422_naming_the_field(client: TestClient, shop: dict[str, str]) -> None:
@@ -125,7 +125,9 @@ def test_bad_definitions_are_422_naming_the_field(client: TestClient, shop: dict
     for base, change, field in cases:
         resp = client.post(BASE, json={**base, **change}, headers=shop)
         assert_problem(resp, 422, field=field)
-        patched = client.patch(f"{BASE}/x", json={k: v for k, v in change.items() if k != "name"}, headers=shop)
+        patched = client.patch(
+            f"{BASE}/x", json={k: v for k, v in change.items() if k != "name"}, headers=shop
+        )
         assert patched.status_code in (404, 422), patched.text  # never a 500
     assert client.get(BASE, headers=shop).json() == []
 
@@ -155,15 +157,22 @@ def test_permissions_and_tenants(client: TestClient, keys: Keys, shop: dict[str,
     assert client.get("/api/v1/projects/other/batch-features", headers=other).json() == []
 
 
-def test_apply_declares_batch_features_and_checks_them(app: Any, client: TestClient, keys: Keys) -> None:
+def test_apply_declares_batch_features_and_checks_them(
+    app: Any, client: TestClient, keys: Keys
+) -> None:
     keys.project("shop")
-    text = "project: {id: shop, name: Shop}\n" + PIPELINE_YAML + """
+    text = (
+        "project: {id: shop, name: Shop}\n"
+        + PIPELINE_YAML
+        + """
 batch:
-  - {name: category_popularity, pipeline_id: web, source_event: view, entity_key: category_code, aggregation: COUNT}
+  - {name: category_popularity, pipeline_id: web, source_event: view,
+     entity_key: category_code, aggregation: COUNT}
   - name: brand_conversion_rate
     entity_key: brand
     expression: "count_if(event = 'purchase') / nullif(count_if(event = 'view'), 0)"
 """
+    )
     result = apply_yaml(app, text)
     assert {(c.kind, c.key) for c in result.changes} >= {
         ("batch", "category_popularity"),

@@ -16,27 +16,40 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
+from tests.analytics.store_writer import micros, write
+from tests.features.batch_data import PIPELINE_YAML, REES46, rees46_frame, rees46_rows
+from tests.ingest.test_real_data import _file
 
 from dataintel.features.batch.compute import compute
 from dataintel.model.batch import BatchFeatureSpec
 from dataintel.model.snapshot import ConfigSnapshot, PipelineSpec
 from dataintel.storage.analytics.port import AnalyticsStore
 from dataintel.storage.analytics.registry import open_analytics
-from tests.analytics.store_writer import micros, write
-from tests.features.batch_data import PIPELINE_YAML, REES46, rees46_frame, rees46_rows
-from tests.ingest.test_real_data import _file
 
 T = datetime(2019, 10, 1, 2, 40, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module", params=["duckdb", "chdb"])
-def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnalyticsStore]:
+def store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AnalyticsStore]:
     _file(str(REES46.relative_to(REES46.parents[1])))
     base: Path = tmp_path_factory.mktemp(request.param)
     url = f"duckdb:///{base / 'a.duckdb'}" if request.param == "duckdb" else f"chdb:///{base}"
     opened = open_analytics(url)
     write(opened, rees46_rows(), project_id="shop")
-    write(opened, [{"event": "view", "ts": T, "user_id": "u-other", "properties": {"brand": "apple", "category_code": "x"}}], project_id="other")
+    write(
+        opened,
+        [
+            {
+                "event": "view",
+                "ts": T,
+                "user_id": "u-other",
+                "properties": {"brand": "apple", "category_code": "x"},
+            }
+        ],
+        project_id="other",
+    )
     yield opened
     opened.close()
 
@@ -76,8 +89,17 @@ def same(got: dict[str, Any], want: dict[str, Any]) -> None:
             assert got[key] == pytest.approx(value, rel=1e-9), key
 
 
-def test_category_popularity_counts_views_per_category(store: AnalyticsStore, frame: pd.DataFrame) -> None:
-    got = run(store, pipeline_id="web", source_event="view", entity_key="category_code", aggregation="COUNT", window="30d")
+def test_category_popularity_counts_views_per_category(
+    store: AnalyticsStore, frame: pd.DataFrame
+) -> None:
+    got = run(
+        store,
+        pipeline_id="web",
+        source_event="view",
+        entity_key="category_code",
+        aggregation="COUNT",
+        window="30d",
+    )
     views = upto(frame)
     views = views[(views.event == "view") & views.category_code.notna()]
     want = views.groupby("category_code").size().to_dict()
@@ -87,24 +109,63 @@ def test_category_popularity_counts_views_per_category(store: AnalyticsStore, fr
 
 def test_a_short_window_reads_only_its_events(store: AnalyticsStore, frame: pd.DataFrame) -> None:
     # 1h: g(W) = 1 s, so the window is exactly [t - 1h, t]
-    got = run(store, pipeline_id="web", source_event="view", entity_key="brand", aggregation="SUM", field="price", window="1h")
+    got = run(
+        store,
+        pipeline_id="web",
+        source_event="view",
+        entity_key="brand",
+        aggregation="SUM",
+        field="price",
+        window="1h",
+    )
     views = window(frame, 3600, 1)
     views = views[(views.event == "view") & views.brand.notna()]
     same(got, views.groupby("brand").price.sum().to_dict())
-    everything = run(store, pipeline_id="web", source_event="view", entity_key="brand", aggregation="SUM", field="price", window="30d")
+    everything = run(
+        store,
+        pipeline_id="web",
+        source_event="view",
+        entity_key="brand",
+        aggregation="SUM",
+        field="price",
+        window="30d",
+    )
     assert sum(everything.values()) > sum(got.values())
 
 
 @pytest.mark.parametrize("aggregation", ["AVG", "MIN", "MAX"])
-def test_price_statistics_per_brand(store: AnalyticsStore, frame: pd.DataFrame, aggregation: str) -> None:
-    got = run(store, pipeline_id="web", source_event="view", entity_key="brand", aggregation=aggregation, field="price", window="2h")
+def test_price_statistics_per_brand(
+    store: AnalyticsStore, frame: pd.DataFrame, aggregation: str
+) -> None:
+    got = run(
+        store,
+        pipeline_id="web",
+        source_event="view",
+        entity_key="brand",
+        aggregation=aggregation,
+        field="price",
+        window="2h",
+    )
     views = window(frame, 7200, 1)
     views = views[(views.event == "view") & views.brand.notna()]
-    same(got, views.groupby("brand").price.agg({"AVG": "mean", "MIN": "min", "MAX": "max"}[aggregation]).to_dict())
+    same(
+        got,
+        views.groupby("brand")
+        .price.agg({"AVG": "mean", "MIN": "min", "MAX": "max"}[aggregation])
+        .to_dict(),
+    )
 
 
 def test_distinct_users_per_category(store: AnalyticsStore, frame: pd.DataFrame) -> None:
-    got = run(store, pipeline_id="web", source_event="view", entity_key="category_code", aggregation="COUNT_DISTINCT", field="user_id", window="30d")
+    got = run(
+        store,
+        pipeline_id="web",
+        source_event="view",
+        entity_key="category_code",
+        aggregation="COUNT_DISTINCT",
+        field="user_id",
+        window="30d",
+    )
     views = upto(frame)
     views = views[(views.event == "view") & views.category_code.notna()]
     assert got == {k: int(v) for k, v in views.groupby("category_code").user_id.nunique().items()}
@@ -128,7 +189,10 @@ def test_brand_conversion_rate_by_expression(store: AnalyticsStore, frame: pd.Da
     with_brand = with_brand[with_brand.brand.notna()]
     views = with_brand[with_brand.event == "view"].groupby("brand").size()
     buys = with_brand[with_brand.event == "purchase"].groupby("brand").size()
-    want = {b: (float(buys.get(b, 0)) / views[b] if views.get(b, 0) else None) for b in with_brand.brand.unique()}
+    want = {
+        b: (float(buys.get(b, 0)) / views[b] if views.get(b, 0) else None)
+        for b in with_brand.brand.unique()
+    }
     assert sum(1 for v in want.values() if v) > 10
     same(got, want)
 
@@ -137,19 +201,31 @@ def test_an_expression_reads_numbers_as_numbers(store: AnalyticsStore, frame: pd
     got = run(
         store,
         entity_key="category_code",
-        expression="sum(CASE WHEN event = 'purchase' THEN price ELSE 0 END) / count(DISTINCT user_id)",
+        expression="sum(CASE WHEN event = 'purchase' THEN price ELSE 0 END) "
+        "/ count(DISTINCT user_id)",
         window="30d",
     )
     rows = upto(frame)
     rows = rows[rows.category_code.notna()]
-    revenue = rows.assign(r=rows.price.where(rows.event == "purchase", 0.0)).groupby("category_code").r.sum()
+    revenue = (
+        rows.assign(r=rows.price.where(rows.event == "purchase", 0.0))
+        .groupby("category_code")
+        .r.sum()
+    )
     users = rows.groupby("category_code").user_id.nunique()
     same(got, (revenue / users).to_dict())
 
 
 def test_events_received_after_t_are_not_read(store: AnalyticsStore, frame: pd.DataFrame) -> None:
     early = T - timedelta(minutes=30)
-    spec = BatchFeatureSpec(name="f", pipeline_id="web", source_event="view", aggregation="COUNT", entity_key="category_code", window="30d")
+    spec = BatchFeatureSpec(
+        name="f",
+        pipeline_id="web",
+        source_event="view",
+        aggregation="COUNT",
+        entity_key="category_code",
+        window="30d",
+    )
     got = compute(store, spec, pipelines(), "shop", micros(early))
     views = frame[(frame.event == "view") & frame.category_code.notna() & (frame.ts <= early)]
     assert got == {k: int(v) for k, v in views.groupby("category_code").size().items()}
@@ -158,6 +234,12 @@ def test_events_received_after_t_are_not_read(store: AnalyticsStore, frame: pd.D
 def test_another_project_is_never_read(store: AnalyticsStore) -> None:
     got = run(store, entity_key="brand", expression="count(*)", window="30d")
     assert "apple" in got
-    other = compute(store, BatchFeatureSpec(name="f", entity_key="brand", expression="count(*)"), pipelines(), "other", micros(T))
+    other = compute(
+        store,
+        BatchFeatureSpec(name="f", entity_key="brand", expression="count(*)"),
+        pipelines(),
+        "other",
+        micros(T),
+    )
     assert other == {"apple": 1}
     assert got["apple"] > 1

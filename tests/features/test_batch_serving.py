@@ -15,6 +15,11 @@ from typing import Any
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from tests.analytics.store_writer import write
+from tests.conftest import Keys, apply_yaml, require_service
+from tests.features.batch_data import PIPELINE_YAML, REES46, rees46_frame, rees46_rows
+from tests.features.conftest import REDIS, drop_redis_prefix, redis_prefix
+from tests.ingest.test_real_data import _file
 
 from dataintel.api.state import ANALYTICS, ONLINE
 from dataintel.auth.permissions import Role
@@ -23,11 +28,6 @@ from dataintel.features.batch.jobs import JOB, batch_feature_jobs
 from dataintel.main import create_app
 from dataintel.model.jobs import Job, JobRun
 from dataintel.settings import Settings
-from tests.analytics.store_writer import write
-from tests.conftest import Keys, apply_yaml, require_service
-from tests.features.batch_data import PIPELINE_YAML, REES46, rees46_frame, rees46_rows
-from tests.features.conftest import REDIS, drop_redis_prefix, redis_prefix
-from tests.ingest.test_real_data import _file
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 T1 = NOW - timedelta(hours=2)
@@ -50,21 +50,30 @@ batch:
      window: 30d, schedule: 1h, ttl: 3h}
 """
 EXTRA = [  # arrive between the two runs
-    {"event": "view", "ts": T1 + timedelta(minutes=10), "user_id": f"new-{i}",
-     "properties": {"category_code": "electronics.smartphone", "brand": "apple", "price": 1.0}}
+    {
+        "event": "view",
+        "ts": T1 + timedelta(minutes=10),
+        "user_id": f"new-{i}",
+        "properties": {"category_code": "electronics.smartphone", "brand": "apple", "price": 1.0},
+    }
     for i in range(7)
 ]
 
 
 @pytest.fixture(params=["embedded+duckdb", "redis+chdb"])
-def app(request: pytest.FixtureRequest, make_settings: Callable[..., Settings], tmp_path: Any) -> Iterator[Any]:
+def app(
+    request: pytest.FixtureRequest, make_settings: Callable[..., Settings], tmp_path: Any
+) -> Iterator[Any]:
     _file(str(REES46.relative_to(REES46.parents[1])))
     overrides: dict[str, Any] = {}
     prefix = None
     if request.param.startswith("redis"):
         require_service("redis", "127.0.0.1", 6379)
         prefix = redis_prefix()
-        overrides = {"online_url": f"{REDIS}?prefix={prefix}", "analytics_url": f"chdb:///{tmp_path / 'ch'}"}
+        overrides = {
+            "online_url": f"{REDIS}?prefix={prefix}",
+            "analytics_url": f"chdb:///{tmp_path / 'ch'}",
+        }
     yield create_app(make_settings(**overrides))
     if prefix is not None:
         drop_redis_prefix(prefix)
@@ -91,14 +100,20 @@ def job(app: Any) -> Job:
     return found
 
 
-def run(client: TestClient, app: Any, at: datetime, project_id: str = "shop", manual: bool = False) -> dict[str, Any]:
+def run(
+    client: TestClient, app: Any, at: datetime, project_id: str = "shop", manual: bool = False
+) -> dict[str, Any]:
     slot = JobRun(1, JOB, project_id, at, manual)
     outcome: dict[str, Any] = client.portal.call(job(app).run, slot)  # type: ignore[union-attr]
     return outcome
 
 
-def get(client: TestClient, headers: dict[str, str], key: str, entity: str, project_id: str = "shop") -> dict[str, Any]:
-    resp = client.get(f"/features/{project_id}/entities/{key}", params={"entity_id": entity}, headers=headers)
+def get(
+    client: TestClient, headers: dict[str, str], key: str, entity: str, project_id: str = "shop"
+) -> dict[str, Any]:
+    resp = client.get(
+        f"/features/{project_id}/entities/{key}", params={"entity_id": entity}, headers=headers
+    )
     assert resp.status_code == 200, resp.text
     body: dict[str, Any] = resp.json()
     return body
@@ -113,7 +128,9 @@ def counts(frame: pd.DataFrame, at: datetime, event: str, key: str) -> dict[str,
     return {k: int(v) for k, v in rows.groupby(key).size().items()}
 
 
-def test_job_serving_stale_and_reruns(app: Any, client: TestClient, keys: Keys, frame: pd.DataFrame) -> None:
+def test_job_serving_stale_and_reruns(
+    app: Any, client: TestClient, keys: Keys, frame: pd.DataFrame
+) -> None:
     keys.project("shop")
     apply_yaml(app, "project: {id: shop, name: Shop}\n" + PIPELINE_YAML + REALTIME + BATCH)
     state = app.state.dataintel
@@ -124,7 +141,11 @@ def test_job_serving_stale_and_reruns(app: Any, client: TestClient, keys: Keys, 
     assert before["status"]["category_popularity"] == "building"  # never computed
 
     first = run(client, app, T1)
-    assert set(first["computed"]) == {"category_popularity", "brand_conversion_rate", "purchase_frequency"}
+    assert set(first["computed"]) == {
+        "category_popularity",
+        "brand_conversion_rate",
+        "purchase_frequency",
+    }
     popular = counts(frame, T1, "view", "category_code")
     assert first["computed"]["category_popularity"] == len(popular)
     phone = get(client, reader, "category_code", "electronics.smartphone")
@@ -140,14 +161,26 @@ def test_job_serving_stale_and_reruns(app: Any, client: TestClient, keys: Keys, 
     user = client.get(f"/features/shop/users/{buyer}", headers=reader).json()
     assert user["values"]["purchase_frequency"] == buyers[buyer]
     assert "purchase_frequency" not in user["status"]  # 2 h old, TTL 3 h
-    batch = client.post("/features/shop/users/batch", json={"user_ids": [buyer, "nobody"], "features": ["purchase_frequency"]}, headers=reader).json()
-    assert [r["values"] for r in batch["results"]] == [{"purchase_frequency": buyers[buyer]}, {"purchase_frequency": 0}]
+    batch = client.post(
+        "/features/shop/users/batch",
+        json={"user_ids": [buyer, "nobody"], "features": ["purchase_frequency"]},
+        headers=reader,
+    ).json()
+    assert [r["values"] for r in batch["results"]] == [
+        {"purchase_frequency": buyers[buyer]},
+        {"purchase_frequency": 0},
+    ]
 
     brands = frame[(frame.ts <= T1) & frame.brand.notna()]
     views = brands[brands.event == "view"].groupby("brand").size()
     buys = brands[brands.event == "purchase"].groupby("brand").size()
     top = buys.idxmax()
-    rate = get(client, reader, "brand", str(top), )["values"]["brand_conversion_rate"]
+    rate = get(
+        client,
+        reader,
+        "brand",
+        str(top),
+    )["values"]["brand_conversion_rate"]
     assert rate == pytest.approx(buys[top] / views[top], rel=1e-12)
 
     assert run(client, app, T1 + timedelta(minutes=30))["computed"] == {}  # not due (1 h)
@@ -163,13 +196,24 @@ def test_job_serving_stale_and_reruns(app: Any, client: TestClient, keys: Keys, 
     assert {**again, "as_of": None} == {**fresh, "as_of": None}
     # an older slot never overwrites a newer run
     run(client, app, T1, manual=True)
-    assert get(client, reader, "category_code", "electronics.smartphone")["computed_at"]["category_popularity"] == iso(T2)
+    assert get(client, reader, "category_code", "electronics.smartphone")["computed_at"][
+        "category_popularity"
+    ] == iso(T2)
 
     definitions = client.get("/v1/features/definitions", headers=reader).json()["features"]
-    assert {(d["name"], d["kind"], d["ttl"]) for d in definitions} >= {("category_popularity", "batch", "30m")}
+    assert {(d["name"], d["kind"], d["ttl"]) for d in definitions} >= {
+        ("category_popularity", "batch", "30m")
+    }
 
     # point in time: the run with the latest computed_at <= t, as served after that run
-    at = [T1 - timedelta(minutes=1), T1, T1 + timedelta(minutes=30), T2 - timedelta(microseconds=1), T2, NOW]
+    at = [
+        T1 - timedelta(minutes=1),
+        T1,
+        T1 + timedelta(minutes=30),
+        T2 - timedelta(microseconds=1),
+        T2,
+        NOW,
+    ]
     rows = [{"entity_id": "electronics.smartphone", "timestamp": iso(t)} for t in at]
     rows.append({"entity_id": "no.such.category", "timestamp": iso(T1 + timedelta(minutes=5))})
     body = {"entity_key": "category_code", "features": ["category_popularity"], "rows": rows}
@@ -181,11 +225,14 @@ def test_job_serving_stale_and_reruns(app: Any, client: TestClient, keys: Keys, 
     assert resp.json()["versions"] == {"category_popularity": 1}
     # mixed with a real-time feature of the same entity key, for every value by default
     users = [{"entity_id": buyer, "timestamp": iso(t)} for t in (T1 - timedelta(seconds=1), T2)]
-    resp = client.post("/v1/features/historical", json={"rows": users, "format": "csv"}, headers=reader)
+    resp = client.post(
+        "/v1/features/historical", json={"rows": users, "format": "csv"}, headers=reader
+    )
     assert resp.status_code == 200, resp.text
     header, early, late = csv.reader(io.StringIO(resp.text))
     assert header[-2:] == ["views_1h", "purchase_frequency"]
-    assert early[-1] == "" and late[-1] == str(buyers[buyer])
+    assert early[-1] == ""
+    assert late[-1] == str(buyers[buyer])
 
 
 def test_projects_never_see_each_others_values(app: Any, client: TestClient, keys: Keys) -> None:
@@ -199,10 +246,24 @@ def test_projects_never_see_each_others_values(app: Any, client: TestClient, key
     other = keys.headers([Role.SERVICE], "other")
     mine = get(client, other, "category_code", "electronics.smartphone", "other")
     assert mine["values"]["category_popularity"] == len(EXTRA)
-    assert get(client, other, "category_code", "computers.notebook", "other")["values"]["category_popularity"] == 0
+    assert (
+        get(client, other, "category_code", "computers.notebook", "other")["values"][
+            "category_popularity"
+        ]
+        == 0
+    )
     shop = keys.headers([Role.SERVICE], "shop")
-    assert get(client, shop, "category_code", "electronics.smartphone")["values"]["category_popularity"] > len(EXTRA)
-    denied = client.get("/features/shop/entities/category_code", params={"entity_id": "x"}, headers=other)
+    assert get(client, shop, "category_code", "electronics.smartphone")["values"][
+        "category_popularity"
+    ] > len(EXTRA)
+    denied = client.get(
+        "/features/shop/entities/category_code", params={"entity_id": "x"}, headers=other
+    )
     assert denied.status_code in (403, 404)
     analyst = keys.headers([Role.ANALYST], "shop")  # no features:read
-    assert client.get("/features/shop/entities/category_code", params={"entity_id": "x"}, headers=analyst).status_code == 403
+    assert (
+        client.get(
+            "/features/shop/entities/category_code", params={"entity_id": "x"}, headers=analyst
+        ).status_code
+        == 403
+    )

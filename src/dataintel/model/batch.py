@@ -194,7 +194,9 @@ def _check(tree: exp.Expr) -> None:
                 raise ExpressionRefused(f"'{node.name}' is not a field name")
         if isinstance(node, _AGGREGATES):
             aggregates += 1
-            if any(isinstance(a, _AGGREGATES) for a in node.find_all(*_AGGREGATES) if a is not node):
+            if any(
+                isinstance(a, _AGGREGATES) for a in node.find_all(*_AGGREGATES) if a is not node
+            ):
                 raise ExpressionRefused("aggregates cannot be nested")
     if not aggregates:
         raise ExpressionRefused("must aggregate (count, sum, avg, min, max, count_if)")

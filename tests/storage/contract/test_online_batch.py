@@ -18,7 +18,14 @@ from tests.storage.contract.online_fixtures import (  # noqa: F401 (fixtures)
 F = "store_conversion_rate@1"
 
 
-def run(at: int, values: dict[str, object], empty: object = None, project: str = "p", key: str = "store_id", field: str = F) -> BatchValues:
+def run(
+    at: int,
+    values: dict[str, object],
+    empty: object = None,
+    project: str = "p",
+    key: str = "store_id",
+    field: str = F,
+) -> BatchValues:
     return BatchValues(project, key, field, at, empty, values)
 
 

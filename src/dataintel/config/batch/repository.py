@@ -62,12 +62,18 @@ def write_draft(
         attrs = spec.model_dump(mode="json", exclude={"name", "version"})
         row = rows.pop(spec.name, None)
         if row is None:
-            version = spec.version if keep_versions else next_version(session, project_id, spec.name)
-            session.add(BatchFeature(project_id=project_id, name=spec.name, version=version, **attrs))
+            version = (
+                spec.version if keep_versions else next_version(session, project_id, spec.name)
+            )
+            session.add(
+                BatchFeature(project_id=project_id, name=spec.name, version=version, **attrs)
+            )
             continue
         changed = any(getattr(row, k) != v for k, v in attrs.items())
         if changed or (keep_versions and row.version != spec.version):
-            version = spec.version if keep_versions else next_version(session, project_id, spec.name)
+            version = (
+                spec.version if keep_versions else next_version(session, project_id, spec.name)
+            )
             for key, value in attrs.items():
                 setattr(row, key, value)
             row.version = version

@@ -92,7 +92,9 @@ class BatchFeatureService:
             raise InvalidInput.field(["body", "expression"], _reason(exc)) from exc
         draft = draft_snapshot(self.session, project_id)
         if name in taken_names(draft):
-            raise InvalidInput.field(["body", "name"], f"'{name}' is already a feature or value name")
+            raise InvalidInput.field(
+                ["body", "name"], f"'{name}' is already a feature or value name"
+            )
         check_batch(spec, draft.pipelines, ["body"])
         return spec
 

@@ -79,7 +79,8 @@ def _check_aggregation(
     for name in ("pipeline_id", "source_event"):
         if getattr(spec, name) is None:
             raise InvalidInput.field([*base, name], "is required for an aggregation")
-    assert spec.pipeline_id is not None and spec.source_event is not None
+    assert spec.pipeline_id is not None
+    assert spec.source_event is not None
     tables = {
         p.id: {e.name: {f.name: f.type for f in e.fields} for e in p.events} for p in pipelines
     }
@@ -93,13 +94,13 @@ def _check_aggregation(
         pipelines=tables,
     )
     props = tables[spec.pipeline_id][spec.source_event]
-    if spec.aggregation in NUMBER_ONLY and spec.field is not None:
-        if (props.get(spec.field) or FieldType.TIMESTAMP) is not FieldType.NUMBER:
-            raise InvalidInput.field(
-                [*base, "field"],
-                f"a batch {spec.aggregation} reads a number field; '{spec.field}' is not one",
-                kind="type_mismatch",
-            )
+    number = (props.get(spec.field or "") or FieldType.TIMESTAMP) is FieldType.NUMBER
+    if spec.aggregation in NUMBER_ONLY and spec.field is not None and not number:
+        raise InvalidInput.field(
+            [*base, "field"],
+            f"a batch {spec.aggregation} reads a number field; '{spec.field}' is not one",
+            kind="type_mismatch",
+        )
     return [f for f in (spec.field,) if f is not None]
 
 
@@ -112,7 +113,9 @@ def _check_entity(key: str, types: dict[str, FieldType], loc: list[str | int]) -
             loc, f"entity key '{key}' is neither user_id, cart_id, session_id nor a declared field"
         )
     if kind not in ENTITY_FIELD_TYPES:
-        raise InvalidInput.field(loc, f"entity key field '{key}' is {kind}, must be string or number")
+        raise InvalidInput.field(
+            loc, f"entity key field '{key}' is {kind}, must be string or number"
+        )
 
 
 def check_all(

@@ -102,7 +102,10 @@ def _check(spec: ProjectFile, desired: ConfigSnapshot) -> None:
         compile_all(desired.features, desired.derived, lambda d: ["derived", derived[d.name]])
         batch = {b.name: i for i, b in enumerate(spec.batch)}
         check_all(
-            desired.batch, desired.pipelines, taken_names(desired), lambda b: ["batch", batch[b.name]]
+            desired.batch,
+            desired.pipelines,
+            taken_names(desired),
+            lambda b: ["batch", batch[b.name]],
         )
     except InvalidInput as exc:
         err = exc.errors[0]

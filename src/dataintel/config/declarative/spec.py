@@ -29,8 +29,8 @@ from dataintel.config.features.schemas import FeatureCreate
 from dataintel.config.pipelines.schemas import PipelineCreate
 from dataintel.config.projects.schemas import ProjectCreate
 from dataintel.errors import InvalidInput
-from dataintel.model.platform import TEMPLATES
 from dataintel.model.batch import BatchFeatureSpec
+from dataintel.model.platform import TEMPLATES
 from dataintel.model.retention import RetentionPolicy
 from dataintel.model.snapshot import (
     AnalyticsSettings,

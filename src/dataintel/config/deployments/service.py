@@ -14,6 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from dataintel.config.batch.validation import check_all, taken_names
 from dataintel.config.deployments import repository
 from dataintel.config.deployments.active import ActiveConfigCache
 from dataintel.config.deployments.diff import Change, diff, summarize
@@ -25,7 +26,6 @@ from dataintel.config.deployments.schemas import (
     PendingRead,
 )
 from dataintel.config.deployments.snapshot_repository import draft_snapshot
-from dataintel.config.batch.validation import check_all, taken_names
 from dataintel.config.derived.validation import compile_all
 from dataintel.config.features.validation import check_feature
 from dataintel.errors import Conflict, InvalidInput, NotFound

@@ -37,7 +37,11 @@ _COLUMNS = {"timestamp": "ts"}  # envelope names that are not column names
 
 
 def batch_query(
-    spec: BatchFeatureSpec, pipelines: Sequence[PipelineSpec], project_id: str, t_us: int, dialect: str
+    spec: BatchFeatureSpec,
+    pipelines: Sequence[PipelineSpec],
+    project_id: str,
+    t_us: int,
+    dialect: str,
 ) -> tuple[str, list[object]]:
     """The query (columns ``entity``, ``value``) and its positional parameters."""
     fx = Fields(dialect)
@@ -64,9 +68,9 @@ def batch_query(
     if start is not None:
         where.append("ts >= ?")
         params.append(from_micros(start))
-    for column, given in (("pipeline_id", spec.pipeline_id), ("event", spec.source_event)):
+    for name, given in (("pipeline_id", spec.pipeline_id), ("event", spec.source_event)):
         if given is not None:
-            where.append(f"{column} = ?")
+            where.append(f"{name} = ?")
             params.append(given)
     inner = f"SELECT {', '.join(reads)} FROM events WHERE {' AND '.join(where)}"  # noqa: S608
     query = (

@@ -30,9 +30,7 @@ def batch_feature_jobs(
 
     async def run(job: JobRun) -> JobOutcome:
         names = job.params.get("features")
-        return await asyncio.to_thread(
-            runner.run, job.project_id, job.slot, names, job.manual
-        )
+        return await asyncio.to_thread(runner.run, job.project_id, job.slot, names, job.manual)
 
     return [
         Job(

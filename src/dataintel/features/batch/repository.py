@@ -14,7 +14,9 @@ from dataintel.storage.metadata.types import utcnow
 def last_runs(session: Session, project_id: str) -> dict[tuple[str, int], datetime]:
     """(feature, version) -> the time of its latest run."""
     rows = session.execute(
-        select(BatchFeatureRun.feature, BatchFeatureRun.version, func.max(BatchFeatureRun.computed_at))
+        select(
+            BatchFeatureRun.feature, BatchFeatureRun.version, func.max(BatchFeatureRun.computed_at)
+        )
         .where(BatchFeatureRun.project_id == project_id)
         .group_by(BatchFeatureRun.feature, BatchFeatureRun.version)
     ).all()
@@ -29,7 +31,10 @@ def record_run(
     if row is None:
         session.add(
             BatchFeatureRun(
-                project_id=project_id, feature=feature, version=version, computed_at=at,
+                project_id=project_id,
+                feature=feature,
+                version=version,
+                computed_at=at,
                 entities=entities,
             )
         )

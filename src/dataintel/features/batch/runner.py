@@ -75,7 +75,9 @@ class BatchRunner:
             BatchRun(project_id, spec.name, spec.version, t_us, values, spec.empty_value())
         )
         self.online.write_batch(
-            BatchValues(project_id, spec.entity_key, spec.state_field, t_us, spec.empty_value(), values)
+            BatchValues(
+                project_id, spec.entity_key, spec.state_field, t_us, spec.empty_value(), values
+            )
         )
         with self.sessions.begin() as session:
             repository.record_run(session, project_id, spec.name, spec.version, at, len(values))
