@@ -1,5 +1,6 @@
 """Prometheus metrics of the scheduler: runs by job and outcome, and how long they take
-(labelled by job only: a tenant's volume is not visible on /metrics)."""
+(labelled by job only: a tenant's volume is not visible on /metrics; ``job_name``, as
+``job`` is the label Prometheus gives the scrape target)."""
 
 from __future__ import annotations
 
@@ -24,13 +25,13 @@ class JobMetrics:
                     "dataintel_job_runs",
                     "Scheduled and manual job runs that ended, by job and outcome "
                     "(finished, failed, fenced: the run's lease had passed to another worker).",
-                    ["job", "outcome"],
+                    ["job_name", "outcome"],
                     registry=registry,
                 ),
                 seconds=Histogram(
                     "dataintel_job_run_seconds",
                     "Duration of a job run.",
-                    ["job"],
+                    ["job_name"],
                     buckets=(0.05, 0.25, 1, 5, 15, 60, 300, 1800),
                     registry=registry,
                 ),
