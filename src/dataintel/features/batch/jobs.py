@@ -14,6 +14,10 @@ from dataintel.storage.analytics.port import AnalyticsStore
 from dataintel.storage.online.port import OnlineStore
 
 JOB = "features.batch"
+DESCRIPTION = (
+    "Compute the batch features that are due per their schedule, into the online store and "
+    "the history of values."
+)
 
 
 def batch_feature_jobs(
@@ -35,8 +39,7 @@ def batch_feature_jobs(
     return [
         Job(
             name=JOB,
-            description="Compute the batch features that are due, into the online store "
-            "and the history of values.",
+            description=DESCRIPTION,
             every=timedelta(seconds=tick_seconds),
             run=run,
         )
