@@ -30,6 +30,7 @@ from dataintel.config.projects import endpoints as projects
 from dataintel.config.retention import endpoints as retention
 from dataintel.dashboard import endpoints as dashboard
 from dataintel.export import endpoints as export
+from dataintel.features.batch import endpoints as batch_runs
 from dataintel.features.offline import endpoints as historical
 from dataintel.features.offline import export_endpoints as feature_export
 from dataintel.features.serving import endpoints as serving
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         features.router,
         derived.router,
         batch_features.router,
+        batch_runs.router,
         deployments.router,
         analytics_settings.router,
         retention.router,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +28,7 @@ from dataintel.config.deployments.active import CONFIGS
 from dataintel.features.batch.jobs import JOB, batch_feature_jobs
 from dataintel.main import create_app
 from dataintel.model.jobs import Job, JobRun
+from dataintel.scheduler.service import SCHEDULER
 from dataintel.settings import Settings
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -91,6 +93,11 @@ def shifted(project_id: str = "shop") -> Iterator[dict[str, Any]]:
         yield {**row, "ts": row["ts"] + SHIFT, "project_id": project_id}
 
 
+def quiet(client: TestClient, app: Any) -> None:
+    """Stop the app's scheduler: these tests run the job's slots themselves."""
+    client.portal.call(app.state.dataintel.port(SCHEDULER).stop)  # type: ignore[union-attr]
+
+
 def job(app: Any) -> Job:
     state = app.state.dataintel
     [found] = batch_feature_jobs(
@@ -131,6 +138,7 @@ def counts(frame: pd.DataFrame, at: datetime, event: str, key: str) -> dict[str,
 def test_job_serving_stale_and_reruns(
     app: Any, client: TestClient, keys: Keys, frame: pd.DataFrame
 ) -> None:
+    quiet(client, app)
     keys.project("shop")
     apply_yaml(app, "project: {id: shop, name: Shop}\n" + PIPELINE_YAML + REALTIME + BATCH)
     state = app.state.dataintel
@@ -236,6 +244,7 @@ def test_job_serving_stale_and_reruns(
 
 
 def test_projects_never_see_each_others_values(app: Any, client: TestClient, keys: Keys) -> None:
+    quiet(client, app)
     for project_id in ("shop", "other"):
         keys.project(project_id)
         apply_yaml(app, f"project: {{id: {project_id}, name: Shop}}\n" + PIPELINE_YAML + BATCH)
@@ -267,3 +276,32 @@ def test_projects_never_see_each_others_values(app: Any, client: TestClient, key
         ).status_code
         == 403
     )
+
+
+def test_run_now_through_the_scheduler(
+    app: Any, client: TestClient, keys: Keys, frame: pd.DataFrame
+) -> None:
+    keys.project("shop")
+    apply_yaml(app, "project: {id: shop, name: Shop}\n" + PIPELINE_YAML + BATCH)
+    write(app.state.dataintel.port(ANALYTICS), shifted())
+    dev = keys.headers([Role.DEVELOPER], "shop")
+    url = "/api/v1/projects/shop/batch-features/category_popularity/runs"
+    queued = client.post(url, headers=dev)
+    assert queued.status_code == 202, queued.text
+    assert queued.headers["Location"] == f"/v1/jobs/runs/{queued.json()['run_id']}"
+    deadline = time.monotonic() + 60
+    while True:
+        found = client.get(queued.headers["Location"], headers=dev).json()
+        if found["status"] in ("finished", "failed") or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert found["status"] == "finished", found
+    popular = counts(frame, NOW, "view", "category_code")
+    assert found["outcome"]["computed"] == {"category_popularity": len(popular)}
+    reader = keys.headers([Role.SERVICE], "shop")
+    phone = get(client, reader, "category_code", "electronics.smartphone")
+    assert phone["values"]["category_popularity"] == popular["electronics.smartphone"]
+    missing = client.post("/api/v1/projects/shop/batch-features/nope/runs", headers=dev)
+    assert missing.status_code == 404
+    analyst = keys.headers([Role.ANALYST], "shop")
+    assert client.post(url, headers=analyst).status_code == 403

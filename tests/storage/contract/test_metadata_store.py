@@ -61,6 +61,9 @@ TABLES = {
     "subject_keys",
     "retention_policies",
     "retention_status",
+    "job_runs",
+    "batch_features",
+    "batch_feature_runs",
 }
 WHEN = datetime(2024, 2, 29, 23, 59, 58, 123456, tzinfo=timezone(timedelta(hours=5, minutes=30)))
 
