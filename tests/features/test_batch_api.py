@@ -186,3 +186,17 @@ batch:
     bad = text.replace("count_if(event = 'purchase')", "(SELECT 1)")
     with pytest.raises(Exception, match=r"batch\[1\]\.expression"):
         apply_yaml(app, bad)
+
+
+def test_a_deploy_refuses_a_batch_feature_its_pipelines_no_longer_fit(
+    client: TestClient, shop: dict[str, str]
+) -> None:
+    made = client.post(
+        BASE, json={**POPULARITY, "aggregation": "SUM", "field": "price"}, headers=shop
+    )
+    assert made.status_code == 201, made.text
+    events = "/api/v1/projects/shop/pipelines/web/events/view"
+    assert client.delete(events, headers=shop).status_code == 204
+    resp = client.post("/api/v1/projects/shop/deployments", json={}, headers=shop)
+    body = assert_problem(resp, 422, field="source_event")
+    assert "batch feature 'category_popularity'" in body["detail"]

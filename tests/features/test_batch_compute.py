@@ -243,3 +243,19 @@ def test_another_project_is_never_read(store: AnalyticsStore) -> None:
     )
     assert other == {"apple": 1}
     assert got["apple"] > 1
+
+
+def test_an_expression_may_read_one_event_over_a_lifetime(
+    store: AnalyticsStore, frame: pd.DataFrame
+) -> None:
+    got = run(
+        store,
+        entity_key="brand",
+        pipeline_id="web",
+        source_event="cart",
+        expression="count(*) + 0 * max(price)",
+        window="lifetime",
+    )
+    carts = upto(frame)
+    carts = carts[(carts.event == "cart") & carts.brand.notna()]
+    assert got == {k: int(v) for k, v in carts.groupby("brand").size().items()}
