@@ -135,6 +135,9 @@ def counts(frame: pd.DataFrame, at: datetime, event: str, key: str) -> dict[str,
     return {k: int(v) for k, v in rows.groupby(key).size().items()}
 
 
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 def test_job_serving_stale_and_reruns(
     app: Any, client: TestClient, keys: Keys, frame: pd.DataFrame
 ) -> None:
