@@ -23,6 +23,7 @@ import hashlib
 import threading
 import time
 import uuid
+from dataclasses import replace
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -36,6 +37,7 @@ from dataintel.storage.analytics import decode, queries
 from dataintel.storage.analytics.clickhouse_engines import literal
 from dataintel.storage.analytics.decode import decode_entries
 from dataintel.storage.analytics.port import (
+    RUN_MARKER,
     AnalyticsStore,
     ApplyResult,
     BatchRun,
@@ -88,6 +90,13 @@ DDL = (
         entity String,
         value String
     ) ENGINE = ReplacingMergeTree ORDER BY (project_id, feature, version, computed_at, entity)""",
+)
+
+
+_RUN_KEY = ("project_id", "feature", "version", "computed_at")
+_RUN_ENTITIES = (
+    "SELECT entity FROM batch_feature_values WHERE project_id = $project_id "
+    "AND feature = $feature AND version = $version AND computed_at = $computed_at"
 )
 
 
@@ -217,12 +226,21 @@ class ClickHouseAnalytics(AnalyticsStore):
 
     def write_batch_values(self, run: BatchRun) -> None:
         """One insert with a token of the run's rows: a re-run with the same values is
-        dropped by the server, one with new values replaces them by key (reads use FINAL)."""
-        rows = batch_table(run)
-        digest = hashlib.sha256()
-        for column in rows.columns:
-            digest.update(str(column.to_pylist()).encode())
+        dropped by the server, one with new values replaces them by key (reads use FINAL).
+        An entity an earlier write of the run had and this one lacks is overwritten with the
+        run's empty value (what its absence means), as DuckDB's delete-and-insert gives."""
+        key = (run.project_id, run.feature, run.version, queries.from_micros(run.computed_at))
         with self._lock:
+            query = queries.Query(_RUN_ENTITIES, dict(zip(_RUN_KEY, key, strict=True)))
+            found = self._engine.table(*query.clickhouse())
+            stale = set(found.column("entity").to_pylist()) - set(run.values) - {RUN_MARKER}
+            if stale:
+                gone = dict.fromkeys(sorted(stale), run.empty)
+                run = replace(run, values={**run.values, **gone})
+            rows = batch_table(run)
+            digest = hashlib.sha256()
+            for column in rows.columns:
+                digest.update(str(column.to_pylist()).encode())
             self._engine.insert("batch_feature_values", rows, f"bf-{digest.hexdigest()}")
 
     def sql(self, query: str, params: Sequence[object] = ()) -> pa.Table:
