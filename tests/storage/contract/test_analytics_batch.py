@@ -56,7 +56,7 @@ def test_writing_a_run_again_is_idempotent_and_replaces(store: AnalyticsStore) -
     store.write_batch_values(first)
     assert rows(store) == [(1_000_000, RUN_MARKER, 0), (1_000_000, "a", 1), (1_000_000, "b", 2)]
     store.write_batch_values(BatchRun("p", "f", 1, 1_000_000, {"a": 5}, 0))
-    found = dict((e, v) for _, e, v in rows(store))
+    found = {e: v for _, e, v in rows(store)}
     assert found["a"] == 5
     assert found.get("b", 0) == 0  # absent or the empty value: both read as 0
 

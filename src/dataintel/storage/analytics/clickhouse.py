@@ -23,8 +23,8 @@ import hashlib
 import threading
 import time
 import uuid
-from dataclasses import replace
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
