@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
+from dataintel.model.subject import Subject
 from dataintel.storage.analytics.port import RUN_MARKER, AnalyticsStore, BatchRun
 from dataintel.storage.analytics.registry import open_analytics
 from tests.storage.contract.test_analytics import ENGINES, url
@@ -70,3 +71,15 @@ def test_features_versions_and_projects_never_mix(store: AnalyticsStore) -> None
     assert [v for _, e, v in rows(store, version=2) if e == "a"] == [2]
     assert [v for _, e, v in rows(store, feature="g") if e == "a"] == [3]
     assert [v for _, e, v in rows(store, project="q") if e == "a"] == [4]
+
+
+def test_erasure_removes_the_subjects_batch_values(store: AnalyticsStore) -> None:
+    store.write_batch_values(BatchRun("p", "f", 1, 1_000_000, {"u1": 1, "u2": 2}, 0, "user_id"))
+    store.write_batch_values(BatchRun("p", "c", 1, 1_000_000, {"c1": 1, "c2": 2}, 0, "cart_id"))
+    store.write_batch_values(BatchRun("p", "s", 1, 1_000_000, {"u1": 7}, 0, "store_id"))
+    store.write_batch_values(BatchRun("q", "f", 1, 1_000_000, {"u1": 9}, 0, "user_id"))
+    store.erase(Subject("p", "u1", frozenset({"c1"})))
+    assert [e for _, e, _ in rows(store)] == [RUN_MARKER, "u2"]
+    assert [e for _, e, _ in rows(store, feature="c")] == [RUN_MARKER, "c2"]
+    assert [e for _, e, _ in rows(store, feature="s")] == [RUN_MARKER, "u1"]  # not a user id
+    assert [e for _, e, _ in rows(store, project="q")] == [RUN_MARKER, "u1"]

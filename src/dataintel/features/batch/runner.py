@@ -72,7 +72,15 @@ class BatchRunner:
         t_us = micros(at)
         values = compute(self.analytics, spec, pipelines, project_id, t_us)
         self.analytics.write_batch_values(
-            BatchRun(project_id, spec.name, spec.version, t_us, values, spec.empty_value())
+            BatchRun(
+                project_id,
+                spec.name,
+                spec.version,
+                t_us,
+                values,
+                spec.empty_value(),
+                spec.entity_key,
+            )
         )
         self.online.write_batch(
             BatchValues(

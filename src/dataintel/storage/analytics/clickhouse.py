@@ -87,9 +87,12 @@ DDL = (
         feature String,
         version Int64,
         computed_at DateTime64(6, 'UTC'),
+        entity_key String,
         entity String,
         value String
-    ) ENGINE = ReplacingMergeTree ORDER BY (project_id, feature, version, computed_at, entity)""",
+    ) ENGINE = ReplacingMergeTree ORDER BY (project_id, feature, version, computed_at, entity)
+    SETTINGS """
+    + _PROMPT_CLEANUP,
 )
 
 
@@ -148,7 +151,31 @@ class ClickHouseAnalytics(AnalyticsStore):
             if values
         )
         where = f"project_id = {literal(subject.project_id)} AND ({terms})"
-        return self._mutate(where, always=True)
+        deleted = self._mutate(where, always=True)
+        self._erase_batch(subject)
+        return deleted
+
+    def _erase_batch(self, subject: Subject) -> None:
+        """The subject's batch feature values (rows of its user, cart and session ids under
+        those entity keys), by the same kind of mutation, named by SHA-256 only."""
+        terms = " OR ".join(
+            f"(entity_key = '{key}' AND hex(SHA256(entity)) IN {literal(_digests(values))})"
+            for key, values in (
+                ("user_id", {subject.user_id}),
+                ("cart_id", subject.cart_ids),
+                ("session_id", subject.session_ids),
+            )
+            if values
+        )
+        where = f"project_id = {literal(subject.project_id)} AND ({terms})"
+        with self._lock:
+            count = f"SELECT count() AS n FROM batch_feature_values WHERE {where}"  # noqa: S608
+            if int(self._engine.table(count, {}).column("n")[0].as_py()):
+                self._engine.command(
+                    f"ALTER TABLE batch_feature_values DELETE WHERE {where} "
+                    "SETTINGS mutations_sync = 2"
+                )
+                self._wait_replaced_parts_gone("batch_feature_values")
 
     def delete_events_before(self, project_id: str, cutoffs: EventCutoffs) -> int:
         """The same mutation as ``erase``, on the rows past their cutoff (the mutation names
@@ -177,13 +204,13 @@ class ClickHouseAnalytics(AnalyticsStore):
                 self._wait_replaced_parts_gone()
         return deleted
 
-    def _wait_replaced_parts_gone(self, timeout_s: float = 60.0) -> None:
+    def _wait_replaced_parts_gone(self, table: str = "events", timeout_s: float = 60.0) -> None:
         """Wait until the parts inactive now (those the mutation replaced, and older merges'
         leftovers that may hold the subject's rows) are removed; parts that become inactive
         later hold data written after the erasure."""
         query = (
-            "SELECT name FROM system.parts WHERE database = currentDatabase() "
-            "AND table = 'events' AND NOT active"
+            "SELECT name FROM system.parts WHERE database = currentDatabase() "  # noqa: S608
+            f"AND table = {literal(table)} AND NOT active"
         )
         replaced = set(self._engine.table(query, {}).column("name").to_pylist())
         deadline = time.monotonic() + timeout_s

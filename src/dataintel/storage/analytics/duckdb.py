@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS batch_feature_values (
     feature VARCHAR NOT NULL,
     version BIGINT NOT NULL,
     computed_at TIMESTAMP NOT NULL,
+    entity_key VARCHAR NOT NULL,
     entity VARCHAR NOT NULL,
     value VARCHAR NOT NULL,
     PRIMARY KEY (project_id, feature, version, computed_at, entity)
@@ -72,6 +73,12 @@ _ERASE = """
 DELETE FROM events WHERE project_id = $1
 AND (user_id = $2 OR list_contains($3::VARCHAR[], cart_id)
      OR list_contains($4::VARCHAR[], session_id))
+"""
+_ERASE_BATCH = """
+DELETE FROM batch_feature_values WHERE project_id = $1
+AND ((entity_key = 'user_id' AND entity = $2)
+     OR (entity_key = 'cart_id' AND list_contains($3::VARCHAR[], entity))
+     OR (entity_key = 'session_id' AND list_contains($4::VARCHAR[], entity)))
 """
 _COUNT_ERASURE = """
 INSERT INTO store_meta VALUES ('erasures', 1)
@@ -187,7 +194,7 @@ class DuckDBAnalytics(AnalyticsStore):
             sorted(subject.cart_ids),
             sorted(subject.session_ids),
         ]
-        return self._delete(_ERASE, params, always=True)
+        return self._delete(_ERASE, params, always=True, also=_ERASE_BATCH)
 
     def delete_events_before(self, project_id: str, cutoffs: EventCutoffs) -> int:
         params: list[object] = [project_id]
@@ -202,13 +209,18 @@ class DuckDBAnalytics(AnalyticsStore):
         query = f"DELETE FROM events WHERE project_id = $1 AND ({expired})"  # noqa: S608 - $n only
         return self._delete(query, params, always=False)
 
-    def _delete(self, query: str, params: Sequence[object], always: bool) -> int:
-        """Run one DELETE, count an erasure (when ``always`` or a row went), rewrite."""
+    def _delete(
+        self, query: str, params: Sequence[object], always: bool, also: str | None = None
+    ) -> int:
+        """Run one DELETE (and ``also``, with the same parameters, in the same transaction),
+        count an erasure (when ``always`` or a row went), rewrite."""
         with self._lock:
             db = self._db
             db.execute("BEGIN TRANSACTION")
             try:
                 deleted = _count(db.execute(query, params).fetchone())
+                if also is not None:
+                    db.execute(also, params)
                 if always or deleted:
                     self._erasures = _count(db.execute(_COUNT_ERASURE).fetchone())
                 db.execute("COMMIT")

@@ -79,19 +79,21 @@ class BatchRun:
     computed_at: int  # µs
     values: Mapping[str, object]  # entity id -> JSON scalar
     empty: object = None  # the value of an entity the run did not find
+    entity_key: str = "user_id"  # GDPR erasure removes a subject's ids of the envelope keys
 
 
 # The marker row of a run (entity ids are never empty): its value is the run's ``empty``, so
 # the runs are known (as of a time) even when one found no entity.
 RUN_MARKER = ""
 # Columns of the batch_feature_values table (``value`` is JSON text).
-BATCH_COLUMNS = ("project_id", "feature", "version", "computed_at", "entity", "value")
+BATCH_COLUMNS = ("project_id", "feature", "version", "computed_at", "entity_key", "entity", "value")
 BATCH_SCHEMA = pa.schema(
     [
         ("project_id", pa.string()),
         ("feature", pa.string()),
         ("version", pa.int64()),
         ("computed_at", pa.timestamp("us", tz="UTC")),
+        ("entity_key", pa.string()),
         ("entity", pa.string()),
         ("value", pa.string()),
     ]
@@ -109,6 +111,7 @@ def batch_table(run: BatchRun) -> pa.Table:
             "feature": [run.feature] * n,
             "version": [run.version] * n,
             "computed_at": pa.array([run.computed_at] * n, pa.timestamp("us", tz="UTC")),
+            "entity_key": [run.entity_key] * n,
             "entity": [RUN_MARKER, *run.values],
             "value": [orjson.dumps(v).decode() for v in (run.empty, *run.values.values())],
         },
@@ -126,8 +129,10 @@ class AnalyticsStore(ABC):
 
     @abstractmethod
     def erase(self, subject: Subject) -> int:
-        """Delete every event of ``subject`` (GDPR) so that none of their bytes stay in the
-        store's files, and count one more erasure; returns the rows deleted. The caller holds
+        """Delete every event of ``subject`` (GDPR), and the batch feature values of its
+        user, cart and session ids (``batch_feature_values`` rows of those entity keys), so
+        that none of their bytes stay in the store's files, and count one more erasure;
+        returns the events deleted. The caller holds
         the processor's lock (no batch is applied meanwhile)."""
 
     @abstractmethod
