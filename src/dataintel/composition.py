@@ -13,6 +13,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from dataintel import tracing
 from dataintel.api.ports import Port
 from dataintel.api.state import ANALYTICS, EVENTLOG, ONLINE, AppState
 from dataintel.config.deployments.active import CONFIGS, ActiveConfigCache
@@ -99,13 +100,17 @@ async def running(state: AppState, role: Role) -> AsyncIterator[None]:
     """Open the role's stores, start what runs beside the handlers, provide the ports; on
     exit withdraw them and close everything in reverse."""
     settings, configs = state.settings, state.port(CONFIGS)
+    tracer = tracing.configure(settings.otel_traces_endpoint, settings.otel_service_name, role)
+    tracing.instrument_engine(state.engine)
     open_analytics = role is not Role.API or not embedded_analytics(settings)
-    stores = await Stores.open(
-        settings,
-        eventlog_url=settings.resolved_eventlog_url,
-        online_url=settings.resolved_online_url,
-        online_ttl_seconds=settings.online_ttl_seconds,
-        analytics_url=settings.resolved_analytics_url if open_analytics else None,
+    stores = _traced(
+        await Stores.open(
+            settings,
+            eventlog_url=settings.resolved_eventlog_url,
+            online_url=settings.resolved_online_url,
+            online_ttl_seconds=settings.online_ttl_seconds,
+            analytics_url=settings.resolved_analytics_url if open_analytics else None,
+        )
     )
     stream = await StreamRuntime.start(
         stores,
@@ -169,6 +174,21 @@ async def running(state: AppState, role: Role) -> AsyncIterator[None]:
             lake.store.close()
         await stream.stop()
         await stores.close()
+        if tracer is not None:
+            tracer.shutdown()  # flushes the spans still batched
+            tracing.disable()
+
+
+def _traced(stores: Stores) -> Stores:
+    """The stores with a span around every call, when tracing is on (else unchanged)."""
+    if not tracing.enabled():
+        return stores
+    analytics = stores.analytics
+    return Stores(
+        tracing.traced(stores.eventlog, "eventlog"),
+        tracing.traced(stores.online, "online"),
+        tracing.traced(analytics, "analytics", analytics.dialect) if analytics else None,
+    )
 
 
 def _scheduler(

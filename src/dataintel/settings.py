@@ -107,6 +107,16 @@ class Settings(BaseSettings):
     report_poll_seconds: float = Field(
         default=1.0, gt=0, description="How often an idle worker looks for queued reports."
     )
+    otel_traces_endpoint: str | None = Field(
+        default=None,
+        description="Export OpenTelemetry traces to this OTLP/HTTP endpoint (e.g. "
+        "http://collector:4318/v1/traces): a span per HTTP request, per call to a store and per "
+        "processor batch, carried through Kafka headers from ingest to the feature update; "
+        "trace ids in the JSON logs. Unset (the default): tracing is off and costs nothing.",
+    )
+    otel_service_name: str = Field(
+        default="dataintel", max_length=100, description="The traces' service.name."
+    )
     scheduler_poll_seconds: float = Field(
         default=1.0,
         gt=0,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from dataintel import tracing
 from dataintel.features.online.engine import FeatureEngine
 from dataintel.storage.analytics.port import AnalyticsStore, ApplyResult
 from dataintel.storage.eventlog.port import EventLog, LogConsumer, LogEntry
@@ -152,7 +153,10 @@ class Processor:
 
     async def apply(self, entries: list[LogEntry]) -> int:
         started = time.perf_counter()
-        result = await asyncio.to_thread(self._apply_sinks, entries)
+        with tracing.batch_span(
+            "processor.batch", (entry.trace for entry in entries), entries=len(entries)
+        ):
+            result = await asyncio.to_thread(self._apply_sinks, entries)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         self.metrics.applied.inc(result.inserted)
         self.metrics.skipped.inc(result.skipped)

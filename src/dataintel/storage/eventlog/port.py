@@ -45,6 +45,9 @@ class LogEntry:
     partition: int
     offset: int
     value: bytes
+    # The W3C traceparent of the request that appended it (Kafka record header), when
+    # tracing was on: the processor continues that trace (dataintel.tracing).
+    trace: str | None = None
 
 
 # Given the partitions assigned to a consumer, where to resume each (next offset to read).
