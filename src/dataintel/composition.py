@@ -34,6 +34,7 @@ from dataintel.scheduler.metrics import JobMetrics
 from dataintel.scheduler.port import JOBS
 from dataintel.scheduler.service import SCHEDULER, Scheduler
 from dataintel.settings import Settings
+from dataintel.storage.breakers import DEPENDENCIES, STATE_VALUES, Breakers
 from dataintel.storage.eventlog.kafka_topic import KafkaTopic
 from dataintel.storage.metadata.engine import make_engine, make_sessionmaker
 from dataintel.storage.stores import Stores
@@ -68,7 +69,12 @@ def build_state(settings: Settings, role: Role) -> AppState:
     and, for HTTP roles, the rate limiter, the project directory and the ingest objects."""
     engine = make_engine(settings.resolved_metadata_url)
     sessions = make_sessionmaker(engine)
-    state = AppState(settings=settings, engine=engine, sessions=sessions, rate_limiter=None)
+    breakers = Breakers(settings.breaker_threshold, settings.breaker_reset_seconds)
+    breakers.instrument_engine(engine)
+    state = AppState(
+        settings=settings, engine=engine, sessions=sessions, rate_limiter=None, breakers=breakers
+    )
+    _breaker_metrics(state)
     state.provide(CONFIGS, ActiveConfigCache(sessions, settings.config_cache_ttl_seconds))
     if role is not Role.WORKER:
         _provide_http(state)
@@ -103,14 +109,15 @@ async def running(state: AppState, role: Role) -> AsyncIterator[None]:
     tracer = tracing.configure(settings.otel_traces_endpoint, settings.otel_service_name, role)
     tracing.instrument_engine(state.engine)
     open_analytics = role is not Role.API or not embedded_analytics(settings)
-    stores = _traced(
+    stores = _guarded(
+        state.breakers,
         await Stores.open(
             settings,
             eventlog_url=settings.resolved_eventlog_url,
             online_url=settings.resolved_online_url,
             online_ttl_seconds=settings.online_ttl_seconds,
             analytics_url=settings.resolved_analytics_url if open_analytics else None,
-        )
+        ),
     )
     stream = await StreamRuntime.start(
         stores,
@@ -177,6 +184,35 @@ async def running(state: AppState, role: Role) -> AsyncIterator[None]:
         if tracer is not None:
             tracer.shutdown()  # flushes the spans still batched
             tracing.disable()
+
+
+def _breaker_metrics(state: AppState) -> None:
+    """``dataintel_breaker_state{dependency}``: 0 closed, 1 half-open, 2 open (read at
+    scrape time)."""
+    from prometheus_client import Gauge
+
+    gauge = Gauge(
+        "dataintel_breaker_state",
+        "Circuit breaker of each backend: 0 closed, 1 half-open (trying again), 2 open "
+        "(calls refused at once).",
+        ["dependency"],
+        registry=state.metrics_registry,
+    )
+    for name in DEPENDENCIES:
+        gauge.labels(name).set_function(
+            lambda name=name: STATE_VALUES[state.breakers.state(name)]  # type: ignore[misc]
+        )
+
+
+def _guarded(breakers: Breakers, stores: Stores) -> Stores:
+    """The stores behind their breakers, and with spans when tracing is on."""
+    stores = _traced(stores)
+    analytics = stores.analytics
+    return Stores(
+        breakers.guarded(stores.eventlog, "eventlog"),
+        breakers.guarded(stores.online, "online"),
+        breakers.guarded(analytics, "analytics") if analytics is not None else None,
+    )
 
 
 def _traced(stores: Stores) -> Stores:

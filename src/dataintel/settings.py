@@ -107,6 +107,20 @@ class Settings(BaseSettings):
     report_poll_seconds: float = Field(
         default=1.0, gt=0, description="How often an idle worker looks for queued reports."
     )
+    breaker_threshold: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Outages in a row (connection refused or reset, timeouts) after which a "
+        "backend's circuit breaker opens: calls to it then fail at once with 503 + Retry-After.",
+    )
+    breaker_reset_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="How long an open breaker refuses calls before it lets them through again "
+        "(closing at the first success).",
+    )
     otel_traces_endpoint: str | None = Field(
         default=None,
         description="Export OpenTelemetry traces to this OTLP/HTTP endpoint (e.g. "
