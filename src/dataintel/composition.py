@@ -36,6 +36,7 @@ from dataintel.scheduler.service import SCHEDULER, Scheduler
 from dataintel.settings import Settings
 from dataintel.storage.breakers import DEPENDENCIES, STATE_VALUES, Breakers
 from dataintel.storage.eventlog.kafka_topic import KafkaTopic
+from dataintel.storage.eventlog.spool import SpooledEventLog
 from dataintel.storage.metadata.engine import make_engine, make_sessionmaker
 from dataintel.storage.stores import Stores
 from dataintel.stream.lifecycle import StreamRuntime
@@ -45,6 +46,9 @@ if TYPE_CHECKING:
     from dataintel.export.datalake.exporter import DataLakeExport
     from dataintel.ingest.resources import IngestRuntime
     from dataintel.storage.blob.port import BlobStore
+
+
+SPOOL: Port[SpooledEventLog] = Port("spool", "no ingest spool in this process")
 
 
 class Role(StrEnum):
@@ -109,6 +113,7 @@ async def running(state: AppState, role: Role) -> AsyncIterator[None]:
     tracer = tracing.configure(settings.otel_traces_endpoint, settings.otel_service_name, role)
     tracing.instrument_engine(state.engine)
     open_analytics = role is not Role.API or not embedded_analytics(settings)
+    spool_path = settings.ingest_spool_path or settings.data_dir / "ingest-spool.db"
     stores = _guarded(
         state.breakers,
         await Stores.open(
@@ -119,6 +124,16 @@ async def running(state: AppState, role: Role) -> AsyncIterator[None]:
             analytics_url=settings.resolved_analytics_url if open_analytics else None,
         ),
     )
+    if role is not Role.WORKER and settings.resolved_eventlog_url.startswith("kafka://"):
+        spool = SpooledEventLog(
+            stores.eventlog,
+            spool_path,
+            int(settings.ingest_spool_max_mb * 1024 * 1024),
+            settings.ingest_spool_after_seconds,
+        )
+        await spool.start()
+        stores = Stores(spool, stores.online, stores.analytics)
+        state.provide(SPOOL, spool)
     stream = await StreamRuntime.start(
         stores,
         state.metrics_registry,
@@ -180,6 +195,7 @@ async def running(state: AppState, role: Role) -> AsyncIterator[None]:
             await lake.stop()
             lake.store.close()
         await stream.stop()
+        state.withdraw(SPOOL)
         await stores.close()
         if tracer is not None:
             tracer.shutdown()  # flushes the spans still batched
@@ -202,6 +218,18 @@ def _breaker_metrics(state: AppState) -> None:
         gauge.labels(name).set_function(
             lambda name=name: STATE_VALUES[state.breakers.state(name)]  # type: ignore[misc]
         )
+    for index, (metric, what) in enumerate((("events", "Events"), ("bytes", "Event bytes"))):
+        Gauge(
+            f"dataintel_ingest_spool_{metric}",
+            f"{what} acknowledged while the event log was down, waiting in this API process's "
+            "local spool to be forwarded (0 without a Kafka log).",
+            registry=state.metrics_registry,
+        ).set_function(lambda i=index: _spool_depth(state)[i])  # type: ignore[misc]
+
+
+def _spool_depth(state: AppState) -> tuple[int, int]:
+    spool = state.find(SPOOL)
+    return spool.depth() if spool is not None else (0, 0)
 
 
 def _guarded(breakers: Breakers, stores: Stores) -> Stores:

@@ -121,6 +121,26 @@ class Settings(BaseSettings):
         description="How long an open breaker refuses calls before it lets them through again "
         "(closing at the first success).",
     )
+    ingest_spool_path: Path | None = Field(
+        default=None,
+        description="With a Kafka event log, the SQLite file where an API process keeps "
+        "acknowledged events while the broker is down (forwarded in order when it is back). "
+        "Default: <data_dir>/ingest-spool.db; each API replica needs its own.",
+    )
+    ingest_spool_max_mb: float = Field(
+        default=256.0,
+        gt=0,
+        le=1_000_000,
+        description="The spool's bound (event bytes): when it is full, ingest answers 503 + "
+        "Retry-After instead of accepting what it cannot keep.",
+    )
+    ingest_spool_after_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="How long an append waits for the broker before its events go to the "
+        "spool (and, while the spool holds any, every append goes behind them).",
+    )
     otel_traces_endpoint: str | None = Field(
         default=None,
         description="Export OpenTelemetry traces to this OTLP/HTTP endpoint (e.g. "

@@ -111,6 +111,11 @@ def service_error_of(exc: StorageError) -> ServiceError:
     for kind, error in STORAGE_ERRORS.items():
         if isinstance(exc, kind):
             return error(str(exc))
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(retry_after, int):  # e.g. a full ingest spool
+        unavailable = Unavailable(str(exc))
+        unavailable.headers["Retry-After"] = str(retry_after)
+        return unavailable
     return Unavailable(f"a storage engine failed: {exc}")
 
 

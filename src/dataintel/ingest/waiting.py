@@ -44,6 +44,8 @@ async def settle(
     """The extra response members for ``wait``: {} when not asked."""
     if wait is None:
         return {}
+    if outcome.spooled:  # waiting in the local spool for the event log: not yet processed
+        return {"processed": False}
     state = app_state(request)
     timeout = state.settings.wait_processed_timeout_seconds
     deadline = time.monotonic() + timeout
