@@ -25,6 +25,7 @@ from dataintel.storage.errors import StorageError
 
 DEPENDENCIES = ("metadata", "eventlog", "online", "analytics")
 STATE_VALUES = {"closed": 0, "half-opened": 1, "opened": 2}
+UNGUARDED = frozenset({"start", "close", "stop"})  # lifecycle: always runs (shutdown too)
 T = TypeVar("T")
 
 
@@ -164,7 +165,7 @@ class _GuardedProxy:
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._port, name)
-        if name.startswith("_") or not callable(value):
+        if name.startswith("_") or name in UNGUARDED or not callable(value):
             return value
         cache: dict[str, Any] = self._wrapped
         found = cache.get(name)
