@@ -148,7 +148,9 @@ async def running(state: AppState, role: Role) -> AsyncIterator[None]:
     state.provide(EVENTLOG, stores.eventlog)
     state.provide(ONLINE, stores.online)
     state.provide(PROGRESS, stream.progress)
-    server = FeatureServer(stores.online, configs)
+    server = FeatureServer(
+        stores.online, configs, settings.serving_timeout_seconds, settings.serving_stale_vectors
+    )
     state.provide(SERVER, server)
     state.provide(FEATURE_BUILDS, server)
     if stores.analytics is not None:
