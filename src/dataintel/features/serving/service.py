@@ -160,8 +160,12 @@ class FeatureServer:
         configs: ActiveConfigCache,
         timeout_s: float = 1.0,
         stale_entries: int = 50_000,
+        lookups: Any = None,
     ) -> None:
+        """``lookups``: a counter labelled found=true|false, per entity read (hit rate)."""
         self.online = online
+        self._hits = lookups.labels("true") if lookups is not None else None
+        self._misses = lookups.labels("false") if lookups is not None else None
         self.configs = configs
         self.timeout_s = timeout_s
         self._catalogs: dict[tuple[str, int | None], Catalog] = {}
@@ -225,6 +229,10 @@ class FeatureServer:
         built = await self.built(project_id)
         refs = [EntityRef(project_id, entity_key, i) for i in ids]
         blobs = await self.online.aread(refs, selection.fields)
+        if self._hits is not None and self._misses is not None:
+            found = sum(1 for b in blobs if b)
+            self._hits.inc(found)
+            self._misses.inc(len(blobs) - found)
         batch = await self._batch(refs, selection)
         t = now_us()
         return t, [
