@@ -37,6 +37,7 @@ PLANES = frozenset(
         "audit",
         "gdpr",
         "retention",
+        "quality",
     }
 )
 LEAVES = frozenset({"errors", "settings"})
@@ -84,6 +85,8 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     "rewrites the data lake's expired files through the lake's own expiry",
     ("dataintel.gdpr.endpoints", "dataintel.ingest.resources"): "a forget request makes this "
     "process's ingest reload the suppression list at once",
+    ("dataintel.quality.alerts_notify", "dataintel.config.pipelines.webhooks"): "alert "
+    "notifications are signed with the ingest webhooks' scheme: one scheme, one module",
     ("dataintel.storage.metadata.migrations.env", "dataintel.settings"): "run by the alembic "
     "CLI, outside any composition root, it reads the metadata URL from the settings",
 }

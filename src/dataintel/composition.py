@@ -22,6 +22,7 @@ from dataintel.gdpr.metrics import GdprMetrics
 from dataintel.gdpr.outbox import Outbox
 from dataintel.gdpr.runner import GDPR_RUNNER, GdprRunner
 from dataintel.ingest.ports import FEATURE_BUILDS
+from dataintel.quality import alerts_metrics as alert_metrics
 from dataintel.reports.runner import REPORTS, ReportRunner
 from dataintel.retention.runner import RETENTION_RUNNER, RetentionRunner
 from dataintel.retention.stores import Stores as RetentionStores
@@ -62,6 +63,7 @@ def build_state(settings: Settings, role: Role) -> AppState:
     sessions = make_sessionmaker(engine)
     state = AppState(settings=settings, engine=engine, sessions=sessions, rate_limiter=None)
     state.provide(CONFIGS, ActiveConfigCache(sessions, settings.config_cache_ttl_seconds))
+    alert_metrics.register(state.metrics_registry, sessions)
     if role is not Role.WORKER:
         _provide_http(state)
     return state

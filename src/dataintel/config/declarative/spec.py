@@ -28,6 +28,7 @@ from dataintel.config.features.schemas import FeatureCreate
 from dataintel.config.pipelines.schemas import PipelineCreate
 from dataintel.config.projects.schemas import ProjectCreate
 from dataintel.errors import InvalidInput
+from dataintel.model.monitoring import MonitoringSettings
 from dataintel.model.platform import TEMPLATES
 from dataintel.model.retention import RetentionPolicy
 from dataintel.model.snapshot import (
@@ -67,6 +68,7 @@ class ProjectFile(BaseModel):
     derived: list[DerivedCreate] = Field(default_factory=list, max_length=500)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     _source: str = PrivateAttr(default="<config>")
 
     @property
@@ -124,6 +126,7 @@ class ProjectFile(BaseModel):
             derived=derived,
             analytics=self.analytics,
             retention=self.retention,
+            monitoring=self.monitoring,
         )
 
 

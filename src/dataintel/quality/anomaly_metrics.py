@@ -1,0 +1,182 @@
+"""The hourly metrics the anomaly detector watches, computed by SQL in the analytics store
+(DuckDB SQL; ``AnalyticsStore.sql`` transpiles it for ClickHouse), per bucket of event time
+(UTC, ``bucket_hours`` long, aligned to the epoch):
+
+- ``volume:<event>``: events of each type (an hour without any counts 0);
+- ``revenue``: the sum of the purchase event's revenue property (analytics settings);
+- ``conversion_rate``: users who purchased / users with any event (support: the users);
+- ``null_rate:<event>.<field>``: the share of the event's events without a value for a
+  field its deployed schema declares (support: the events);
+- ``mean:<event>.<field>``: the mean of a declared number field (support: its values).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+
+from dataintel.model.anomaly import Point
+from dataintel.model.fields import FieldType
+from dataintel.model.monitoring import MetricKind
+from dataintel.model.snapshot import ConfigSnapshot
+from dataintel.storage.analytics.port import AnalyticsStore
+from dataintel.storage.analytics.sql_terms import Params, micros, number_field, text_field
+
+HOUR = timedelta(hours=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+UNITS: dict[MetricKind, float] = {
+    "volume": 1.0,
+    "revenue": 1.0,
+    "conversion_rate": 0.01,
+    "null_rate": 0.01,
+    "mean": 1e-9,
+}
+
+
+@dataclass(slots=True)
+class Series:
+    metric: str
+    kind: MetricKind
+    points: dict[datetime, Point] = field(default_factory=dict)
+
+    @property
+    def unit(self) -> float:
+        return UNITS[self.kind]
+
+
+def _at(index: int, step: timedelta) -> datetime:
+    return EPOCH + index * step
+
+
+def _rows(store: AnalyticsStore, query: str, p: Params) -> list[dict[str, object]]:
+    table: pa.Table = store.sql(query, p.values)
+    rows: list[dict[str, object]] = table.to_pylist()
+    return rows
+
+
+def _where(p: Params, project_id: str, start: datetime, end: datetime) -> str:
+    return f"project_id = {p(project_id)} AND ts >= {p(start)} AND ts < {p(end)}"
+
+
+def _bucket(step: timedelta) -> str:
+    return f"CAST({micros('ts')} // {step // timedelta(microseconds=1)} AS BIGINT)"
+
+
+def volume(
+    store: AnalyticsStore, project_id: str, start: datetime, end: datetime, step: timedelta
+) -> list[Series]:
+    p = Params()
+    query = (
+        f"SELECT event, {_bucket(step)} AS h, count(*) AS n FROM events "  # noqa: S608
+        f"WHERE {_where(p, project_id, start, end)} GROUP BY event, h"
+    )
+    found: dict[str, Series] = {}
+    for row in _rows(store, query, p):
+        name = str(row["event"])
+        series = found.setdefault(name, Series(f"volume:{name}", "volume"))
+        n = float(row["n"])  # type: ignore[arg-type]
+        series.points[_at(int(row["h"]), step)] = Point(n, n)  # type: ignore[call-overload]
+    for series in found.values():  # an hour without the event counts 0
+        hour = start
+        while hour < end:
+            series.points.setdefault(hour, Point(0.0, 0.0))
+            hour += step
+    return list(found.values())
+
+
+def commerce(
+    store: AnalyticsStore,
+    project_id: str,
+    snapshot: ConfigSnapshot,
+    window: tuple[datetime, datetime],
+    step: timedelta,
+) -> list[Series]:
+    """Revenue and the conversion rate per hour (the analytics settings' purchase event)."""
+    settings = snapshot.analytics
+    start, end = window
+    p = Params()
+    purchase = p(settings.purchase_event)
+    query = (
+        f"SELECT {_bucket(step)} AS h, "  # noqa: S608
+        f"sum(CASE WHEN event = {purchase} THEN {number_field(settings.revenue_field)} END) "
+        f"AS revenue, count(CASE WHEN event = {purchase} THEN 1 END) AS purchases, "
+        f"count(DISTINCT CASE WHEN event = {purchase} THEN user_id END) AS buyers, "
+        f"count(DISTINCT user_id) AS users "
+        f"FROM events WHERE {_where(p, project_id, start, end)} GROUP BY h"
+    )
+    revenue, conversion = Series("revenue", "revenue"), Series("conversion_rate", "conversion_rate")
+    hour = start
+    while hour < end:
+        revenue.points[hour] = Point(0.0, 0.0)
+        hour += step
+    for row in _rows(store, query, p):
+        moment = _at(int(row["h"]), step)  # type: ignore[call-overload]
+        purchases = float(row["purchases"])  # type: ignore[arg-type]
+        revenue.points[moment] = Point(float(row["revenue"] or 0.0), purchases)  # type: ignore[arg-type]
+        users = float(row["users"])  # type: ignore[arg-type]
+        if users > 0:
+            buyers = float(row["buyers"])  # type: ignore[arg-type]
+            conversion.points[moment] = Point(buyers / users, users)
+    return [revenue, conversion]
+
+
+def fields(
+    store: AnalyticsStore,
+    project_id: str,
+    snapshot: ConfigSnapshot,
+    window: tuple[datetime, datetime],
+    kinds: frozenset[MetricKind],
+    step: timedelta,
+) -> list[Series]:
+    """Null rates of every declared field, and means of the number fields, per event."""
+    start, end = window
+    declared: dict[str, dict[str, FieldType]] = {}
+    for pipeline in snapshot.pipelines:
+        for event in pipeline.events:
+            if event.enabled:
+                declared.setdefault(event.name, {}).update({f.name: f.type for f in event.fields})
+    found: list[Series] = []
+    for name, types in sorted(declared.items()):
+        if types:
+            found += _event_fields(store, project_id, name, types, (start, end), kinds, step)
+    return found
+
+
+def _event_fields(
+    store: AnalyticsStore,
+    project_id: str,
+    event: str,
+    types: dict[str, FieldType],
+    window: tuple[datetime, datetime],
+    kinds: frozenset[MetricKind],
+    step: timedelta,
+) -> list[Series]:
+    p = Params()
+    names = sorted(types)
+    numbers = [n for n in names if types[n] is FieldType.NUMBER]
+    columns = [f"count({text_field(n)}) AS c{i}" for i, n in enumerate(names)]
+    columns += [f"avg({number_field(n)}) AS m{i}" for i, n in enumerate(numbers)]
+    columns += [f"count({number_field(n)}) AS k{i}" for i, n in enumerate(numbers)]
+    query = (
+        f"SELECT {_bucket(step)} AS h, count(*) AS n, {', '.join(columns)} FROM events "  # noqa: S608
+        f"WHERE {_where(p, project_id, *window)} AND event = {p(event)} GROUP BY h"
+    )
+    nulls = {n: Series(f"null_rate:{event}.{n}", "null_rate") for n in names}
+    means = {n: Series(f"mean:{event}.{n}", "mean") for n in numbers}
+    for row in _rows(store, query, p):
+        moment, total = _at(int(row["h"]), step), float(row["n"])  # type: ignore[call-overload,arg-type]
+        for i, n in enumerate(names):
+            present = float(row[f"c{i}"])  # type: ignore[arg-type]
+            nulls[n].points[moment] = Point(1.0 - present / total, total)
+        for i, n in enumerate(numbers):
+            mean, count = row[f"m{i}"], float(row[f"k{i}"])  # type: ignore[arg-type]
+            if mean is not None:
+                means[n].points[moment] = Point(float(mean), count)  # type: ignore[arg-type]
+    chosen: list[Series] = []
+    if "null_rate" in kinds:
+        chosen += nulls.values()
+    if "mean" in kinds:
+        chosen += means.values()
+    return chosen

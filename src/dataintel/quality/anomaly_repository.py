@@ -1,0 +1,69 @@
+"""Metadata SQL of the anomaly detector: the stored metric series and the evaluations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from dataintel.storage.metadata.monitoring_models import MetricEvaluation, MetricPoint
+
+
+def _insert(session: Session) -> Any:
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def anomalous(session: Session, project_id: str, start: datetime) -> set[tuple[str, datetime]]:
+    """(metric, bucket) of the stored points judged anomalous since ``start``."""
+    query = select(MetricPoint.metric, MetricPoint.bucket).where(
+        MetricPoint.project_id == project_id,
+        MetricPoint.bucket >= start,
+        MetricPoint.anomalous.is_(True),
+    )
+    return {(m, b) for m, b in session.execute(query)}
+
+
+def save_points(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Upsert metric points (project_id, metric, bucket, value, support, anomalous)."""
+    if not rows:
+        return
+    statement = _insert(session)(MetricPoint)
+    statement = statement.on_conflict_do_update(
+        index_elements=["project_id", "metric", "bucket"],
+        set_={
+            "value": statement.excluded.value,
+            "support": statement.excluded.support,
+            "anomalous": statement.excluded.anomalous,
+        },
+    )
+    for start in range(0, len(rows), 1000):
+        session.execute(statement, list(rows[start : start + 1000]))
+
+
+def save_evaluations(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    statement = _insert(session)(MetricEvaluation)
+    columns = ("value", "status", "expected", "spread", "score", "baseline", "evaluated_at")
+    statement = statement.on_conflict_do_update(
+        index_elements=["project_id", "metric", "bucket"],
+        set_={c: getattr(statement.excluded, c) for c in columns},
+    )
+    session.execute(statement, list(rows))
+
+
+def evaluations(
+    session: Session, project_id: str, since: datetime, limit: int
+) -> Sequence[MetricEvaluation]:
+    query = (
+        select(MetricEvaluation)
+        .where(MetricEvaluation.project_id == project_id, MetricEvaluation.bucket >= since)
+        .order_by(MetricEvaluation.bucket.desc(), MetricEvaluation.metric)
+        .limit(limit)
+    )
+    return session.scalars(query).all()
