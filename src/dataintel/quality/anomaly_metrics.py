@@ -78,8 +78,8 @@ def volume(
         series = found.setdefault(name, Series(f"volume:{name}", "volume"))
         n = float(row["n"])  # type: ignore[arg-type]
         series.points[_at(int(row["h"]), step)] = Point(n, n)  # type: ignore[call-overload]
-    for series in found.values():  # an hour without the event counts 0
-        hour = start
+    for series in found.values():  # a bucket without the event counts 0 (from its first)
+        hour = min(series.points)
         while hour < end:
             series.points.setdefault(hour, Point(0.0, 0.0))
             hour += step
@@ -107,11 +107,13 @@ def commerce(
         f"FROM events WHERE {_where(p, project_id, start, end)} GROUP BY h"
     )
     revenue, conversion = Series("revenue", "revenue"), Series("conversion_rate", "conversion_rate")
-    hour = start
-    while hour < end:
-        revenue.points[hour] = Point(0.0, 0.0)
-        hour += step
-    for row in _rows(store, query, p):
+    rows = _rows(store, query, p)
+    if rows:  # a bucket without purchases has revenue 0 (from the first with events)
+        hour = _at(min(int(r["h"]) for r in rows), step)  # type: ignore[call-overload]
+        while hour < end:
+            revenue.points[hour] = Point(0.0, 0.0)
+            hour += step
+    for row in rows:
         moment = _at(int(row["h"]), step)  # type: ignore[call-overload]
         purchases = float(row["purchases"])  # type: ignore[arg-type]
         revenue.points[moment] = Point(float(row["revenue"] or 0.0), purchases)  # type: ignore[arg-type]
