@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import gzip
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -107,13 +107,13 @@ def break_field(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(params=["duckdb", "chdb"])
-def store(request: pytest.FixtureRequest, app: Any, tmp_path: Path) -> AnalyticsStore:
+def store(request: pytest.FixtureRequest, app: Any, tmp_path: Path) -> Iterator[AnalyticsStore]:
     if request.param == "duckdb":
-        found: AnalyticsStore = app.state.dataintel.port(ANALYTICS)
-        return found
+        yield app.state.dataintel.port(ANALYTICS)
+        return
     chdb = open_analytics(f"chdb:{tmp_path}/chdb")
-    request.addfinalizer(chdb.close)
-    return chdb
+    yield chdb
+    chdb.close()
 
 
 def setup(app: Any, keys: Keys, store: AnalyticsStore, project: str, rows: list[Any]) -> Any:

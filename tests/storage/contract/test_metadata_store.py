@@ -61,6 +61,12 @@ TABLES = {
     "subject_keys",
     "retention_policies",
     "retention_status",
+    "monitoring_settings",
+    "quality_alerts",
+    "quality_alert_outbox",
+    "quality_metric_points",
+    "quality_evaluations",
+    "feature_statistics",
 }
 WHEN = datetime(2024, 2, 29, 23, 59, 58, 123456, tzinfo=timezone(timedelta(hours=5, minutes=30)))
 
