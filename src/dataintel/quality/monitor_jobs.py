@@ -18,7 +18,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from dataintel.model.jobs import Job, JobOutcome, JobRun
+from dataintel.model.jobs import Job, JobInfo, JobOutcome, JobRun
 from dataintel.model.snapshot import ConfigSnapshot
 from dataintel.quality.alerts_notify import AlertNotifier
 from dataintel.quality.anomalies import AnomalyDetector
@@ -53,25 +53,28 @@ def monitor_jobs(
     async def notify(run: JobRun) -> JobOutcome:
         return dict(await notifier.deliver(run.project_id))
 
+    runs = {"quality.anomalies": anomalies, "quality.drift": drift, "quality.notify": notify}
+    return [Job(i.name, i.description, i.every, runs[i.name]) for i in monitor_catalog(settings)]
+
+
+def monitor_catalog(settings: Settings) -> list[JobInfo]:
+    """The jobs' names, descriptions and intervals (what an API-only process lists)."""
     return [
-        Job(
+        JobInfo(
             "quality.anomalies",
             "Judge the last complete bucket of each watched metric against its seasonal "
             "baseline; raise or clear anomaly alerts.",
             timedelta(seconds=settings.quality_anomaly_interval_seconds),
-            anomalies,
         ),
-        Job(
+        JobInfo(
             "quality.drift",
             "Compute each deployed feature's statistics of the last day and its drift "
             "(PSI, Jensen-Shannon) against the reference window; raise or clear drift alerts.",
             timedelta(seconds=settings.quality_drift_interval_seconds),
-            drift,
         ),
-        Job(
+        JobInfo(
             "quality.notify",
             "Retry the alert notifications that are due (signed webhooks, back-off).",
             timedelta(seconds=settings.quality_notify_interval_seconds),
-            notify,
         ),
     ]
