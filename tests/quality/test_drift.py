@@ -87,3 +87,12 @@ def test_the_drift_job_alerts_on_a_shifted_distribution_only(
         assert (stats.drift["psi"] >= 0.25) is (status == "critical")
         found = session.scalars(select(QualityAlert).where(QualityAlert.kind == "drift")).all()
         assert [a.severity for a in found] == ([] if status == "ok" else ["critical"])
+    url = "/v1/quality/features/spend/statistics"
+    read = client.get(url, headers=keys.headers(["analyst"], "shop"))
+    assert read.status_code == 200, read.text
+    (shown,) = read.json()["days"]
+    assert shown["count"] == stats.count
+    assert shown["drift"]["status"] == status
+    keys.project("other")  # another project sees none of it
+    assert client.get(url, headers=keys.headers(["admin"], "other")).json()["days"] == []
+    assert client.get(url + "?limit=0", headers=keys.headers(["admin"], "other")).status_code == 422

@@ -17,18 +17,16 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from dataintel.model.drift import jensen_shannon, psi, quantile_edges, shares
 from dataintel.model.monitoring import DriftSettings
 from dataintel.model.snapshot import ConfigSnapshot, FeatureSpec
 from dataintel.quality import alerts
+from dataintel.quality import stats_repository as repo
 from dataintel.quality.anomaly_metrics import EPOCH
 from dataintel.storage.analytics.port import AnalyticsStore
 from dataintel.storage.analytics.sql_terms import Params, number_field
-from dataintel.storage.metadata.monitoring_models import FeatureStatistics
 from dataintel.storage.metadata.types import utcnow
 
 DAY = timedelta(days=1)
@@ -94,7 +92,7 @@ class FeatureMonitor:
             outcome["features"][feature.name] = row["drift"].get("status", "not_evaluated")
         with self.sessions.begin() as session:
             for row in rows:
-                _save(session, row)
+                repo.save(session, row)
                 self._alert(session, project_id, row, now)
         return outcome
 
@@ -156,15 +154,3 @@ def drift(reference: list[float], current: list[float], settings: DriftSettings)
         "reference": len(reference),
         "current": len(current),
     }
-
-
-def _save(session: Session, row: dict[str, Any]) -> None:
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(FeatureStatistics).values(**row)
-    columns = ("count", "nulls", "mean", "quantiles", "histogram", "drift", "computed_at")
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["project_id", "feature", "day"],
-            set_={c: getattr(statement.excluded, c) for c in columns},
-        )
-    )
