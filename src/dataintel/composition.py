@@ -198,9 +198,8 @@ def _jobs(
     if retention is not None:
         jobs.append(retention.job())
     configs = state.port(CONFIGS)
-    jobs += monitor_jobs(
-        state.settings, state.sessions, analytics, lambda p: configs.get(p).snapshot
-    )
+    snapshot_of = lambda p: configs.get(p).snapshot  # noqa: E731
+    jobs += monitor_jobs(state.settings, state.sessions, analytics, snapshot_of, state.port(SERVER))
     return jobs
 
 

@@ -145,6 +145,18 @@ class Settings(BaseSettings):
         description="How often the quality.drift job computes each deployed feature's daily "
         "statistics and its drift (PSI, Jensen-Shannon) against the reference window.",
     )
+    quality_consistency_interval_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="How often the quality.consistency job compares the served feature "
+        "values of a sample of recently active entities with their recomputation by SQL.",
+    )
+    quality_consistency_sample: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="Entities per entity key compared by each quality.consistency run.",
+    )
     quality_notify_interval_seconds: float = Field(
         default=60.0,
         gt=0,

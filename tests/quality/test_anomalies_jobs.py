@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from dataintel.api.state import ANALYTICS
 from dataintel.config.deployments.active import CONFIGS
+from dataintel.features.serving.service import SERVER
 from dataintel.model.jobs import JobRun
 from dataintel.quality.monitor_jobs import monitor_jobs
 from dataintel.settings import Settings
@@ -71,10 +72,19 @@ def test_the_anomaly_job_alerts_and_notifies_in_its_run(
     jobs = {
         j.name: j
         for j in monitor_jobs(
-            state.settings, state.sessions, store, lambda p: configs.get(p).snapshot
+            state.settings,
+            state.sessions,
+            store,
+            lambda p: configs.get(p).snapshot,
+            state.port(SERVER),
         )
     }
-    assert set(jobs) == {"quality.anomalies", "quality.drift", "quality.notify"}
+    assert set(jobs) == {
+        "quality.anomalies",
+        "quality.drift",
+        "quality.consistency",
+        "quality.notify",
+    }
     slot = start + 11 * HOUR  # judges hour 10: shop has no views at all
     run = jobs["quality.anomalies"].run
     shop = asyncio.run(run(JobRun(1, "quality.anomalies", "shop", slot)))

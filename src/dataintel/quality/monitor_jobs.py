@@ -6,6 +6,8 @@ slot; ADR 0012):
   notifications;
 - ``quality.drift`` (``quality_drift_interval_seconds``, daily): each deployed feature's
   statistics of the last complete day and its drift against the reference window;
+- ``quality.consistency`` (``quality_consistency_interval_seconds``, every 15 min): served
+  feature values of a sample of entities against their recomputation by SQL;
 - ``quality.notify`` (``quality_notify_interval_seconds``, every minute): retry the
   project's alert notifications that are due (whoever raised them).
 """
@@ -18,10 +20,12 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from dataintel.features.serving.service import FeatureServer
 from dataintel.model.jobs import Job, JobInfo, JobOutcome, JobRun
 from dataintel.model.snapshot import ConfigSnapshot
 from dataintel.quality.alerts_notify import AlertNotifier
 from dataintel.quality.anomalies import AnomalyDetector
+from dataintel.quality.consistency import ConsistencyMonitor
 from dataintel.quality.stats import FeatureMonitor
 from dataintel.settings import Settings
 from dataintel.storage.analytics.port import AnalyticsStore
@@ -32,6 +36,7 @@ def monitor_jobs(
     sessions: sessionmaker[Session],
     analytics: AnalyticsStore,
     snapshot_of: Callable[[str], ConfigSnapshot],
+    server: FeatureServer,
     notifier: AlertNotifier | None = None,
 ) -> list[Job]:
     """The jobs; ``snapshot_of(project_id)``: the project's deployed config (e.g.
@@ -39,6 +44,9 @@ def monitor_jobs(
     notifier = notifier or AlertNotifier(sessions, lambda p: snapshot_of(p).monitoring)
     detector = AnomalyDetector(sessions, analytics, snapshot_of)
     features = FeatureMonitor(sessions, analytics, snapshot_of)
+    consistency = ConsistencyMonitor(
+        sessions, analytics, server, snapshot_of, settings.quality_consistency_sample
+    )
 
     async def anomalies(run: JobRun) -> JobOutcome:
         outcome = await asyncio.to_thread(detector.run, run.project_id, run.slot)
@@ -50,10 +58,20 @@ def monitor_jobs(
         outcome["notifications"] = await notifier.deliver(run.project_id)
         return outcome
 
+    async def consistent(run: JobRun) -> JobOutcome:
+        outcome = await consistency.run(run.project_id, run.slot)
+        outcome["notifications"] = await notifier.deliver(run.project_id)
+        return outcome
+
     async def notify(run: JobRun) -> JobOutcome:
         return dict(await notifier.deliver(run.project_id))
 
-    runs = {"quality.anomalies": anomalies, "quality.drift": drift, "quality.notify": notify}
+    runs = {
+        "quality.anomalies": anomalies,
+        "quality.drift": drift,
+        "quality.consistency": consistent,
+        "quality.notify": notify,
+    }
     return [Job(i.name, i.description, i.every, runs[i.name]) for i in monitor_catalog(settings)]
 
 
@@ -71,6 +89,12 @@ def monitor_catalog(settings: Settings) -> list[JobInfo]:
             "Compute each deployed feature's statistics of the last day and its drift "
             "(PSI, Jensen-Shannon) against the reference window; raise or clear drift alerts.",
             timedelta(seconds=settings.quality_drift_interval_seconds),
+        ),
+        JobInfo(
+            "quality.consistency",
+            "Compare the served feature values of recently active entities with their "
+            "recomputation by SQL at the same instant; alert on any mismatch.",
+            timedelta(seconds=settings.quality_consistency_interval_seconds),
         ),
         JobInfo(
             "quality.notify",
