@@ -55,6 +55,9 @@ def receiver() -> Iterator[Receiver]:
     found.server.shutdown()
 
 
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 def test_the_anomaly_job_alerts_and_notifies_in_its_run(
     app: Any, client: TestClient, keys: Keys, receiver: Receiver
 ) -> None:

@@ -54,6 +54,9 @@ def test_psi_and_js_match_independent_references() -> None:
 
 
 @pytest.mark.parametrize(("shift", "status"), [(0.0, "ok"), (15.0, "critical")])
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 def test_the_drift_job_alerts_on_a_shifted_distribution_only(
     app: Any, client: TestClient, keys: Keys, shift: float, status: str
 ) -> None:

@@ -61,6 +61,7 @@ TABLES = {
     "subject_keys",
     "retention_policies",
     "retention_status",
+    "job_runs",
     "monitoring_settings",
     "quality_alerts",
     "quality_alert_outbox",
