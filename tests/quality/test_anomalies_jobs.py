@@ -17,8 +17,11 @@ from dataintel.api.state import ANALYTICS
 from dataintel.config.deployments.active import CONFIGS
 from dataintel.features.serving.service import SERVER
 from dataintel.model.jobs import JobRun
+from dataintel.quality.anomalies import AnomalyDetector
 from dataintel.quality.monitor_jobs import monitor_jobs
 from dataintel.settings import Settings
+from dataintel.storage.metadata.models import IngestStat
+from dataintel.storage.metadata.monitoring_models import MetricEvaluation
 from tests.analytics.store_writer import write
 from tests.conftest import Keys, apply_yaml
 from tests.quality.test_alerts import SECRET, Receiver
@@ -114,3 +117,38 @@ def test_a_manual_run_through_the_jobs_api(app: Any, client: TestClient, keys: K
     assert found["status"] == "finished", found
     assert found["outcome"]["anomalies"] == []
     assert "bucket" in found["outcome"]
+
+
+def test_a_burst_of_ingest_rejections_is_an_anomaly(
+    app: Any, client: TestClient, keys: Keys
+) -> None:
+    keys.project("shop")
+    apply_yaml(app, project("shop"))
+    state = app.state.dataintel
+    start = datetime(2026, 5, 1, tzinfo=UTC)
+    with state.sessions.begin() as session:  # 10 hours of ~1 % rejections, then 40 %
+        for h in range(11):
+            rejected = 40 if h == 10 else 1 + h % 2
+            session.add(
+                IngestStat(
+                    project_id="shop",
+                    pipeline_id="web",
+                    hour=start + h * HOUR,
+                    event="view",
+                    accepted=100 - rejected,
+                    duplicate=0,
+                    rejected=rejected,
+                )
+            )
+    configs = state.port(CONFIGS)
+    configs.invalidate()
+    detector = AnomalyDetector(
+        state.sessions, state.port(ANALYTICS), lambda p: configs.get(p).snapshot
+    )
+    assert detector.run("shop", start + 10 * HOUR)["anomalies"] == []
+    assert detector.run("shop", start + 11 * HOUR)["anomalies"] == ["rejection_rate"]
+    with state.sessions() as session:
+        judged = session.get(MetricEvaluation, ("shop", "rejection_rate", start + 10 * HOUR))
+        assert judged is not None
+        assert judged.value == pytest.approx(0.4)  # 40 of 100 received
+        assert judged.expected == pytest.approx(0.015)  # median of 1 %, 2 %, … (10 hours)

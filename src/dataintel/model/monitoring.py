@@ -12,8 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Seasonality = Literal["hour_of_week", "hour_of_day", "none"]
 Direction = Literal["both", "drop", "spike"]
-MetricKind = Literal["volume", "revenue", "conversion_rate", "null_rate", "mean"]
-ALL_METRICS: tuple[MetricKind, ...] = ("volume", "revenue", "conversion_rate", "null_rate", "mean")
+MetricKind = Literal["volume", "revenue", "conversion_rate", "null_rate", "mean", "rejection_rate"]
+ALL_METRICS: tuple[MetricKind, ...] = (
+    "volume",
+    "revenue",
+    "conversion_rate",
+    "null_rate",
+    "mean",
+    "rejection_rate",
+)
 
 
 class AnomalySettings(BaseModel):
@@ -23,7 +30,7 @@ class AnomalySettings(BaseModel):
 
     enabled: bool = True
     metrics: list[MetricKind] = Field(
-        default=list(ALL_METRICS), max_length=5, description="The metric families watched."
+        default=list(ALL_METRICS), max_length=6, description="The metric families watched."
     )
     bucket_hours: Literal[1, 2, 3, 4, 6, 8, 12, 24] = Field(
         default=1,

@@ -20,7 +20,15 @@ from dataintel.model.monitoring import AnomalySettings
 from dataintel.model.snapshot import ConfigSnapshot
 from dataintel.quality import alert_repository, alerts
 from dataintel.quality import anomaly_repository as repo
-from dataintel.quality.anomaly_metrics import EPOCH, HOUR, Series, commerce, fields, volume
+from dataintel.quality.anomaly_metrics import (
+    EPOCH,
+    HOUR,
+    Series,
+    commerce,
+    fields,
+    rejections,
+    volume,
+)
 from dataintel.storage.analytics.port import AnalyticsStore
 from dataintel.storage.metadata.types import utcnow
 
@@ -56,6 +64,10 @@ class AnomalyDetector:
             ]
         if kinds & {"null_rate", "mean"}:
             found += fields(self.analytics, project_id, snapshot, (start, end), kinds, step)
+        if "rejection_rate" in kinds:
+            with self.sessions() as session:
+                counts = repo.ingest_counts(session, project_id, start, end)
+            found += rejections(counts, (start, end), step)
         return found
 
     def run(self, project_id: str, slot: datetime) -> dict[str, Any]:

@@ -7,7 +7,10 @@
 - ``conversion_rate``: users who purchased / users with any event (support: the users);
 - ``null_rate:<event>.<field>``: the share of the event's events without a value for a
   field its deployed schema declares (support: the events);
-- ``mean:<event>.<field>``: the mean of a declared number field (support: its values).
+- ``mean:<event>.<field>``: the mean of a declared number field (support: its values);
+- ``rejection_rate``: events rejected at ingest / events received (accepted, duplicate or
+  rejected), per bucket of arrival, from the ingest stats in the metadata store (support:
+  the events received).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ UNITS: dict[MetricKind, float] = {
     "conversion_rate": 0.01,
     "null_rate": 0.01,
     "mean": 1e-9,
+    "rejection_rate": 0.01,
 }
 
 
@@ -182,3 +186,22 @@ def _event_fields(
     if "mean" in kinds:
         chosen += means.values()
     return chosen
+
+
+def rejections(
+    counts: list[tuple[datetime, int, int]], window: tuple[datetime, datetime], step: timedelta
+) -> list[Series]:
+    """``rejection_rate`` from the ingest stats: (hour of arrival, received, rejected)."""
+    start, end = window
+    totals: dict[datetime, list[int]] = {}
+    for hour, received, rejected in counts:
+        bucket = _at((hour - EPOCH) // step, step)
+        if start <= bucket < end:
+            found = totals.setdefault(bucket, [0, 0])
+            found[0] += received
+            found[1] += rejected
+    series = Series("rejection_rate", "rejection_rate")
+    for bucket, (received, rejected) in totals.items():
+        if received > 0:
+            series.points[bucket] = Point(rejected / received, float(received))
+    return [series] if series.points else []

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from dataintel.storage.metadata.models import IngestStat
 from dataintel.storage.metadata.monitoring_models import MetricEvaluation, MetricPoint
 
 
@@ -67,3 +68,20 @@ def evaluations(
         .limit(limit)
     )
     return session.scalars(query).all()
+
+
+def ingest_counts(
+    session: Session, project_id: str, start: datetime, end: datetime
+) -> list[tuple[datetime, int, int]]:
+    """(hour of arrival, events received, of them rejected), all pipelines and events."""
+    received = IngestStat.accepted + IngestStat.duplicate + IngestStat.rejected
+    query = (
+        select(IngestStat.hour, func.sum(received), func.sum(IngestStat.rejected))
+        .where(
+            IngestStat.project_id == project_id,
+            IngestStat.hour >= start,
+            IngestStat.hour < end,
+        )
+        .group_by(IngestStat.hour)
+    )
+    return [(h, int(n or 0), int(r or 0)) for h, n, r in session.execute(query)]
