@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 Seasonality = Literal["hour_of_week", "hour_of_day", "none"]
 Direction = Literal["both", "drop", "spike"]
@@ -26,9 +26,9 @@ ALL_METRICS: tuple[MetricKind, ...] = (
 class AnomalySettings(BaseModel):
     """Seasonal robust detection on hourly metric buckets (docs/quality.md, "Anomalies")."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    enabled: bool = True
+    enabled: StrictBool = True
     metrics: list[MetricKind] = Field(
         default=list(ALL_METRICS), max_length=6, description="The metric families watched."
     )
@@ -94,9 +94,9 @@ class AnomalySettings(BaseModel):
 class DriftSettings(BaseModel):
     """Feature drift against a reference window (docs/quality.md, "Drift")."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    enabled: bool = True
+    enabled: StrictBool = True
     reference_days: int = Field(
         default=7, ge=1, le=365, description="The reference: the days before the current one."
     )
@@ -116,7 +116,7 @@ class DriftSettings(BaseModel):
 class MonitoringSettings(BaseModel):
     """The ``monitoring`` section of a project's config."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     webhook_url: str | None = Field(
         default=None,
