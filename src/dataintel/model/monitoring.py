@@ -12,11 +12,20 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 Seasonality = Literal["hour_of_week", "hour_of_day", "none"]
 Direction = Literal["both", "drop", "spike"]
-MetricKind = Literal["volume", "revenue", "conversion_rate", "null_rate", "mean", "rejection_rate"]
+MetricKind = Literal[
+    "volume",
+    "revenue",
+    "conversion_rate",
+    "abandonment_rate",
+    "null_rate",
+    "mean",
+    "rejection_rate",
+]
 ALL_METRICS: tuple[MetricKind, ...] = (
     "volume",
     "revenue",
     "conversion_rate",
+    "abandonment_rate",
     "null_rate",
     "mean",
     "rejection_rate",
@@ -30,7 +39,7 @@ class AnomalySettings(BaseModel):
 
     enabled: StrictBool = True
     metrics: list[MetricKind] = Field(
-        default=list(ALL_METRICS), max_length=6, description="The metric families watched."
+        default=list(ALL_METRICS), max_length=7, description="The metric families watched."
     )
     bucket_hours: Literal[1, 2, 3, 4, 6, 8, 12, 24] = Field(
         default=1,

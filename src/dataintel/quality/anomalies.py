@@ -24,6 +24,7 @@ from dataintel.quality.anomaly_metrics import (
     EPOCH,
     HOUR,
     Series,
+    abandonment,
     commerce,
     fields,
     rejections,
@@ -64,6 +65,8 @@ class AnomalyDetector:
             ]
         if kinds & {"null_rate", "mean"}:
             found += fields(self.analytics, project_id, snapshot, (start, end), kinds, step)
+        if "abandonment_rate" in kinds:
+            found += abandonment(self.analytics, project_id, snapshot, (start, end), step)
         if "rejection_rate" in kinds:
             with self.sessions() as session:
                 counts = repo.ingest_counts(session, project_id, start, end)

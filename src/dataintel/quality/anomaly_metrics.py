@@ -8,6 +8,8 @@
 - ``null_rate:<event>.<field>``: the share of the event's events without a value for a
   field its deployed schema declares (support: the events);
 - ``mean:<event>.<field>``: the mean of a declared number field (support: its values);
+- ``abandonment_rate``: of the carts whose outcome falls in the bucket, the share
+  abandoned (``abandonment`` below; support: those carts);
 - ``rejection_rate``: events rejected at ingest / events received (accepted, duplicate or
   rejected), per bucket of arrival, from the ingest stats in the metadata store (support:
   the events received).
@@ -36,7 +38,9 @@ UNITS: dict[MetricKind, float] = {
     "null_rate": 0.01,
     "mean": 1e-9,
     "rejection_rate": 0.01,
+    "abandonment_rate": 0.01,
 }
+FAR_FUTURE = datetime(2299, 1, 1, tzinfo=UTC)  # "no next event" (as analytics/overview.py)
 
 
 @dataclass(slots=True)
@@ -204,4 +208,55 @@ def rejections(
     for bucket, (received, rejected) in totals.items():
         if received > 0:
             series.points[bucket] = Point(rejected / received, float(received))
+    return [series] if series.points else []
+
+
+def abandonment(
+    store: AnalyticsStore,
+    project_id: str,
+    snapshot: ConfigSnapshot,
+    window: tuple[datetime, datetime],
+    step: timedelta,
+) -> list[Series]:
+    """``abandonment_rate`` per bucket: of the carts whose outcome falls in the bucket, the
+    share abandoned. A cart is abandoned (the analytics plane's definition, overview.py) at
+    its first cart event followed by ``abandon_after`` without a cart event or a purchase;
+    its outcome is that moment, or its first purchase before it. Only events before the
+    window's end count, so a bucket's rate is final once the bucket has ended."""
+    settings = snapshot.analytics
+    start, end = window
+    p = Params()
+    purchase, idle = p(settings.purchase_event), p(settings.seconds("abandon_after"))
+    query = f"""
+WITH cart_seq AS (
+    SELECT cart_id, ts, event = {purchase} AS is_purchase,
+        lead(ts, 1, {p(FAR_FUTURE)}) OVER (
+            PARTITION BY cart_id ORDER BY ts, event = {purchase}, event_id) AS next_ts
+    FROM events
+    WHERE project_id = {p(project_id)} AND ts >= {p(start)} AND ts < {p(end)}
+        AND cart_id IS NOT NULL
+        AND (list_contains({p(list(settings.cart_events))}, event) OR event = {purchase})
+),
+carts AS (
+    SELECT cart_id,
+        min(CASE WHEN next_ts > ts + INTERVAL ({idle}) SECOND THEN ts END) AS idle_from
+    FROM cart_seq WHERE NOT is_purchase GROUP BY cart_id
+),
+outcomes AS (
+    SELECT idle_from + INTERVAL ({idle}) SECOND AS at, 1 AS abandoned FROM carts
+    WHERE idle_from IS NOT NULL AND idle_from + INTERVAL ({idle}) SECOND < {p(end)}
+    UNION ALL
+    SELECT min(s.ts) AS at, 0 AS abandoned FROM cart_seq s JOIN carts c ON c.cart_id = s.cart_id
+    WHERE s.is_purchase AND (c.idle_from IS NULL OR s.ts <= c.idle_from + INTERVAL ({idle}) SECOND)
+    GROUP BY s.cart_id
+)
+SELECT CAST({micros("at")} // {step // timedelta(microseconds=1)} AS BIGINT) AS h,
+    count(*) AS n, sum(abandoned) AS a
+FROM outcomes GROUP BY h
+"""  # noqa: S608 - placeholders and fixed SQL only
+    series = Series("abandonment_rate", "abandonment_rate")
+    for row in _rows(store, query, p):
+        n = float(row["n"])  # type: ignore[arg-type]
+        if n > 0:
+            series.points[_at(int(row["h"]), step)] = Point(float(row["a"]) / n, n)  # type: ignore[arg-type,call-overload]
     return [series] if series.points else []
