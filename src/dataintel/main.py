@@ -37,7 +37,7 @@ from dataintel.gdpr import endpoints as gdpr
 from dataintel.ingest import endpoints as ingest
 from dataintel.ingest import segment
 from dataintel.ingest.deadletters import endpoints as dead_letters
-from dataintel.quality import alert_endpoints, stats_endpoints
+from dataintel.quality import alert_endpoints, anomaly_endpoints, stats_endpoints
 from dataintel.reports import custom_endpoints as custom_export
 from dataintel.reports import endpoints as reports
 from dataintel.scheduler import endpoints as jobs
@@ -131,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         monitoring.router,
         alert_endpoints.router,
         stats_endpoints.router,
+        anomaly_endpoints.router,
         ingest.router,
         segment.router,
         dead_letters.router,

@@ -152,3 +152,13 @@ def test_a_burst_of_ingest_rejections_is_an_anomaly(
         assert judged is not None
         assert judged.value == pytest.approx(0.4)  # 40 of 100 received
         assert judged.expected == pytest.approx(0.015)  # median of 1 %, 2 %, … (10 hours)
+    admin = keys.headers(["analyst"], "shop")
+    url = "/v1/quality/anomalies/evaluations?metric=rejection_rate&status=anomaly"
+    (shown,) = client.get(url, headers=admin).json()["evaluations"]
+    assert shown["value"] == pytest.approx(0.4)
+    assert shown["bucket"].startswith("2026-05-01T10:00:00")
+    assert shown["baseline"] == 10
+    keys.project("other")
+    other = keys.headers(["admin"], "other")
+    assert client.get(url, headers=other).json()["evaluations"] == []  # not another's
+    assert client.get(url + "&limit=5000", headers=other).status_code == 422

@@ -59,15 +59,23 @@ def save_evaluations(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def evaluations(
-    session: Session, project_id: str, since: datetime, limit: int
+    session: Session,
+    project_id: str,
+    since: datetime | None,
+    filters: tuple[str | None, str | None],
+    limit: int,
 ) -> Sequence[MetricEvaluation]:
-    query = (
-        select(MetricEvaluation)
-        .where(MetricEvaluation.project_id == project_id, MetricEvaluation.bucket >= since)
-        .order_by(MetricEvaluation.bucket.desc(), MetricEvaluation.metric)
-        .limit(limit)
-    )
-    return session.scalars(query).all()
+    """The verdicts, newest bucket first; ``filters``: (metric, status), None for any."""
+    metric, status = filters
+    query = select(MetricEvaluation).where(MetricEvaluation.project_id == project_id)
+    if since is not None:
+        query = query.where(MetricEvaluation.bucket >= since)
+    if metric is not None:
+        query = query.where(MetricEvaluation.metric == metric)
+    if status is not None:
+        query = query.where(MetricEvaluation.status == status)
+    order = (MetricEvaluation.bucket.desc(), MetricEvaluation.metric)
+    return session.scalars(query.order_by(*order).limit(limit)).all()
 
 
 def ingest_counts(
