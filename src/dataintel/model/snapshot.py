@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from dataintel.model.aggregations import Aggregation
+from dataintel.model.batch import BatchFeatureSpec
 from dataintel.model.fields import EVENT_NAME, FIELD_NAME, FieldSpec, UnknownPolicy
 from dataintel.model.monitoring import MonitoringSettings
 from dataintel.model.retention import RetentionPolicy
@@ -151,6 +152,7 @@ class ConfigSnapshot(BaseModel):
     pipelines: list[PipelineSpec] = []
     features: list[FeatureSpec] = []
     derived: list[DerivedSpec] = []
+    batch: list[BatchFeatureSpec] = []
     analytics: AnalyticsSettings = AnalyticsSettings()
     retention: RetentionPolicy = RetentionPolicy()
     monitoring: MonitoringSettings = MonitoringSettings()

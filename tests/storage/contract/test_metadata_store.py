@@ -68,6 +68,8 @@ TABLES = {
     "quality_metric_points",
     "quality_evaluations",
     "feature_statistics",
+    "batch_features",
+    "batch_feature_runs",
 }
 WHEN = datetime(2024, 2, 29, 23, 59, 58, 123456, tzinfo=timezone(timedelta(hours=5, minutes=30)))
 
