@@ -38,6 +38,7 @@ PLANES = frozenset(
         "audit",
         "gdpr",
         "retention",
+        "quality",
         "scheduler",
     }
 )
@@ -88,6 +89,10 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     "rewrites the data lake's expired files through the lake's own expiry",
     ("dataintel.gdpr.endpoints", "dataintel.ingest.resources"): "a forget request makes this "
     "process's ingest reload the suppression list at once",
+    ("dataintel.quality.", "dataintel.features."): "the consistency monitor compares the "
+    "feature server's values with the offline recomputation (FeatureServer, compute_offline)",
+    ("dataintel.quality.alerts_notify", "dataintel.config.pipelines.webhooks"): "alert "
+    "notifications are signed with the ingest webhooks' scheme: one scheme, one module",
     ("dataintel.storage.metadata.migrations.env", "dataintel.settings"): "run by the alembic "
     "CLI, outside any composition root, it reads the metadata URL from the settings",
 }

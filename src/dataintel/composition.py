@@ -29,6 +29,8 @@ from dataintel.gdpr.outbox import Outbox
 from dataintel.gdpr.runner import GDPR_RUNNER, GdprRunner
 from dataintel.ingest.ports import FEATURE_BUILDS
 from dataintel.model.jobs import Job, JobInfo
+from dataintel.quality import alerts_metrics as alert_metrics
+from dataintel.quality.monitor_jobs import monitor_catalog, monitor_jobs
 from dataintel.reports.runner import REPORTS, ReportRunner
 from dataintel.retention.runner import DESCRIPTION as RETENTION_DESCRIPTION
 from dataintel.retention.runner import JOB as RETENTION_JOB
@@ -84,6 +86,7 @@ def build_state(settings: Settings, role: Role) -> AppState:
     )
     _breaker_metrics(state)
     state.provide(CONFIGS, ActiveConfigCache(sessions, settings.config_cache_ttl_seconds))
+    alert_metrics.register(state.metrics_registry, sessions)
     if role is not Role.WORKER:
         _provide_http(state)
     return state
@@ -310,6 +313,10 @@ def _jobs(retention: RetentionRunner | None, state: AppState, stores: Stores) ->
         tick = state.settings.batch_features_tick_seconds
         args = (stores.analytics, stores.online, state.sessions, state.port(CONFIGS), tick)
         jobs += batch_feature_jobs(*args)
+        configs = state.port(CONFIGS)
+        snapshot_of = lambda p: configs.get(p).snapshot  # noqa: E731
+        server = state.port(SERVER)
+        jobs += monitor_jobs(state.settings, state.sessions, stores.analytics, snapshot_of, server)
     return jobs
 
 
@@ -322,6 +329,7 @@ def job_catalog(settings: Settings) -> list[JobInfo]:
             RETENTION_JOB, RETENTION_DESCRIPTION, every(seconds=settings.retention_interval_seconds)
         ),
         JobInfo(BATCH_JOB, BATCH_DESCRIPTION, every(seconds=settings.batch_features_tick_seconds)),
+        *monitor_catalog(settings),
     ]
 
 

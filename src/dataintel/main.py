@@ -24,6 +24,7 @@ from dataintel.config.batch import endpoints as batch_features
 from dataintel.config.deployments import endpoints as deployments
 from dataintel.config.derived import endpoints as derived
 from dataintel.config.features import endpoints as features
+from dataintel.config.monitoring import endpoints as monitoring
 from dataintel.config.pipelines import endpoints as pipelines
 from dataintel.config.pipelines import templates
 from dataintel.config.projects import endpoints as projects
@@ -38,6 +39,7 @@ from dataintel.gdpr import endpoints as gdpr
 from dataintel.ingest import endpoints as ingest
 from dataintel.ingest import segment
 from dataintel.ingest.deadletters import endpoints as dead_letters
+from dataintel.quality import alert_endpoints, anomaly_endpoints, stats_endpoints
 from dataintel.reports import custom_endpoints as custom_export
 from dataintel.reports import endpoints as reports
 from dataintel.scheduler import endpoints as jobs
@@ -74,6 +76,10 @@ TAGS = [
     {
         "name": "retention",
         "description": "How long each store keeps a project's data (per event), and the runs.",
+    },
+    {
+        "name": "quality",
+        "description": "Alerts, anomaly detection, feature statistics and drift; monitoring.",
     },
     {"name": "operations", "description": "Health and metrics."},
 ]
@@ -126,6 +132,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         deployments.router,
         analytics_settings.router,
         retention.router,
+        monitoring.router,
+        alert_endpoints.router,
+        stats_endpoints.router,
+        anomaly_endpoints.router,
         ingest.router,
         segment.router,
         dead_letters.router,

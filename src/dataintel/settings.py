@@ -198,6 +198,36 @@ class Settings(BaseSettings):
         description="How often each project's deployed retention policy is applied in every "
         "store (by the worker beside the stream processor).",
     )
+    quality_anomaly_interval_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How often the quality.anomalies job judges each project's last complete "
+        "hour of metrics (volume, revenue, rates, null rates, means) against its baseline.",
+    )
+    quality_drift_interval_seconds: float = Field(
+        default=86400.0,
+        gt=0,
+        description="How often the quality.drift job computes each deployed feature's daily "
+        "statistics and its drift (PSI, Jensen-Shannon) against the reference window.",
+    )
+    quality_consistency_interval_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="How often the quality.consistency job compares the served feature "
+        "values of a sample of recently active entities with their recomputation by SQL.",
+    )
+    quality_consistency_sample: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="Entities per entity key compared by each quality.consistency run.",
+    )
+    quality_notify_interval_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often the quality.notify job retries alert notifications that are "
+        "due (each is also tried at once by the job that raised it).",
+    )
     gdpr_max_attempts: int = Field(
         default=5,
         ge=1,

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from dataintel.auth.permissions import Role
 from dataintel.config.deployments.active import CONFIGS
+from dataintel.model.monitoring import MonitoringSettings
 from dataintel.model.retention import RetentionPolicy
 from dataintel.model.snapshot import AnalyticsSettings
 from dataintel.storage.metadata.models import PipelineEvent
@@ -156,6 +157,7 @@ def test_first_deploy_of_an_empty_project_then_nothing(client: TestClient, keys:
         "batch": [],
         "analytics": AnalyticsSettings().model_dump(mode="json"),
         "retention": RetentionPolicy().model_dump(mode="json"),
+        "monitoring": MonitoringSettings().model_dump(mode="json"),
     }
     body = assert_problem(client.post(BASE, headers=dev), 409)
     assert "nothing to deploy" in body["detail"]

@@ -188,7 +188,14 @@ def test_the_jobs_api_lists_triggers_and_reads_runs_per_project(
     listed = client.get("/v1/jobs", headers=analyst)
     assert listed.status_code == 200, listed.text
     jobs = listed.json()["jobs"]
-    assert {j["name"] for j in jobs} == {"retention.apply", "features.batch"}
+    assert {j["name"] for j in jobs} == {
+        "retention.apply",
+        "features.batch",
+        "quality.anomalies",
+        "quality.drift",
+        "quality.consistency",
+        "quality.notify",
+    }
     job = next(j for j in jobs if j["name"] == "retention.apply")
     assert (job["name"], job["every_seconds"], job["last_run"]) == ("retention.apply", 3600, None)
     assert client.post(trigger, headers=analyst).status_code == 403  # config:read only

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from dataintel.model.aggregations import Aggregation
 from dataintel.model.batch import BatchFeatureSpec
 from dataintel.model.fields import EVENT_NAME, FIELD_NAME, FieldSpec, UnknownPolicy
+from dataintel.model.monitoring import MonitoringSettings
 from dataintel.model.retention import RetentionPolicy
 from dataintel.model.windows import LIFETIME, parse_window
 
@@ -154,6 +155,7 @@ class ConfigSnapshot(BaseModel):
     batch: list[BatchFeatureSpec] = []
     analytics: AnalyticsSettings = AnalyticsSettings()
     retention: RetentionPolicy = RetentionPolicy()
+    monitoring: MonitoringSettings = MonitoringSettings()
 
     def pipeline(self, pipeline_id: str) -> PipelineSpec | None:
         return next((p for p in self.pipelines if p.id == pipeline_id), None)

@@ -62,6 +62,12 @@ TABLES = {
     "retention_policies",
     "retention_status",
     "job_runs",
+    "monitoring_settings",
+    "quality_alerts",
+    "quality_alert_outbox",
+    "quality_metric_points",
+    "quality_evaluations",
+    "feature_statistics",
     "batch_features",
     "batch_feature_runs",
 }

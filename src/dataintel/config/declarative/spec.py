@@ -30,6 +30,7 @@ from dataintel.config.pipelines.schemas import PipelineCreate
 from dataintel.config.projects.schemas import ProjectCreate
 from dataintel.errors import InvalidInput
 from dataintel.model.batch import BatchFeatureSpec
+from dataintel.model.monitoring import MonitoringSettings
 from dataintel.model.platform import TEMPLATES
 from dataintel.model.retention import RetentionPolicy
 from dataintel.model.snapshot import (
@@ -70,6 +71,7 @@ class ProjectFile(BaseModel):
     batch: list[BatchFeatureCreate] = Field(default_factory=list, max_length=500)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     _source: str = PrivateAttr(default="<config>")
 
     @property
@@ -138,6 +140,7 @@ class ProjectFile(BaseModel):
             batch=batch,
             analytics=self.analytics,
             retention=self.retention,
+            monitoring=self.monitoring,
         )
 
 

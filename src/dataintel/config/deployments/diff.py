@@ -16,7 +16,9 @@ from pydantic import BaseModel, Field
 
 from dataintel.model.snapshot import ConfigSnapshot, EventSpec, FeatureSpec, PipelineSpec
 
-ChangeKind = Literal["pipeline", "event", "feature", "derived", "batch", "analytics", "retention"]
+ChangeKind = Literal[
+    "pipeline", "event", "feature", "derived", "batch", "analytics", "retention", "monitoring"
+]
 ChangeAction = Literal["create", "update", "delete"]
 
 
@@ -24,7 +26,8 @@ class Change(BaseModel):
     kind: ChangeKind
     key: str = Field(
         description="'web' (pipeline), 'web/cart_add' (event), 'cart_adds' (feature or "
-        "derived), 'analytics' (the analytics settings), 'retention' (the retention policy)"
+        "derived), 'analytics' (the analytics settings), 'retention' (the retention policy), "
+        "'monitoring' (the monitoring settings)"
     )
     action: ChangeAction
     fields: list[str] = Field(
@@ -125,7 +128,13 @@ def diff(before: ConfigSnapshot, after: ConfigSnapshot) -> list[Change]:
         before.retention.model_dump(mode="json"),
         after.retention.model_dump(mode="json"),
     )
-    changes += [c for c in (analytics, retention) if c is not None]
+    monitoring = _compare(
+        "monitoring",
+        "monitoring",
+        before.monitoring.model_dump(mode="json"),
+        after.monitoring.model_dump(mode="json"),
+    )
+    changes += [c for c in (analytics, retention, monitoring) if c is not None]
     return changes
 
 

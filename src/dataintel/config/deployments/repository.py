@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from dataintel.model.fields import FieldSpec
+from dataintel.model.monitoring import MonitoringSettings
 from dataintel.model.retention import RetentionPolicy
 from dataintel.model.snapshot import AnalyticsSettings, ConfigSnapshot, FeatureSpec, model_of
 from dataintel.storage.metadata.models import (
@@ -20,6 +21,7 @@ from dataintel.storage.metadata.models import (
     PipelineEvent,
     Project,
 )
+from dataintel.storage.metadata.monitoring_models import MonitoringSettingsRow
 from dataintel.storage.metadata.retention_models import RetentionPolicyRow
 
 
@@ -243,6 +245,7 @@ def replace_draft(
     stale_features += _write_batch(session, project_id, snapshot, keep_versions)
     write_analytics(session, project_id, snapshot.analytics)
     write_retention(session, project_id, snapshot.retention)
+    write_monitoring(session, project_id, snapshot.monitoring)
     for stale in (stale_features, stale_events, stale_pipelines):
         for row in stale:
             session.delete(row)
@@ -269,6 +272,17 @@ def write_retention(session: Session, project_id: str, policy: RetentionPolicy) 
         session.add(RetentionPolicyRow(project_id=project_id, policy=values))
     elif row.policy != values:
         row.policy = values
+    session.flush()
+
+
+def write_monitoring(session: Session, project_id: str, settings: MonitoringSettings) -> None:
+    """Store the draft monitoring settings (one row per project, written only when changed)."""
+    values = settings.model_dump(mode="json")
+    row = session.get(MonitoringSettingsRow, project_id)
+    if row is None:
+        session.add(MonitoringSettingsRow(project_id=project_id, settings=values))
+    elif row.settings != values:
+        row.settings = values
     session.flush()
 
 

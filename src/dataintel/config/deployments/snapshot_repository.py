@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from dataintel.model.batch import BatchFeatureSpec
+from dataintel.model.monitoring import MonitoringSettings
 from dataintel.model.retention import RetentionPolicy
 from dataintel.model.snapshot import (
     AnalyticsSettings,
@@ -29,6 +30,7 @@ from dataintel.storage.metadata.models import (
     PipelineEvent,
     Project,
 )
+from dataintel.storage.metadata.monitoring_models import MonitoringSettingsRow
 from dataintel.storage.metadata.retention_models import RetentionPolicyRow
 
 Row = TypeVar("Row")
@@ -80,6 +82,7 @@ def draft_snapshot(session: Session, project_id: str) -> ConfigSnapshot:
         batch=[model_of(BatchFeatureSpec, b) for b in batch],
         analytics=draft_analytics(session, project_id),
         retention=draft_retention(session, project_id),
+        monitoring=draft_monitoring(session, project_id),
     )
 
 
@@ -97,3 +100,11 @@ def draft_retention(session: Session, project_id: str) -> RetentionPolicy:
         select(RetentionPolicyRow.policy).where(RetentionPolicyRow.project_id == project_id)
     )
     return RetentionPolicy() if raw is None else RetentionPolicy.model_validate(raw)
+
+
+def draft_monitoring(session: Session, project_id: str) -> MonitoringSettings:
+    """The project's draft monitoring settings (the defaults when never set)."""
+    raw = session.scalar(
+        select(MonitoringSettingsRow.settings).where(MonitoringSettingsRow.project_id == project_id)
+    )
+    return MonitoringSettings() if raw is None else MonitoringSettings.model_validate(raw)

@@ -10,13 +10,22 @@ from dataintel.storage.metadata import (
     batch_models,
     gdpr_models,
     job_models,
+    monitoring_models,
     report_models,
     retention_models,
 )
 from dataintel.storage.metadata.models import Base
 
 # every table on Base.metadata
-MODELS = (audit_models, batch_models, gdpr_models, job_models, report_models, retention_models)
+MODELS = (
+    audit_models,
+    batch_models,
+    gdpr_models,
+    job_models,
+    monitoring_models,
+    report_models,
+    retention_models,
+)
 
 engine = context.config.attributes.get("engine")
 if not isinstance(engine, Engine):  # pragma: no cover - only via the alembic CLI
