@@ -37,6 +37,8 @@ PLANES = frozenset(
         "audit",
         "gdpr",
         "retention",
+        "reconciliation",
+        "scheduler",
     }
 )
 LEAVES = frozenset({"errors", "settings"})
@@ -82,6 +84,10 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     "lake's files without the subject, through the lake's own erase",
     ("dataintel.retention.stores", "dataintel.export.datalake.expire"): "retention drops and "
     "rewrites the data lake's expired files through the lake's own expiry",
+    ("dataintel.reconciliation.endpoints", "dataintel.scheduler.port"): "the run-now route "
+    "queues reconciliation.daily through the JOBS port",
+    ("dataintel.reconciliation.", "dataintel.features.online."): "reconciliation finds the "
+    "entities of the deployed feature plans and recomputes lost ones beside the processor",
     ("dataintel.gdpr.endpoints", "dataintel.ingest.resources"): "a forget request makes this "
     "process's ingest reload the suppression list at once",
     ("dataintel.storage.metadata.migrations.env", "dataintel.settings"): "run by the alembic "

@@ -36,6 +36,7 @@ from dataintel.gdpr import endpoints as gdpr
 from dataintel.ingest import endpoints as ingest
 from dataintel.ingest import segment
 from dataintel.ingest.deadletters import endpoints as dead_letters
+from dataintel.reconciliation import endpoints as reconciliation
 from dataintel.reports import custom_endpoints as custom_export
 from dataintel.reports import endpoints as reports
 from dataintel.settings import Settings
@@ -71,6 +72,10 @@ TAGS = [
     {
         "name": "retention",
         "description": "How long each store keeps a project's data (per event), and the runs.",
+    },
+    {
+        "name": "reconciliation",
+        "description": "Per day, the event log, analytics and online stores compared and repaired.",
     },
     {"name": "operations", "description": "Health and metrics."},
 ]
@@ -135,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         custom_export.router,
         feature_export.router,
         gdpr.router,
+        reconciliation.router,
     ):
         app.include_router(router)
     app.mount("/dashboard/static", dashboard.static_files(), name="dashboard-static")

@@ -113,6 +113,14 @@ class Settings(BaseSettings):
         description="How often each project's deployed retention policy is applied in every "
         "store (by the worker beside the stream processor).",
     )
+    reconciliation_interval_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        le=7 * 86400,
+        description="How often the job reconciliation.daily checks each project's event log, "
+        "analytics and online stores for yesterday and today (UTC) and repairs what they lost "
+        "(docs/reconciliation.md).",
+    )
     gdpr_max_attempts: int = Field(
         default=5,
         ge=1,

@@ -78,6 +78,14 @@ class AnalyticsStore(ABC):
         """Write the events of ``entries`` exactly once (see module doc)."""
 
     @abstractmethod
+    def restore(self, entries: Sequence[LogEntry]) -> int:
+        """Reconciliation's repair: insert the events of ``entries`` whose (project_id,
+        event_id) the store does not hold (the first per event by log order), whatever the
+        stored positions, which stay as they are; returns the rows inserted. Idempotent: a
+        second call with the same entries inserts nothing. The caller holds the processor's
+        lock."""
+
+    @abstractmethod
     def erase(self, subject: Subject) -> int:
         """Delete every event of ``subject`` (GDPR) so that none of their bytes stay in the
         store's files, and count one more erasure; returns the rows deleted. The caller holds

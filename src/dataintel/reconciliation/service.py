@@ -1,0 +1,235 @@
+"""One reconciliation run for one project: for each day checked, the counts of the event
+log, the analytics store and the online store, the discrepancies, and their repair by replay
+from the log (docs/reconciliation.md). Repairs are idempotent: a second run over the same
+day finds nothing and repairs nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy.orm import Session, sessionmaker
+
+from dataintel.config.deployments.active import ActiveConfigCache
+from dataintel.features.online.engine import Recompute
+from dataintel.features.online.plans import plan_project
+from dataintel.model.retention import EventCutoffs
+from dataintel.model.snapshot import AnalyticsSettings
+from dataintel.reconciliation import counts, logscan, online
+from dataintel.reconciliation import repository as repo
+from dataintel.storage.analytics.port import AnalyticsStore
+from dataintel.storage.eventlog.port import EventLog, LogEntry
+from dataintel.storage.metadata.types import utcnow
+from dataintel.storage.online.port import OnlineStore
+
+OK, REPAIRED, DISCREPANT = "ok", "repaired", "discrepant"
+LISTED = 1_000  # ids listed per discrepancy in a report (the count is always exact)
+
+
+@dataclass(frozen=True, slots=True)
+class Stores:
+    """What a run reads and repairs (the worker's stores, beside the stream processor)."""
+
+    eventlog: EventLog
+    analytics: AnalyticsStore
+    online: OnlineStore
+    recompute: Recompute  # its lock is the processor's: held while the analytics store is written
+    sessions: sessionmaker[Session]
+    configs: ActiveConfigCache
+
+
+def day_range(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time(), tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def _log_totals(table: pa.Table, settings: AnalyticsSettings) -> counts.Totals:
+    purchases = table.filter(pc.equal(table.column("event"), settings.purchase_event))
+    revenue = 0.0
+    for text in purchases.column("properties").to_pylist():
+        revenue += _number(_property(text, settings.revenue_field))
+    return counts.Totals(table.num_rows, purchases.num_rows, round(revenue, 6))
+
+
+def _property(text: str, name: str) -> object:
+    value: object = orjson.loads(text).get(name)
+    return value
+
+
+def _number(value: object) -> float:
+    """As the analytics SQL reads a property as a number (TRY_CAST): else nothing."""
+    if isinstance(value, bool) or value is None:
+        return 0.0
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(str(value))
+    except ValueError:
+        return 0.0
+
+
+def _first_per_event(table: pa.Table, entries: list[LogEntry]) -> tuple[pa.Table, list[LogEntry]]:
+    """The first entry per event id by log order (what the analytics store keeps)."""
+    seen: set[str] = set()
+    keep: list[int] = []
+    for i, event_id in enumerate(table.column("event_id").to_pylist()):
+        if event_id not in seen:
+            seen.add(event_id)
+            keep.append(i)
+    return table.take(keep), [entries[i] for i in keep]
+
+
+def _expired(table: pa.Table, cutoffs: EventCutoffs) -> set[str]:
+    """Event ids past the project's retention cutoffs (never put back)."""
+    gone: set[str] = set()
+    if not cutoffs.any():
+        return gone
+    for event_id, event, ts in zip(
+        table.column("event_id").to_pylist(),
+        table.column("event").to_pylist(),
+        table.column("ts").to_pylist(),
+        strict=True,
+    ):
+        cutoff = cutoffs.of(event)
+        if cutoff is not None and ts < cutoff:
+            gone.add(event_id)
+    return gone
+
+
+class Reconciler:
+    def __init__(self, stores: Stores) -> None:
+        self.stores = stores
+
+    async def run(self, project_id: str, days: list[date], run_id: int) -> dict[str, Any]:
+        """Check (and repair) each day; the job's outcome: per day, its report's id and status."""
+        outcome: dict[str, Any] = {}
+        for day in sorted(set(days)):
+            report = await self.check_day(project_id, day)
+            with self.stores.sessions.begin() as session:
+                report_id = repo.save(session, project_id, day, run_id, **report)
+            outcome[day.isoformat()] = {"report_id": report_id, "status": report["status"]}
+        return outcome
+
+    async def check_day(self, project_id: str, day: date) -> dict[str, Any]:
+        stores = self.stores
+        start, end = day_range(day)
+        active = await stores.configs.aget(project_id)
+        settings = active.snapshot.analytics
+        found = await logscan.read_day(stores.eventlog, project_id, start, end)
+        table, entries = _first_per_event(found.table, found.entries)
+        positions = await asyncio.to_thread(stores.analytics.positions)
+        applied_mask = [e.offset < positions.get(e.partition, 0) for e in entries]
+        applied_ids = [
+            i
+            for i, done in zip(table.column("event_id").to_pylist(), applied_mask, strict=True)
+            if done
+        ]
+        stored = await asyncio.to_thread(
+            counts.stored_ids, stores.analytics, project_id, applied_ids
+        )
+        expired = _expired(table, active.snapshot.retention.event_cutoffs(utcnow()))
+        missing = sorted(set(applied_ids) - stored - expired)
+        before = await asyncio.to_thread(
+            counts.totals, stores.analytics, project_id, start, end, settings
+        )
+        in_store = await asyncio.to_thread(counts.day_ids, stores.analytics, project_id, start, end)
+        log_ids = set(table.column("event_id").to_pylist())
+        store_only = sorted(in_store - log_ids)
+
+        discrepancies: list[dict[str, Any]] = []
+        repairs: dict[str, Any] = {}
+        held_back: str | None = None
+        if missing:
+            discrepancies.append(_listed("analytics_missing_events", missing))
+            with stores.sessions() as session:
+                unsettled = repo.unsettled_erasures(session, project_id)
+            if unsettled:
+                held_back = f"{unsettled} GDPR request(s) of the project are not finished"
+            else:
+                wanted = set(missing)
+                lost = [
+                    e
+                    for e, i in zip(entries, table.column("event_id").to_pylist(), strict=True)
+                    if i in wanted
+                ]
+                async with stores.recompute.lock:
+                    restored = await asyncio.to_thread(stores.analytics.restore, lost)
+                repairs["analytics_events"] = {"restored": restored, "event_ids": missing[:LISTED]}
+        if store_only:
+            discrepancies.append(_listed("analytics_events_not_in_log", store_only))
+
+        plans = plan_project(project_id, active.snapshot)
+        damaged = await asyncio.to_thread(
+            online.damaged_entities,
+            stores.analytics,
+            stores.online,
+            plans,
+            project_id,
+            (start, end),
+        )
+        for key, ids in damaged.items():
+            discrepancies.append(_listed("online_missing_entities", ids, entity_key=key))
+            await stores.recompute.run(project_id, key, ids)
+        if damaged:
+            repairs["online_entities"] = {key: ids[:LISTED] for key, ids in damaged.items()}
+
+        after = await asyncio.to_thread(
+            counts.totals, stores.analytics, project_id, start, end, settings
+        )
+        ends = await stores.eventlog.end_offsets()
+        online_at = await asyncio.to_thread(stores.online.positions)
+        report_counts: dict[str, Any] = {
+            "event_log": {
+                **_log_totals(table, settings).as_dict(),
+                "pending": len(entries) - len(applied_ids),
+                "entries_scanned": found.read,
+            },
+            "analytics": before.as_dict(),
+            "analytics_after_repair": after.as_dict(),
+            "positions": _positions(ends, positions, online_at),
+            "cross_checks": await asyncio.to_thread(
+                counts.cross_checks, stores.analytics, project_id, start, end, settings
+            ),
+        }
+        if held_back is not None:
+            repairs["held_back"] = held_back
+        status = OK if not discrepancies else DISCREPANT
+        if discrepancies and held_back is None and not store_only:
+            status = REPAIRED
+        return {
+            "status": status,
+            "counts": report_counts,
+            "discrepancies": discrepancies,
+            "repairs": repairs,
+        }
+
+
+def _listed(kind: str, ids: list[str], **extra: str) -> dict[str, Any]:
+    return {"kind": kind, **extra, "count": len(ids), "ids": ids[:LISTED]}
+
+
+def _positions(
+    ends: dict[int, int], analytics: dict[int, int], online_at: dict[int, int]
+) -> dict[str, Any]:
+    """Per store, the next offset it will apply per partition and how far it is behind the
+    log's end (entries of every project: positions are the log's, not a project's)."""
+
+    def lag(at: dict[int, int]) -> int:
+        return sum(max(0, end - at.get(p, 0)) for p, end in ends.items())
+
+    return {
+        "event_log_end": _keys(ends),
+        "analytics": _keys(analytics),
+        "online": _keys(online_at),
+        "analytics_lag": lag(analytics),
+        "online_lag": lag(online_at),
+    }
+
+
+def _keys(positions: dict[int, int]) -> dict[str, int]:
+    return {str(p): int(o) for p, o in sorted(positions.items())}
