@@ -15,18 +15,19 @@ from dataintel.storage.online.port import EntityRef, OnlineStore
 READ_CHUNK = 1_000  # entities per online read
 
 
-def _entities_sql(
-    key: str, plans: Sequence[FeaturePlan], applied: Mapping[int, int], params: list[object]
-) -> str:
+def _entities_sql(plan: FeaturePlan, applied: Mapping[int, int], params: list[object]) -> str:
+    """The plan's entities with events of the day the online store has applied."""
+
     def bind(value: object) -> str:
         params.append(value)
         return f"${len(params)}"
 
+    key = plan.entity_key
     column = key if is_envelope_key(key) else f"json_extract_string(properties, {bind(key)})"
     where = ["project_id = $1", "received_at >= $2", "received_at < $3", f"{column} IS NOT NULL"]
-    if not any(p.source_event == ANY for p in plans):
-        sources = sorted({f"{p.pipeline_id}/{p.source_event}" for p in plans})
-        where.append(f"list_contains({bind(sources)}, concat(pipeline_id, '/', event))")
+    if plan.source_event != ANY:
+        where.append(f"pipeline_id = {bind(plan.pipeline_id)}")
+        where.append(f"event = {bind(plan.source_event)}")
     done = [
         f"(log_partition = {bind(partition)} AND log_offset < {bind(end)})"
         for partition, end in sorted(applied.items())
@@ -42,24 +43,28 @@ def damaged_entities(
     project_id: str,
     day: tuple[datetime, datetime],
 ) -> dict[str, list[str]]:
-    """Per entity key, the ids (sorted) whose built state fields are absent online."""
+    """Per entity key, the ids (sorted) lacking the state field of a built feature whose
+    source events of the day they have."""
     built = online.built(project_id)
     applied = online.positions()
-    by_key: dict[str, list[FeaturePlan]] = {}
+    expected: dict[str, dict[str, set[str]]] = {}  # key -> entity -> fields it must have
     for plan in plans:
-        if plan.state_field in built:
-            by_key.setdefault(plan.entity_key, []).append(plan)
-    damaged: dict[str, list[str]] = {}
-    for key, mine in sorted(by_key.items()):
+        if plan.state_field not in built:
+            continue
         params: list[object] = [project_id, day[0], day[1]]
-        text = _entities_sql(key, mine, applied, params)
-        ids = sorted(str(v) for v in analytics.sql(text, params).column("id").to_pylist())
-        fields = [p.state_field for p in mine]
+        found = analytics.sql(_entities_sql(plan, applied, params), params)
+        entities = expected.setdefault(plan.entity_key, {})
+        for entity in found.column("id").to_pylist():
+            entities.setdefault(str(entity), set()).add(plan.state_field)
+    damaged: dict[str, list[str]] = {}
+    for key, entities in sorted(expected.items()):
+        ids = sorted(entities)
+        fields = sorted(set().union(*entities.values()))
         lost: list[str] = []
         for i in range(0, len(ids), READ_CHUNK):
             chunk = ids[i : i + READ_CHUNK]
-            found = online.read([EntityRef(project_id, key, e) for e in chunk], fields)
-            lost += [e for e, blobs in zip(chunk, found, strict=True) if set(fields) - set(blobs)]
+            blobs = online.read([EntityRef(project_id, key, e) for e in chunk], fields)
+            lost += [e for e, held in zip(chunk, blobs, strict=True) if entities[e] - set(held)]
         if lost:
             damaged[key] = lost
     return damaged

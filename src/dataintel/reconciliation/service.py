@@ -81,7 +81,7 @@ def _first_per_event(table: pa.Table, entries: list[LogEntry]) -> tuple[pa.Table
         if event_id not in seen:
             seen.add(event_id)
             keep.append(i)
-    return table.take(keep), [entries[i] for i in keep]
+    return table.take(pa.array(keep, pa.int64())), [entries[i] for i in keep]
 
 
 def _expired(table: pa.Table, cutoffs: EventCutoffs) -> set[str]:
