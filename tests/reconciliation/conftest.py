@@ -15,7 +15,6 @@ from dataintel.config.deployments.active import CONFIGS
 from dataintel.features.online.engine import RECOMPUTE
 from dataintel.model.jobs import JobRun
 from dataintel.reconciliation.jobs import DAILY, reconciliation_jobs
-from dataintel.settings import Settings
 from dataintel.storage.analytics.port import AnalyticsStore
 from dataintel.storage.metadata.types import utcnow
 from tests.conftest import Keys, apply_yaml
@@ -47,7 +46,7 @@ project: {id: other, name: Other}
 pipelines:
   - id: web
     name: Web
-    events: [{name: view}, {name: purchase, fields: [{name: price, type: number}]}]
+    events: [{name: view}, {name: purchase, fields: [{name: revenue, type: number}]}]
 """
 
 
@@ -137,14 +136,6 @@ def delete_rows(store: AnalyticsStore, project: str, event_ids: list[str]) -> No
         f"ALTER TABLE events DELETE WHERE project_id = '{project}' "
         f"AND event_id IN ({quoted}) SETTINGS mutations_sync = 2"
     )
-
-
-@pytest.fixture(params=["duckdb", "chdb"])
-def settings(request: pytest.FixtureRequest, make_settings: Any, tmp_path: Any) -> Settings:
-    where = tmp_path / "engine"
-    url = f"duckdb:///{where}/a.duckdb" if request.param == "duckdb" else f"chdb:///{where}/ch"
-    found: Settings = make_settings(analytics_url=url)
-    return found
 
 
 @pytest.fixture

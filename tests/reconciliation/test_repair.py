@@ -8,12 +8,22 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
+import pytest
 
 from dataintel.api.state import ONLINE
 from dataintel.features.serving.service import SERVER
+from dataintel.settings import Settings
 from dataintel.storage.online.port import EntityRef
 from tests.gdpr.conftest import busiest_users
 from tests.reconciliation.conftest import Shop, delete_rows
+
+
+@pytest.fixture(params=["duckdb", "chdb"])
+def settings(request: pytest.FixtureRequest, make_settings: Any, tmp_path: Any) -> Settings:
+    where = tmp_path / "engine"
+    url = f"duckdb:///{where}/a.duckdb" if request.param == "duckdb" else f"chdb:///{where}/ch"
+    found: Settings = make_settings(analytics_url=url)
+    return found
 
 
 def reference(events: list[dict[str, Any]]) -> dict[str, Any]:

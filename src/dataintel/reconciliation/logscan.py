@@ -25,7 +25,7 @@ from dataintel.storage.eventlog.port import EventLog, LogEntry
 
 SLACK = timedelta(minutes=5)  # how far arrival order may lag offset order in a partition
 _SLACK_US = SLACK // timedelta(microseconds=1)
-PAGE = 5_000  # entries read per round trip
+PAGE = 1_000  # entries read per round trip (the scan reads at most one page past the day)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
