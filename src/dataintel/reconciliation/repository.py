@@ -16,6 +16,7 @@ from dataintel.storage.metadata.reconciliation_models import ReconciliationRepor
 # A GDPR request in these states may have erased a subject from the analytics store and not
 # yet (or never) from the log: its events must not be put back (docs/reconciliation.md).
 UNSETTLED_GDPR = ("pending", "running", "failed")
+ERASING = ("SUPPRESS_WITH_DELETE", "DELETE_ONLY")  # the request types that erase
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,8 @@ def get(session: Session, project_id: str, report_id: int) -> ReconciliationRepo
 def unsettled_erasures(session: Session, project_id: str) -> int:
     """GDPR requests of the project that may have left events in the log the stores erased."""
     query = select(GdprRequest.id).where(
-        GdprRequest.project_id == project_id, GdprRequest.status.in_(UNSETTLED_GDPR)
+        GdprRequest.project_id == project_id,
+        GdprRequest.status.in_(UNSETTLED_GDPR),
+        GdprRequest.kind.in_(ERASING),
     )
     return len(session.scalars(query).all())

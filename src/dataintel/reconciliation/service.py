@@ -6,7 +6,7 @@ day finds nothing and repairs nothing."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dataintel.config.deployments.active import ActiveConfigCache
 from dataintel.features.online.engine import Recompute
-from dataintel.features.online.plans import plan_project
+from dataintel.features.online.plans import FeaturePlan, plan_project
 from dataintel.model.retention import EventCutoffs
 from dataintel.model.snapshot import AnalyticsSettings
 from dataintel.reconciliation import counts, logscan, online
@@ -101,6 +101,30 @@ def _expired(table: pa.Table, cutoffs: EventCutoffs) -> set[str]:
     return gone
 
 
+@dataclass(slots=True)
+class Finding:
+    """What one day's check found and repaired (the report's body)."""
+
+    discrepancies: list[dict[str, Any]] = field(default_factory=list)
+    repairs: dict[str, Any] = field(default_factory=dict)
+    unrepaired: bool = False
+
+    def status(self) -> str:
+        if not self.discrepancies:
+            return OK
+        return DISCREPANT if self.unrepaired else REPAIRED
+
+
+@dataclass(frozen=True, slots=True)
+class LogDay:
+    """The day's events in the log (first entry per event) and which the store has applied."""
+
+    table: pa.Table
+    entries: list[LogEntry]
+    applied: list[str]  # event ids below the analytics store's positions
+    scanned: int
+
+
 class Reconciler:
     def __init__(self, stores: Stores) -> None:
         self.stores = stores
@@ -120,64 +144,16 @@ class Reconciler:
         start, end = day_range(day)
         active = await stores.configs.aget(project_id)
         settings = active.snapshot.analytics
-        found = await logscan.read_day(stores.eventlog, project_id, start, end)
-        table, entries = _first_per_event(found.table, found.entries)
         positions = await asyncio.to_thread(stores.analytics.positions)
-        applied_mask = [e.offset < positions.get(e.partition, 0) for e in entries]
-        applied_ids = [
-            i
-            for i, done in zip(table.column("event_id").to_pylist(), applied_mask, strict=True)
-            if done
-        ]
-        stored = await asyncio.to_thread(
-            counts.stored_ids, stores.analytics, project_id, applied_ids
-        )
-        expired = _expired(table, active.snapshot.retention.event_cutoffs(utcnow()))
-        missing = sorted(set(applied_ids) - stored - expired)
+        log = await self._log_day(project_id, start, end, positions)
         before = await asyncio.to_thread(
             counts.totals, stores.analytics, project_id, start, end, settings
         )
-        in_store = await asyncio.to_thread(counts.day_ids, stores.analytics, project_id, start, end)
-        log_ids = set(table.column("event_id").to_pylist())
-        store_only = sorted(in_store - log_ids)
-
-        discrepancies: list[dict[str, Any]] = []
-        repairs: dict[str, Any] = {}
-        held_back: str | None = None
-        if missing:
-            discrepancies.append(_listed("analytics_missing_events", missing))
-            with stores.sessions() as session:
-                unsettled = repo.unsettled_erasures(session, project_id)
-            if unsettled:
-                held_back = f"{unsettled} GDPR request(s) of the project are not finished"
-            else:
-                wanted = set(missing)
-                lost = [
-                    e
-                    for e, i in zip(entries, table.column("event_id").to_pylist(), strict=True)
-                    if i in wanted
-                ]
-                async with stores.recompute.lock:
-                    restored = await asyncio.to_thread(stores.analytics.restore, lost)
-                repairs["analytics_events"] = {"restored": restored, "event_ids": missing[:LISTED]}
-        if store_only:
-            discrepancies.append(_listed("analytics_events_not_in_log", store_only))
-
+        finding = Finding()
+        expired = _expired(log.table, active.snapshot.retention.event_cutoffs(utcnow()))
+        await self._analytics(project_id, (start, end), log, expired, finding)
         plans = plan_project(project_id, active.snapshot)
-        damaged = await asyncio.to_thread(
-            online.damaged_entities,
-            stores.analytics,
-            stores.online,
-            plans,
-            project_id,
-            (start, end),
-        )
-        for key, ids in damaged.items():
-            discrepancies.append(_listed("online_missing_entities", ids, entity_key=key))
-            await stores.recompute.run(project_id, key, ids)
-        if damaged:
-            repairs["online_entities"] = {key: ids[:LISTED] for key, ids in damaged.items()}
-
+        await self._online(project_id, (start, end), plans, finding)
         after = await asyncio.to_thread(
             counts.totals, stores.analytics, project_id, start, end, settings
         )
@@ -185,9 +161,10 @@ class Reconciler:
         online_at = await asyncio.to_thread(stores.online.positions)
         report_counts: dict[str, Any] = {
             "event_log": {
-                **_log_totals(table, settings).as_dict(),
-                "pending": len(entries) - len(applied_ids),
-                "entries_scanned": found.read,
+                **_log_totals(log.table, settings).as_dict(),
+                "pending": len(log.entries) - len(log.applied),
+                "expired": len(expired),
+                "entries_scanned": log.scanned,
             },
             "analytics": before.as_dict(),
             "analytics_after_repair": after.as_dict(),
@@ -196,17 +173,86 @@ class Reconciler:
                 counts.cross_checks, stores.analytics, project_id, start, end, settings
             ),
         }
-        if held_back is not None:
-            repairs["held_back"] = held_back
-        status = OK if not discrepancies else DISCREPANT
-        if discrepancies and held_back is None and not store_only:
-            status = REPAIRED
         return {
-            "status": status,
+            "status": finding.status(),
             "counts": report_counts,
-            "discrepancies": discrepancies,
-            "repairs": repairs,
+            "discrepancies": finding.discrepancies,
+            "repairs": finding.repairs,
         }
+
+    async def _log_day(
+        self, project_id: str, start: datetime, end: datetime, positions: dict[int, int]
+    ) -> LogDay:
+        found = await logscan.read_day(self.stores.eventlog, project_id, start, end)
+        table, entries = _first_per_event(found.table, found.entries)
+        ids = table.column("event_id").to_pylist()
+        applied = [
+            event_id
+            for event_id, entry in zip(ids, entries, strict=True)
+            if entry.offset < positions.get(entry.partition, 0)
+        ]
+        return LogDay(table, entries, applied, found.read)
+
+    async def _analytics(
+        self,
+        project_id: str,
+        day: tuple[datetime, datetime],
+        log: LogDay,
+        expired: set[str],
+        finding: Finding,
+    ) -> None:
+        """Events the store applied but lacks are put back from the log (not those past the
+        retention cutoffs; none while a GDPR erasure of the project is unsettled); events
+        the store holds that the log does not are reported only."""
+        stores = self.stores
+        stored = await asyncio.to_thread(
+            counts.stored_ids, stores.analytics, project_id, log.applied
+        )
+        missing = sorted(set(log.applied) - stored - expired)
+        if missing:
+            finding.discrepancies.append(_listed("analytics_missing_events", missing))
+            with stores.sessions() as session:
+                unsettled = repo.unsettled_erasures(session, project_id)
+            if unsettled:
+                finding.unrepaired = True
+                finding.repairs["held_back"] = (
+                    f"{unsettled} GDPR erasure request(s) of the project are not finished: "
+                    "their subjects' events may still be in the log"
+                )
+            else:
+                wanted = set(missing)
+                ids = log.table.column("event_id").to_pylist()
+                lost = [e for e, i in zip(log.entries, ids, strict=True) if i in wanted]
+                async with stores.recompute.lock:  # between two micro-batches of the processor
+                    restored = await asyncio.to_thread(stores.analytics.restore, lost)
+                finding.repairs["analytics_events"] = {
+                    "restored": restored,
+                    "event_ids": missing[:LISTED],
+                }
+        in_store = await asyncio.to_thread(counts.day_ids, stores.analytics, project_id, *day)
+        store_only = sorted(in_store - set(log.table.column("event_id").to_pylist()))
+        if store_only:
+            finding.discrepancies.append(_listed("analytics_events_not_in_log", store_only))
+            finding.unrepaired = True
+
+    async def _online(
+        self,
+        project_id: str,
+        day: tuple[datetime, datetime],
+        plans: list[FeaturePlan],
+        finding: Finding,
+    ) -> None:
+        """Entities whose state the online store lost are recomputed from the analytics
+        store (after its own repair), beside the processor."""
+        stores = self.stores
+        damaged = await asyncio.to_thread(
+            online.damaged_entities, stores.analytics, stores.online, plans, project_id, day
+        )
+        for key, ids in damaged.items():
+            finding.discrepancies.append(_listed("online_missing_entities", ids, entity_key=key))
+            await stores.recompute.run(project_id, key, ids)
+        if damaged:
+            finding.repairs["online_entities"] = {key: ids[:LISTED] for key, ids in damaged.items()}
 
 
 def _listed(kind: str, ids: list[str], **extra: str) -> dict[str, Any]:
