@@ -53,6 +53,8 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     "every request: the one request guard",
     ("dataintel.ingest.deps", "dataintel.auth.authenticate"): "ingest authenticates write "
     "keys and webhooks itself (Segment Basic auth, signed webhooks)",
+    ("dataintel.", "dataintel.scheduler.port"): "planes queue manual runs of their scheduled "
+    "jobs through the scheduler's port (model/jobs.py is the vocabulary)",
     ("dataintel.", "dataintel.config.deployments.active"): "planes read the deployed config "
     "(ActiveConfig, its cache and its port token): the config plane's published read side",
     ("dataintel.ingest.", "dataintel.config.pipelines.webhooks"): "ingest verifies the webhook "
@@ -84,8 +86,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     "lake's files without the subject, through the lake's own erase",
     ("dataintel.retention.stores", "dataintel.export.datalake.expire"): "retention drops and "
     "rewrites the data lake's expired files through the lake's own expiry",
-    ("dataintel.reconciliation.endpoints", "dataintel.scheduler.port"): "the run-now route "
-    "queues reconciliation.daily through the JOBS port",
     ("dataintel.reconciliation.", "dataintel.features.online."): "reconciliation finds the "
     "entities of the deployed feature plans and recomputes lost ones beside the processor",
     ("dataintel.gdpr.endpoints", "dataintel.ingest.resources"): "a forget request makes this "

@@ -39,6 +39,7 @@ from dataintel.ingest.deadletters import endpoints as dead_letters
 from dataintel.reconciliation import endpoints as reconciliation
 from dataintel.reports import custom_endpoints as custom_export
 from dataintel.reports import endpoints as reports
+from dataintel.scheduler import endpoints as jobs
 from dataintel.settings import Settings
 from dataintel.storage.metadata import migrate
 
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         custom_export.router,
         feature_export.router,
         gdpr.router,
+        jobs.router,
         reconciliation.router,
     ):
         app.include_router(router)

@@ -107,6 +107,26 @@ class Settings(BaseSettings):
     report_poll_seconds: float = Field(
         default=1.0, gt=0, description="How often an idle worker looks for queued reports."
     )
+    scheduler_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often a worker's scheduler inserts due slots and claims free job runs "
+        "(a manual trigger in the same process wakes it at once).",
+    )
+    scheduler_lease_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        le=3600,
+        description="A job run's lease, renewed every third of it while the run goes on; a "
+        "worker killed mid-run loses the slot to another worker this long after its last renewal.",
+    )
+    scheduler_concurrency: int = Field(
+        default=2, ge=1, le=64, description="Job runs one worker process runs at the same time."
+    )
+    scheduler_keep_days: int = Field(
+        default=30, ge=1, le=3650, description="Finished and failed job runs are kept this long."
+    )
     retention_interval_seconds: float = Field(
         default=3600.0,
         gt=0,
@@ -120,6 +140,11 @@ class Settings(BaseSettings):
         description="How often the job reconciliation.daily checks each project's event log, "
         "analytics and online stores for yesterday and today (UTC) and repairs what they lost "
         "(docs/reconciliation.md).",
+    )
+    reconciliation_scheduled: bool = Field(
+        default=True,
+        description="Whether reconciliation.daily also runs on its schedule; false: only the "
+        "runs asked for (POST /v1/reconciliation/run).",
     )
     gdpr_max_attempts: int = Field(
         default=5,

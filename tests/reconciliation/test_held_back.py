@@ -11,9 +11,11 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from dataintel.api.state import ONLINE
 from dataintel.config.deployments.active import CONFIGS
 from dataintel.model.retention import EventCutoffs
 from dataintel.storage.metadata.gdpr_models import GdprRequest
+from dataintel.storage.online.port import EntityRef
 from tests.conftest import Keys, apply_yaml
 from tests.reconciliation.conftest import SHOP, Shop, delete_rows, platform_events
 
@@ -56,6 +58,8 @@ def test_expired_events_stay_deleted_and_an_unsettled_erasure_holds_repairs_back
     assert sum(r["counts"]["event_log"]["expired"] for r in reports) == 6
 
     delete_rows(shop.analytics, "shop", ["new0", "new1"])
+    online = app.state.dataintel.port(ONLINE)
+    assert online.delete_entities([EntityRef("shop", "user_id", "u3")]) == 1
     with app.state.dataintel.sessions.begin() as session:
         request = GdprRequest(
             id="req-1",
@@ -68,14 +72,20 @@ def test_expired_events_stay_deleted_and_an_unsettled_erasure_holds_repairs_back
     held = [r for r in summed(shop.reconcile(2), shop) if r["discrepancies"]]
     assert len(held) == 1
     assert held[0]["status"] == "discrepant"
-    assert held[0]["discrepancies"][0]["ids"] == ["new0", "new1"]
+    assert [(d["kind"], d["ids"]) for d in held[0]["discrepancies"]] == [
+        ("analytics_missing_events", ["new0", "new1"]),
+        ("online_missing_entities", ["u3"]),
+    ]
     assert "GDPR" in held[0]["repairs"]["held_back"]
-    assert "analytics_events" not in held[0]["repairs"]
+    assert set(held[0]["repairs"]) == {"held_back"}  # neither store was touched
+    assert online.read([EntityRef("shop", "user_id", "u3")], ["views@1"]) == [{}]
 
     with app.state.dataintel.sessions.begin() as session:
         session.get(GdprRequest, "req-1").status = "finished"  # type: ignore[union-attr]
     repaired = [r for r in summed(shop.reconcile(3), shop) if r["discrepancies"]]
     assert [r["status"] for r in repaired] == ["repaired"]
     assert repaired[0]["repairs"]["analytics_events"]["event_ids"] == ["new0", "new1"]
+    assert repaired[0]["repairs"]["online_entities"] == {"user_id": ["u3"]}
+    assert online.read([EntityRef("shop", "user_id", "u3")], ["views@1"])[0]["views@1"]
     rows = shop.analytics.sql("SELECT count(*) AS n FROM events WHERE project_id = 'shop'")
     assert rows.column("n").to_pylist() == [6]  # the six recent ones; the old stay deleted

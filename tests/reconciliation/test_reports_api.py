@@ -4,6 +4,7 @@ permissions; bad input is a 4xx problem naming the field."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dataintel.auth.permissions import Role
+from dataintel.settings import Settings
 from tests.conftest import Keys, apply_yaml, assert_problem
 from tests.reconciliation.conftest import OTHER, SHOP, Shop, platform_events
 
@@ -123,5 +125,42 @@ def test_permissions_and_bad_input(client: TestClient, keys: Keys) -> None:
     many = [(TODAY - timedelta(days=i)).isoformat() for i in range(32)]
     for body in ({"days": [future]}, {"days": many}, {"days": []}, {"when": "now"}):
         assert_problem(client.post(run, headers=developer, json=body), 422)
-    # This process runs no scheduler (the worker does): the route says so, never a 500.
-    assert_problem(client.post(run, headers=developer, json={"days": [TODAY.isoformat()]}), 503)
+
+
+@pytest.fixture
+def settings(make_settings: Any) -> Settings:
+    found: Settings = make_settings(scheduler_poll_seconds=0.05)
+    return found
+
+
+def test_a_run_asked_for_runs_on_the_scheduler_and_writes_its_reports(shops: Shop) -> None:
+    client, keys = shops.client, shops.keys
+    developer = keys.headers([Role.DEVELOPER], "shop")
+    yesterday = (TODAY - timedelta(days=1)).isoformat()
+    body = {"days": [TODAY.isoformat(), yesterday, TODAY.isoformat()]}
+    queued = client.post("/v1/reconciliation/run", headers=developer, json=body)
+    assert queued.status_code == 202, queued.text
+    accepted = queued.json()
+    assert accepted["days"] == [yesterday, TODAY.isoformat()]
+    assert queued.headers["location"] == f"/v1/jobs/runs/{accepted['run_id']}"
+    deadline = time.monotonic() + 30
+    while (run := client.get(queued.headers["location"], headers=developer).json())[
+        "status"
+    ] not in ("finished", "failed"):
+        assert time.monotonic() < deadline, run
+        time.sleep(0.05)
+    assert run["status"] == "finished", run
+    assert run["manual"] is True
+    assert set(run["outcome"]) == {yesterday, TODAY.isoformat()}
+    analyst = keys.headers([Role.ANALYST], "shop")
+    listed = get(client, "/v1/reconciliation/reports", analyst)["reports"]
+    mine = [r for r in listed if r["run_id"] == accepted["run_id"]]
+    assert sorted(r["id"] for r in mine) == sorted(d["report_id"] for d in run["outcome"].values())
+    assert next(r for r in mine if r["day"] == TODAY.isoformat())["counts"]["analytics"] == {
+        "events": 30,
+        "purchases": 10,
+        "revenue": 25.0,
+    }
+    # Another project's key cannot read the run, nor trigger one for this project.
+    other = keys.headers([Role.ADMIN], "other")
+    assert_problem(client.get(queued.headers["location"], headers=other), 404)

@@ -15,6 +15,10 @@ from dataintel.storage.eventlog.port import EventLog
 from dataintel.storage.online.port import OnlineStore
 
 DAILY = "reconciliation.daily"
+DESCRIPTION = (
+    "Counts of the event log, analytics and online stores per day (yesterday and today), "
+    "platform cross-checks, and repair of lost events and entity state by replay"
+)
 
 
 def days_of(run: JobRun) -> list[date]:
@@ -35,15 +39,16 @@ def reconciliation_jobs(
     sessions: sessionmaker[Session],
     configs: ActiveConfigCache,
     every: timedelta = timedelta(hours=1),
+    scheduled: bool = True,
 ) -> list[Job]:
-    """``every``: ``Settings.reconciliation_interval_seconds``."""
+    """``every``: ``Settings.reconciliation_interval_seconds``; ``scheduled``:
+    ``Settings.reconciliation_scheduled`` (false: scheduled runs return at once, only manual
+    runs check)."""
     reconciler = Reconciler(Stores(eventlog, analytics, online, recompute, sessions, configs))
 
     async def daily(run: JobRun) -> JobOutcome:
+        if not (run.manual or scheduled):
+            return {"skipped": "scheduled runs are off (reconciliation_scheduled)"}
         return await reconciler.run(run.project_id, days_of(run), run.id)
 
-    description = (
-        "Counts of the event log, analytics and online stores per day (yesterday and today), "
-        "platform cross-checks, and repair of lost events and entity state by replay"
-    )
-    return [Job(DAILY, description, every, daily)]
+    return [Job(DAILY, DESCRIPTION, every, daily)]

@@ -108,6 +108,11 @@ class Finding:
     discrepancies: list[dict[str, Any]] = field(default_factory=list)
     repairs: dict[str, Any] = field(default_factory=dict)
     unrepaired: bool = False
+    held_back: str | None = None  # why nothing is repaired (the report says it)
+
+    def hold_back(self) -> None:
+        self.unrepaired = True
+        self.repairs["held_back"] = self.held_back
 
     def status(self) -> str:
         if not self.discrepancies:
@@ -150,6 +155,12 @@ class Reconciler:
             counts.totals, stores.analytics, project_id, start, end, settings
         )
         finding = Finding()
+        with stores.sessions() as session:
+            unsettled = repo.unsettled_erasures(session, project_id)
+        if unsettled:  # the erased subjects' events may still be in the log
+            finding.held_back = (
+                f"{unsettled} GDPR erasure request(s) of the project are not finished"
+            )
         expired = _expired(log.table, active.snapshot.retention.event_cutoffs(utcnow()))
         await self._analytics(project_id, (start, end), log, expired, finding)
         plans = plan_project(project_id, active.snapshot)
@@ -211,14 +222,8 @@ class Reconciler:
         missing = sorted(set(log.applied) - stored - expired)
         if missing:
             finding.discrepancies.append(_listed("analytics_missing_events", missing))
-            with stores.sessions() as session:
-                unsettled = repo.unsettled_erasures(session, project_id)
-            if unsettled:
-                finding.unrepaired = True
-                finding.repairs["held_back"] = (
-                    f"{unsettled} GDPR erasure request(s) of the project are not finished: "
-                    "their subjects' events may still be in the log"
-                )
+            if finding.held_back is not None:
+                finding.hold_back()
             else:
                 wanted = set(missing)
                 ids = log.table.column("event_id").to_pylist()
@@ -250,6 +255,10 @@ class Reconciler:
         )
         for key, ids in damaged.items():
             finding.discrepancies.append(_listed("online_missing_entities", ids, entity_key=key))
+        if damaged and finding.held_back is not None:
+            finding.hold_back()
+            return
+        for key, ids in damaged.items():
             await stores.recompute.run(project_id, key, ids)
         if damaged:
             finding.repairs["online_entities"] = {key: ids[:LISTED] for key, ids in damaged.items()}
