@@ -161,6 +161,9 @@ def test_a_run_asked_for_runs_on_the_scheduler_and_writes_its_reports(shops: Sho
         "purchases": 10,
         "revenue": 25.0,
     }
-    # Another project's key cannot read the run, nor trigger one for this project.
+    admin = keys.headers([Role.ADMIN], "shop")
+    trail = get(client, "/v1/audit", admin, action="run_now")["entries"]
+    assert [e["detail"]["run_id"] for e in trail] == [accepted["run_id"]]
+    # Another project's key cannot read the run.
     other = keys.headers([Role.ADMIN], "other")
     assert_problem(client.get(queued.headers["location"], headers=other), 404)

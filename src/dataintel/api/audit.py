@@ -2,7 +2,8 @@
 
 Every successful request that changes something through the management API — a POST, PUT,
 PATCH or DELETE under ``/api/`` (projects, pipelines, features, settings, deployments,
-keys, dead-letter replays), ``/v1/reports`` or ``/v1/jobs`` (manual runs) — appends one
+keys, dead-letter replays), ``/v1/reports``, ``/v1/jobs`` or ``/v1/reconciliation`` (manual
+runs) — appends one
 entry to its project's chain
 (``GLOBAL_CHAIN`` when it concerns none) in the request's own transaction
 (``deps._session``), so the act and its entry commit together or not at all. The entry
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session
 from dataintel.storage.metadata.audit_repository import GLOBAL_CHAIN, append
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-AUDITED_PREFIXES = ("/api/", "/v1/reports", "/v1/jobs")
+AUDITED_PREFIXES = ("/api/", "/v1/reports", "/v1/jobs", "/v1/reconciliation")
 
 
 def audited(request: Request) -> bool:

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
+from dataintel.api.audit import annotate, annotate_project
 from dataintel.api.deps import ProjectScope, app_state, credential_project_scope
 from dataintel.auth.permissions import Permission
 from dataintel.reconciliation import repository as repo
@@ -72,4 +73,6 @@ async def run_now(
     jobs = app_state(request).port(JOBS)
     accepted = await trigger(jobs, scope.project_id, body or ReconciliationRunCreate())
     response.headers["Location"] = f"/v1/jobs/runs/{accepted.run_id}"
+    annotate_project(request, scope.project_id)
+    annotate(request, run_id=accepted.run_id)  # the request's audit entry (api/audit.py)
     return accepted
