@@ -206,6 +206,7 @@ def _jobs(state: AppState, stores: Stores, retention: RetentionRunner | None) ->
             state.port(CONFIGS),
             every,
             state.settings.reconciliation_scheduled,
+            timedelta(seconds=state.settings.online_ttl_seconds),
         )
     return jobs
 

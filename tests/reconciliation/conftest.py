@@ -5,6 +5,7 @@ the reconciliation job."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -105,7 +106,9 @@ class Shop:
             assert body["accepted"] == len(chunk), body["items"][:3]
             assert body["processed"] is True
 
-    def reconcile(self, run_id: int, project: str = "shop") -> dict[str, Any]:
+    def reconcile(
+        self, run_id: int, project: str = "shop", online_ttl: timedelta | None = None
+    ) -> dict[str, Any]:
         """One run of reconciliation.daily, as the scheduler runs it (yesterday and today)."""
         state = self.app.state.dataintel
         (job,) = reconciliation_jobs(
@@ -115,6 +118,7 @@ class Shop:
             state.port(RECOMPUTE),
             state.sessions,
             state.port(CONFIGS),
+            online_ttl=online_ttl,
         )
         assert job.name == DAILY
         run = JobRun(run_id, DAILY, project, utcnow())

@@ -89,3 +89,14 @@ def test_expired_events_stay_deleted_and_an_unsettled_erasure_holds_repairs_back
     assert online.read([EntityRef("shop", "user_id", "u3")], ["views@1"])[0]["views@1"]
     rows = shop.analytics.sql("SELECT count(*) AS n FROM events WHERE project_id = 'shop'")
     assert rows.column("n").to_pylist() == [6]  # the six recent ones; the old stay deleted
+
+    # An entity whose last event is older than the online store's TTL has expired: not
+    # damage, and not brought back.
+    assert online.delete_entities([EntityRef("shop", "user_id", "u4")]) == 1
+    expired = summed(shop.reconcile(4, online_ttl=timedelta(seconds=0)), shop)
+    assert [r["status"] for r in expired] == ["ok", "ok"]
+    assert online.read([EntityRef("shop", "user_id", "u4")], ["views@1"]) == [{}]
+    found = [
+        r for r in summed(shop.reconcile(5, online_ttl=timedelta(days=1)), shop) if r["repairs"]
+    ]
+    assert [r["repairs"]["online_entities"] for r in found] == [{"user_id": ["u4"]}]

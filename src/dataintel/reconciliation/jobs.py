@@ -40,11 +40,13 @@ def reconciliation_jobs(
     configs: ActiveConfigCache,
     every: timedelta = timedelta(hours=1),
     scheduled: bool = True,
+    online_ttl: timedelta | None = None,
 ) -> list[Job]:
     """``every``: ``Settings.reconciliation_interval_seconds``; ``scheduled``:
     ``Settings.reconciliation_scheduled`` (false: scheduled runs return at once, only manual
-    runs check)."""
-    reconciler = Reconciler(Stores(eventlog, analytics, online, recompute, sessions, configs))
+    runs check); ``online_ttl``: ``Settings.online_ttl_seconds``."""
+    stores = Stores(eventlog, analytics, online, recompute, sessions, configs, online_ttl)
+    reconciler = Reconciler(stores)
 
     async def daily(run: JobRun) -> JobOutcome:
         if not (run.manual or scheduled):

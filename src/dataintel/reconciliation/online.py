@@ -44,7 +44,8 @@ def damaged_entities(
     day: tuple[datetime, datetime],
 ) -> dict[str, list[str]]:
     """Per entity key, the ids (sorted) lacking the state field of a built feature whose
-    source events of the day they have."""
+    source events of ``day`` they have (``day``: the part of the day within the online
+    store's TTL, where an entity cannot have expired)."""
     built = online.built(project_id)
     applied = online.positions()
     expected: dict[str, dict[str, set[str]]] = {}  # key -> entity -> fields it must have

@@ -41,6 +41,7 @@ class Stores:
     recompute: Recompute  # its lock is the processor's: held while the analytics store is written
     sessions: sessionmaker[Session]
     configs: ActiveConfigCache
+    online_ttl: timedelta | None = None  # entities without an event for this long expire
 
 
 def day_range(day: date) -> tuple[datetime, datetime]:
@@ -250,6 +251,10 @@ class Reconciler:
         """Entities whose state the online store lost are recomputed from the analytics
         store (after its own repair), beside the processor."""
         stores = self.stores
+        if stores.online_ttl is not None:  # older entities may have expired: not damage
+            day = (max(day[0], utcnow() - stores.online_ttl), day[1])
+            if day[0] >= day[1]:
+                return
         damaged = await asyncio.to_thread(
             online.damaged_entities, stores.analytics, stores.online, plans, project_id, day
         )
