@@ -113,6 +113,7 @@ def test_permissions_and_bad_input(client: TestClient, keys: Keys) -> None:
         ({"to": "2300-01-01"}, "to"),
         ({"status": "maybe"}, "status"),
         ({"limit": 0}, "limit"),
+        ({"from": "0"}, "from"),
         ({"limit": 501}, "limit"),
         ({"before": 2**31}, "before"),
     ):
@@ -123,7 +124,8 @@ def test_permissions_and_bad_input(client: TestClient, keys: Keys) -> None:
     run = "/v1/reconciliation/run"
     future = (TODAY + timedelta(days=1)).isoformat()
     many = [(TODAY - timedelta(days=i)).isoformat() for i in range(32)]
-    for body in ({"days": [future]}, {"days": many}, {"days": []}, {"when": "now"}):
+    bad = ({"days": [future]}, {"days": many}, {"days": []}, {"days": [0]}, {"when": "now"})
+    for body in bad:
         assert_problem(client.post(run, headers=developer, json=body), 422)
 
 

@@ -5,9 +5,20 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-Day = Annotated[date, Field(ge=date(1970, 1, 1), le=date(2299, 12, 31))]
+
+def _iso_day(value: Any) -> Any:
+    """Only ``YYYY-MM-DD`` text (or a date, in Python): pydantic alone would also read a
+    number as seconds since the epoch, which the schema does not declare."""
+    if isinstance(value, date):
+        return value
+    if not (isinstance(value, str) and len(value) == 10 and value[4] == value[7] == "-"):
+        raise ValueError("must be an ISO 8601 date, e.g. 2026-01-31")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_iso_day), Field(ge=date(1970, 1, 1), le=date(2299, 12, 31))]
 Status = Literal["ok", "repaired", "discrepant"]
 MAX_DAYS = 31
 
