@@ -97,6 +97,15 @@ def test_reports_list_filter_page_and_stay_in_their_project(shops: Shop) -> None
             break
     assert seen == [r["id"] for r in mine["reports"]]
 
+    # Not even the other project's traffic volume shows: more of its events leave this
+    # project's counts as they were.
+    more = [
+        {**e, "event_id": f"more{i}", "properties": {}} for i, e in enumerate(small_events(40, 0))
+    ]
+    shops.send("other", "web", [{**e, "event": "view"} for e in more])
+    again = shops.reconcile(4, "shop")[TODAY.isoformat()]["report_id"]
+    assert get(client, f"/v1/reconciliation/reports/{again}", shop)["counts"] == today["counts"]
+
 
 @BOTH
 def test_permissions_and_bad_input(client: TestClient, keys: Keys) -> None:

@@ -61,8 +61,8 @@ class ReconciliationReportRead(BaseModel):
         "repaired; `discrepant`: something was found that this run did not repair."
     )
     counts: dict[str, Any] = Field(
-        description="Per store: events, purchases and revenue of the day; positions and "
-        "lag; the platform cross-checks."
+        description="Per store: events, purchases and revenue of the day (the project's "
+        "own); each store's lag in the project's events; the platform cross-checks."
     )
     discrepancies: list[dict[str, Any]] = Field(
         description="Each finding: `kind`, `count`, and up to 1000 event or entity ids."

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from dataintel.config.deployments.active import ActiveConfigCache
@@ -27,6 +28,7 @@ from dataintel.storage.eventlog.port import EventLog, LogEntry
 from dataintel.storage.metadata.types import utcnow
 from dataintel.storage.online.port import OnlineStore
 
+logger = structlog.get_logger("dataintel.reconciliation")
 OK, REPAIRED, DISCREPANT = "ok", "repaired", "discrepant"
 LISTED = 1_000  # ids listed per discrepancy in a report (the count is always exact)
 
@@ -169,18 +171,15 @@ class Reconciler:
         after = await asyncio.to_thread(
             counts.totals, stores.analytics, project_id, start, end, settings
         )
-        ends = await stores.eventlog.end_offsets()
         online_at = await asyncio.to_thread(stores.online.positions)
+        log_counts = _log_totals(log.table, settings).as_dict()
+        log_counts.update(_pending(log.entries, positions, online_at), expired=len(expired))
+        # The entries read belong to every project: for the operator's log, not the report.
+        logger.info("reconciliation day", project_id=project_id, day=str(day), read=log.scanned)
         report_counts: dict[str, Any] = {
-            "event_log": {
-                **_log_totals(log.table, settings).as_dict(),
-                "pending": len(log.entries) - len(log.applied),
-                "expired": len(expired),
-                "entries_scanned": log.scanned,
-            },
+            "event_log": log_counts,
             "analytics": before.as_dict(),
             "analytics_after_repair": after.as_dict(),
-            "positions": _positions(ends, positions, online_at),
             "cross_checks": await asyncio.to_thread(
                 counts.cross_checks, stores.analytics, project_id, start, end, settings
             ),
@@ -273,23 +272,13 @@ def _listed(kind: str, ids: list[str], **extra: str) -> dict[str, Any]:
     return {"kind": kind, **extra, "count": len(ids), "ids": ids[:LISTED]}
 
 
-def _positions(
-    ends: dict[int, int], analytics: dict[int, int], online_at: dict[int, int]
-) -> dict[str, Any]:
-    """Per store, the next offset it will apply per partition and how far it is behind the
-    log's end (entries of every project: positions are the log's, not a project's)."""
+def _pending(
+    entries: list[LogEntry], analytics: dict[int, int], online_at: dict[int, int]
+) -> dict[str, int]:
+    """The project's entries of the day each store has not applied yet (its lag, counted in
+    the project's own events: positions are the log's, shared by every project)."""
 
-    def lag(at: dict[int, int]) -> int:
-        return sum(max(0, end - at.get(p, 0)) for p, end in ends.items())
+    def behind(at: dict[int, int]) -> int:
+        return sum(1 for e in entries if e.offset >= at.get(e.partition, 0))
 
-    return {
-        "event_log_end": _keys(ends),
-        "analytics": _keys(analytics),
-        "online": _keys(online_at),
-        "analytics_lag": lag(analytics),
-        "online_lag": lag(online_at),
-    }
-
-
-def _keys(positions: dict[int, int]) -> dict[str, int]:
-    return {str(p): int(o) for p, o in sorted(positions.items())}
+    return {"pending_analytics": behind(analytics), "pending_online": behind(online_at)}
