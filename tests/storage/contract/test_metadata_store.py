@@ -59,6 +59,7 @@ TABLES = {
     "gdpr_outbox",
     "service_secrets",
     "subject_keys",
+    "job_runs",
     "reconciliation_reports",
     "retention_policies",
     "retention_status",
