@@ -142,8 +142,7 @@ class Reconciler:
         outcome: dict[str, Any] = {}
         for day in sorted(set(days)):
             report = await self.check_day(project_id, day)
-            with self.stores.sessions.begin() as session:
-                report_id = repo.save(session, project_id, day, run_id, **report)
+            report_id = await asyncio.to_thread(self._save, project_id, day, run_id, report)
             outcome[day.isoformat()] = {"report_id": report_id, "status": report["status"]}
         return outcome
 
@@ -158,8 +157,7 @@ class Reconciler:
             counts.totals, stores.analytics, project_id, start, end, settings
         )
         finding = Finding()
-        with stores.sessions() as session:
-            unsettled = repo.unsettled_erasures(session, project_id)
+        unsettled = await asyncio.to_thread(self._unsettled, project_id)
         if unsettled:  # the erased subjects' events may still be in the log
             finding.held_back = (
                 f"{unsettled} GDPR erasure request(s) of the project are not finished"
@@ -190,6 +188,14 @@ class Reconciler:
             "discrepancies": finding.discrepancies,
             "repairs": finding.repairs,
         }
+
+    def _save(self, project_id: str, day: date, run_id: int, report: dict[str, Any]) -> int:
+        with self.stores.sessions.begin() as session:
+            return repo.save(session, project_id, day, run_id, **report)
+
+    def _unsettled(self, project_id: str) -> int:
+        with self.stores.sessions() as session:
+            return repo.unsettled_erasures(session, project_id)
 
     async def _log_day(
         self, project_id: str, start: datetime, end: datetime, positions: dict[int, int]
