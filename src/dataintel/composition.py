@@ -13,9 +13,13 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from dataintel import tracing
 from dataintel.api.ports import Port
 from dataintel.api.state import ANALYTICS, EVENTLOG, ONLINE, AppState
 from dataintel.config.deployments.active import CONFIGS, ActiveConfigCache
+from dataintel.features.batch.jobs import DESCRIPTION as BATCH_DESCRIPTION
+from dataintel.features.batch.jobs import JOB as BATCH_JOB
+from dataintel.features.batch.jobs import batch_feature_jobs
 from dataintel.features.online.engine import RECOMPUTE, Recompute
 from dataintel.features.serving.service import SERVER, FeatureServer
 from dataintel.gdpr.erasure import Stores as GdprStores
@@ -36,7 +40,9 @@ from dataintel.scheduler.metrics import JobMetrics
 from dataintel.scheduler.port import JOBS
 from dataintel.scheduler.service import SCHEDULER, Scheduler
 from dataintel.settings import Settings
+from dataintel.storage.breakers import DEPENDENCIES, STATE_VALUES, Breakers
 from dataintel.storage.eventlog.kafka_topic import KafkaTopic
+from dataintel.storage.eventlog.spool import SpooledEventLog
 from dataintel.storage.metadata.engine import make_engine, make_sessionmaker
 from dataintel.storage.stores import Stores
 from dataintel.stream.lifecycle import StreamRuntime
@@ -46,6 +52,9 @@ if TYPE_CHECKING:
     from dataintel.export.datalake.exporter import DataLakeExport
     from dataintel.ingest.resources import IngestRuntime
     from dataintel.storage.blob.port import BlobStore
+
+
+SPOOL: Port[SpooledEventLog] = Port("spool", "no ingest spool in this process")
 
 
 class Role(StrEnum):
@@ -70,7 +79,12 @@ def build_state(settings: Settings, role: Role) -> AppState:
     and, for HTTP roles, the rate limiter, the project directory and the ingest objects."""
     engine = make_engine(settings.resolved_metadata_url)
     sessions = make_sessionmaker(engine)
-    state = AppState(settings=settings, engine=engine, sessions=sessions, rate_limiter=None)
+    breakers = Breakers(settings.breaker_threshold, settings.breaker_reset_seconds)
+    breakers.instrument_engine(engine)
+    state = AppState(
+        settings=settings, engine=engine, sessions=sessions, rate_limiter=None, breakers=breakers
+    )
+    _breaker_metrics(state)
     state.provide(CONFIGS, ActiveConfigCache(sessions, settings.config_cache_ttl_seconds))
     if role is not Role.WORKER:
         _provide_http(state)
@@ -102,14 +116,30 @@ async def running(state: AppState, role: Role) -> AsyncIterator[None]:
     """Open the role's stores, start what runs beside the handlers, provide the ports; on
     exit withdraw them and close everything in reverse."""
     settings, configs = state.settings, state.port(CONFIGS)
+    tracer = tracing.configure(settings.otel_traces_endpoint, settings.otel_service_name, role)
+    tracing.instrument_engine(state.engine)
     open_analytics = role is not Role.API or not embedded_analytics(settings)
-    stores = await Stores.open(
-        settings,
-        eventlog_url=settings.resolved_eventlog_url,
-        online_url=settings.resolved_online_url,
-        online_ttl_seconds=settings.online_ttl_seconds,
-        analytics_url=settings.resolved_analytics_url if open_analytics else None,
+    spool_path = settings.ingest_spool_path or settings.data_dir / "ingest-spool.db"
+    stores = _guarded(
+        state.breakers,
+        await Stores.open(
+            settings,
+            eventlog_url=settings.resolved_eventlog_url,
+            online_url=settings.resolved_online_url,
+            online_ttl_seconds=settings.online_ttl_seconds,
+            analytics_url=settings.resolved_analytics_url if open_analytics else None,
+        ),
     )
+    if role is not Role.WORKER and settings.resolved_eventlog_url.startswith("kafka://"):
+        spool = SpooledEventLog(
+            stores.eventlog,
+            spool_path,
+            int(settings.ingest_spool_max_mb * 1024 * 1024),
+            settings.ingest_spool_after_seconds,
+        )
+        await spool.start()
+        stores = Stores(spool, stores.online, stores.analytics)
+        state.provide(SPOOL, spool)
     stream = await StreamRuntime.start(
         stores,
         state.metrics_registry,
@@ -171,7 +201,64 @@ async def running(state: AppState, role: Role) -> AsyncIterator[None]:
             await lake.stop()
             lake.store.close()
         await stream.stop()
+        state.withdraw(SPOOL)
         await stores.close()
+        if tracer is not None:
+            tracer.shutdown()  # flushes the spans still batched
+            tracing.disable()
+
+
+def _breaker_metrics(state: AppState) -> None:
+    """``dataintel_breaker_state{dependency}``: 0 closed, 1 half-open, 2 open (read at
+    scrape time)."""
+    from prometheus_client import Gauge
+
+    gauge = Gauge(
+        "dataintel_breaker_state",
+        "Circuit breaker of each backend: 0 closed, 1 half-open (trying again), 2 open "
+        "(calls refused at once).",
+        ["dependency"],
+        registry=state.metrics_registry,
+    )
+    for name in DEPENDENCIES:
+        gauge.labels(name).set_function(
+            lambda name=name: STATE_VALUES[state.breakers.state(name)]  # type: ignore[misc]
+        )
+    for index, (metric, what) in enumerate((("events", "Events"), ("bytes", "Event bytes"))):
+        Gauge(
+            f"dataintel_ingest_spool_{metric}",
+            f"{what} acknowledged while the event log was down, waiting in this API process's "
+            "local spool to be forwarded (0 without a Kafka log).",
+            registry=state.metrics_registry,
+        ).set_function(lambda i=index: _spool_depth(state)[i])  # type: ignore[misc]
+
+
+def _spool_depth(state: AppState) -> tuple[int, int]:
+    spool = state.find(SPOOL)
+    return spool.depth() if spool is not None else (0, 0)
+
+
+def _guarded(breakers: Breakers, stores: Stores) -> Stores:
+    """The stores behind their breakers, and with spans when tracing is on."""
+    stores = _traced(stores)
+    analytics = stores.analytics
+    return Stores(
+        breakers.guarded(stores.eventlog, "eventlog"),
+        breakers.guarded(stores.online, "online"),
+        breakers.guarded(analytics, "analytics") if analytics is not None else None,
+    )
+
+
+def _traced(stores: Stores) -> Stores:
+    """The stores with a span around every call, when tracing is on (else unchanged)."""
+    if not tracing.enabled():
+        return stores
+    analytics = stores.analytics
+    return Stores(
+        tracing.traced(stores.eventlog, "eventlog"),
+        tracing.traced(stores.online, "online"),
+        tracing.traced(analytics, "analytics", analytics.dialect) if analytics else None,
+    )
 
 
 def _scheduler(
@@ -183,17 +270,21 @@ def _scheduler(
     metrics = JobMetrics.create(state.metrics_registry)
     if role is Role.API or stores.analytics is None:
         return Scheduler(settings, state.sessions, catalog=job_catalog(settings), metrics=metrics)
-    jobs = _jobs(state, stores, retention)
+    jobs = _jobs(retention, state, stores)
     scheduler = Scheduler(settings, state.sessions, jobs=jobs, metrics=metrics)
     scheduler.start()
     return scheduler
 
 
-def _jobs(state: AppState, stores: Stores, retention: RetentionRunner | None) -> list[Job]:
+def _jobs(retention: RetentionRunner | None, state: AppState, stores: Stores) -> list[Job]:
     """Every scheduled job of the installation, with the ports it runs on."""
     jobs: list[Job] = []
     if retention is not None:
         jobs.append(retention.job())
+    if stores.analytics is not None:
+        tick = state.settings.batch_features_tick_seconds
+        args = (stores.analytics, stores.online, state.sessions, state.port(CONFIGS), tick)
+        jobs += batch_feature_jobs(*args)
     recompute = state.find(RECOMPUTE)
     if recompute is not None and stores.analytics is not None:
         every = timedelta(seconds=state.settings.reconciliation_interval_seconds)
@@ -219,6 +310,7 @@ def job_catalog(settings: Settings) -> list[JobInfo]:
         JobInfo(
             RETENTION_JOB, RETENTION_DESCRIPTION, every(seconds=settings.retention_interval_seconds)
         ),
+        JobInfo(BATCH_JOB, BATCH_DESCRIPTION, every(seconds=settings.batch_features_tick_seconds)),
         JobInfo(
             RECONCILIATION_JOB,
             RECONCILIATION_DESCRIPTION,

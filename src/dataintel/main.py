@@ -20,6 +20,7 @@ from dataintel.audit import endpoints as audit
 from dataintel.auth import endpoints as api_keys
 from dataintel.composition import build_state, role_of, running
 from dataintel.config.analytics_settings import endpoints as analytics_settings
+from dataintel.config.batch import endpoints as batch_features
 from dataintel.config.deployments import endpoints as deployments
 from dataintel.config.derived import endpoints as derived
 from dataintel.config.features import endpoints as features
@@ -29,6 +30,7 @@ from dataintel.config.projects import endpoints as projects
 from dataintel.config.retention import endpoints as retention
 from dataintel.dashboard import endpoints as dashboard
 from dataintel.export import endpoints as export
+from dataintel.features.batch import endpoints as batch_runs
 from dataintel.features.offline import endpoints as historical
 from dataintel.features.offline import export_endpoints as feature_export
 from dataintel.features.serving import endpoints as serving
@@ -124,6 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         templates.router,
         features.router,
         derived.router,
+        batch_features.router,
+        batch_runs.router,
         deployments.router,
         analytics_settings.router,
         retention.router,

@@ -107,6 +107,57 @@ class Settings(BaseSettings):
     report_poll_seconds: float = Field(
         default=1.0, gt=0, description="How often an idle worker looks for queued reports."
     )
+    batch_features_tick_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        le=86400,
+        description="The job features.batch runs this often per project and computes the "
+        "batch features that are due per their schedule (the schedule's granularity).",
+    )
+    breaker_threshold: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Outages in a row (connection refused or reset, timeouts) after which a "
+        "backend's circuit breaker opens: calls to it then fail at once with 503 + Retry-After.",
+    )
+    breaker_reset_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="How long an open breaker refuses calls before it lets them through again "
+        "(closing at the first success).",
+    )
+    ingest_spool_path: Path | None = Field(
+        default=None,
+        description="With a Kafka event log, the SQLite file where an API process keeps "
+        "acknowledged events while the broker is down (forwarded in order when it is back). "
+        "Default: <data_dir>/ingest-spool.db; each API replica needs its own.",
+    )
+    ingest_spool_max_mb: float = Field(
+        default=256.0,
+        gt=0,
+        le=1_000_000,
+        description="The spool's bound (event bytes): when it is full, ingest answers 503 + "
+        "Retry-After instead of accepting what it cannot keep.",
+    )
+    ingest_spool_after_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="How long an append waits for the broker before its events go to the "
+        "spool (and, while the spool holds any, every append goes behind them).",
+    )
+    otel_traces_endpoint: str | None = Field(
+        default=None,
+        description="Export OpenTelemetry traces to this OTLP/HTTP endpoint (e.g. "
+        "http://collector:4318/v1/traces): a span per HTTP request, per call to a store and per "
+        "processor batch, carried through Kafka headers from ingest to the feature update; "
+        "trace ids in the JSON logs. Unset (the default): tracing is off and costs nothing.",
+    )
+    otel_service_name: str = Field(
+        default="dataintel", max_length=100, description="The traces' service.name."
+    )
     scheduler_poll_seconds: float = Field(
         default=1.0,
         gt=0,

@@ -27,7 +27,8 @@ def test_ready_lists_each_configured_backend(make_settings: Callable[..., Settin
         resp = client.get("/health/ready")
     assert resp.status_code == 200
     checks = {"metadata": "ok", "rate_limit": "ok", "eventlog": "ok", "analytics": "ok"}
-    assert resp.json() == {"status": "ready", "checks": checks}
+    breakers = dict.fromkeys(("metadata", "eventlog", "online", "analytics"), "closed")
+    assert resp.json() == {"status": "ready", "checks": checks, "breakers": breakers}
 
 
 def test_ready_without_rate_limiting_checks_the_stores_only(client: TestClient) -> None:

@@ -153,6 +153,7 @@ def test_first_deploy_of_an_empty_project_then_nothing(client: TestClient, keys:
         "pipelines": [],
         "features": [],
         "derived": [],
+        "batch": [],
         "analytics": AnalyticsSettings().model_dump(mode="json"),
         "retention": RetentionPolicy().model_dump(mode="json"),
     }

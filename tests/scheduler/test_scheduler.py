@@ -187,7 +187,13 @@ def test_the_jobs_api_lists_triggers_and_reads_runs_per_project(
 
     listed = client.get("/v1/jobs", headers=analyst)
     assert listed.status_code == 200, listed.text
-    job = next(j for j in listed.json()["jobs"] if j["name"] == "retention.apply")
+    jobs = listed.json()["jobs"]
+    assert {j["name"] for j in jobs} == {
+        "retention.apply",
+        "features.batch",
+        "reconciliation.daily",
+    }
+    job = next(j for j in jobs if j["name"] == "retention.apply")
     assert (job["name"], job["every_seconds"], job["last_run"]) == ("retention.apply", 3600, None)
     assert client.post(trigger, headers=analyst).status_code == 403  # config:read only
     unknown = client.post("/v1/jobs/nope.nothing/runs", headers=admin)
@@ -204,8 +210,9 @@ def test_the_jobs_api_lists_triggers_and_reads_runs_per_project(
     )
     assert done["manual"] is True
     assert done["outcome"]["deleted"] == {"analytics": 0, "event_log": 0, "data_lake": 0}
-    jobs = client.get("/v1/jobs", headers=admin).json()["jobs"]
-    assert next(j for j in jobs if j["name"] == "retention.apply")["last_run"]["id"] > 0
+    listed_after = client.get("/v1/jobs", headers=admin).json()["jobs"]
+    retention = next(j for j in listed_after if j["name"] == "retention.apply")
+    assert retention["last_run"]["id"] > 0
     page = client.get("/v1/jobs/runs?job=retention.apply&limit=1", headers=admin).json()
     assert len(page["items"]) == 1
 

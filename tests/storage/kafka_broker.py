@@ -233,9 +233,11 @@ class CompatProxy:
 
 
 class _ProxyThread(threading.Thread):
-    def __init__(self, listen_port: int, upstream_port: int) -> None:
+    def __init__(
+        self, listen_port: int, upstream_port: int, proxy: CompatProxy | None = None
+    ) -> None:
         super().__init__(name="kafka-compat-proxy", daemon=True)
-        self.proxy = CompatProxy(upstream_port)
+        self.proxy = proxy or CompatProxy(upstream_port)
         self.listen_port = listen_port
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
@@ -278,6 +280,7 @@ class KafkaBroker:
     port: int = 0  # what clients use (the proxy); 0: a free port
     process: subprocess.Popen[bytes] | None = None
     _proxy: _ProxyThread | None = None
+    _kept: Any = None  # the paused proxy thread (pause / resume)
 
     @property
     def bootstrap(self) -> str:
@@ -318,6 +321,22 @@ class KafkaBroker:
             self.stop()
             raise
         return self
+
+    def pause(self) -> None:
+        """The broker goes away for its clients (connections dropped, new ones refused);
+        its data stays."""
+        assert self._proxy is not None
+        self._kept = self._proxy
+        self._proxy.stop()
+        self._proxy = None
+
+    def resume(self, timeout_s: float = 15.0) -> None:
+        """Back on the same port, with the same data."""
+        kept = self._kept
+        self._proxy = _ProxyThread(self.port, kept.proxy.upstream_port, kept.proxy)
+        self._proxy.start()
+        if not self._proxy.ready.wait(timeout_s):
+            raise RuntimeError("the Kafka compatibility proxy did not start again")
 
     def stop(self) -> None:
         if self._proxy is not None:

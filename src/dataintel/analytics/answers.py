@@ -39,16 +39,17 @@ def query_text(request: Request) -> str:
     return raw.decode("latin-1")
 
 
-def json_answer(body: bytes, hit: bool) -> Response:
-    return Response(
-        body, media_type="application/json", headers={"X-Cache": "hit" if hit else "miss"}
-    )
+def json_answer(body: bytes, hit: bool, stale_age_s: int | None = None) -> Response:
+    headers = {"X-Cache": "hit" if hit else "miss"}
+    if stale_age_s is not None:  # the analytics store is down: the last answer, this old
+        headers |= {"X-Stale": "true", "Age": str(stale_age_s)}
+    return Response(body, media_type="application/json", headers=headers)
 
 
 def cached_response(state: AppState, key: RequestKey, compute: Callable[[], Fresh]) -> Response:
     """The answer to ``key``: from the cache, else computed (blocking: call it off the loop)."""
     cached = state.port(ANALYTICS_CACHE).answer(state.port(ANALYTICS), key, compute)
-    return json_answer(cached.body, cached.hit)
+    return json_answer(cached.body, cached.hit, cached.stale_age_s)
 
 
 async def horizon_answer(

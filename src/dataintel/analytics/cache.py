@@ -16,6 +16,11 @@ minute is therefore kept until the minute ends; one about the past, while the da
 The backend is the Cache port (``settings.cache_url``): Redis when configured (shared by
 every replica), else an in-process LRU map. A cache that fails (Redis down) is skipped:
 the answer is computed, never refused.
+
+Degradation: each computed answer is also kept as the request's *last* answer (without the
+watermark, ``STALE_TTL_S``). When the analytics store is down (its circuit breaker counts
+the outage or is open), the request gets that last answer, marked stale with its age
+(``X-Stale: true``, ``Age``), or, without one, the 503 that names the store.
 """
 
 from __future__ import annotations
@@ -34,11 +39,14 @@ from pydantic import BaseModel
 
 from dataintel.api.ports import Port
 from dataintel.storage.analytics.port import AnalyticsStore
+from dataintel.storage.breakers import BackendFailed, BackendUnavailable
 from dataintel.storage.cache import Cache
 
 DEFAULT_TTL_S = 3600  # an entry whose watermark still holds lives this long at most
+STALE_TTL_S = 24 * 3600  # how long a request's last answer may stand in for a down store
 MINUTE = timedelta(minutes=1)
 log = structlog.get_logger(__name__)
+DOWN = (BackendFailed, BackendUnavailable)  # the store is down (its circuit breaker says)
 
 
 def minute_now() -> datetime:
@@ -65,6 +73,7 @@ def fresh(model: BaseModel, now: datetime, reads_clock: bool) -> Fresh:
 class Cached:
     body: bytes  # the answer as JSON
     hit: bool
+    stale_age_s: int | None = None  # the store was down: the last answer, this old
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +88,14 @@ def watermark(store: AnalyticsStore) -> list[tuple[int, int]]:
     """What the store's data is at: its log positions, and (as partition -1) how many
     erasures it has carried out, which change its data without moving a position."""
     return [(-1, store.erasures()), *sorted(store.positions().items())]
+
+
+def last_key(request: RequestKey) -> str:
+    """Where the request's last computed answer is kept (whatever the data was)."""
+    blob = orjson.dumps(
+        [request.project_id, request.endpoint, request.request, request.config_version]
+    )
+    return f"analytics-last:{request.project_id}:{hashlib.sha256(blob).hexdigest()}"
 
 
 def cache_key(request: RequestKey, mark: object) -> str:
@@ -97,8 +114,13 @@ class AnalyticsCache:
         self._clock = clock
 
     def lookup(self, store: AnalyticsStore, request: RequestKey) -> bytes | None:
-        """The cached answer to ``request`` over the store's current data, if any."""
-        return self._get(cache_key(request, watermark(store)))
+        """The cached answer to ``request`` over the store's current data, if any (None
+        also when the store is down: the route then answers, stale or 503)."""
+        try:
+            mark = watermark(store)
+        except DOWN:
+            return None
+        return self._get(cache_key(request, mark))
 
     async def lookup_async(self, store: AnalyticsStore, request: RequestKey) -> bytes | None:
         """``lookup`` from the event loop: in place when the watermark and the backend are
@@ -110,15 +132,42 @@ class AnalyticsCache:
     def answer(
         self, store: AnalyticsStore, request: RequestKey, compute: Callable[[], Fresh]
     ) -> Cached:
-        """The cached answer, else ``compute``'s, kept for the next identical request."""
-        key = cache_key(request, watermark(store))
-        hit = self._get(key)
-        if hit is not None:
-            return Cached(hit, True)
-        result = compute()
+        """The cached answer, else ``compute``'s, kept for the next identical request; with
+        the store down, the request's last answer marked stale (else the outage raises)."""
+        try:
+            key = cache_key(request, watermark(store))
+            hit = self._get(key)
+            if hit is not None:
+                return Cached(hit, True)
+            result = compute()
+        except DOWN:
+            stale = self._stale(request)
+            if stale is None:
+                raise
+            return stale
         body = result.model.model_dump_json(by_alias=True).encode()
         self._put(key, body, result.valid_until)
+        self._keep_last(request, body)
         return Cached(body, False)
+
+    def _keep_last(self, request: RequestKey, body: bytes) -> None:
+        try:
+            stamp = repr(self._clock()).encode()
+            self.backend.put(last_key(request), stamp + b" " + body, STALE_TTL_S)
+        except Exception as exc:  # noqa: BLE001 - as in _get
+            log.warning("analytics_cache_unavailable", error=str(exc))
+
+    def _stale(self, request: RequestKey) -> Cached | None:
+        try:
+            value = self.backend.get(last_key(request))
+        except Exception:  # noqa: BLE001 - no cache either: the outage stands
+            return None
+        if value is None:
+            return None
+        at, _, body = value.partition(b" ")
+        age = max(0, round(self._clock() - float(at)))
+        log.warning("analytics store down: a stale answer", age_s=age)
+        return Cached(body, True, age)
 
     def _get(self, key: str) -> bytes | None:
         try:

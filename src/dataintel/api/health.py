@@ -9,7 +9,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from dataintel.api.deps import app_state
 from dataintel.api.problems import problem
@@ -23,9 +23,16 @@ class Liveness(BaseModel):
     status: Literal["ok"] = "ok"
 
 
+BreakerState = Literal["closed", "half-opened", "opened"]
+
+
 class Readiness(BaseModel):
     status: Literal["ready"] = "ready"
     checks: dict[str, Literal["ok"]]
+    breakers: dict[str, BreakerState] = Field(
+        description="Each backend's circuit breaker: `opened` means calls to it fail at once "
+        "(503 + Retry-After) until it is tried again."
+    )
 
 
 _LIVE = b'{"status":"ok"}'
@@ -68,9 +75,15 @@ async def ready(request: Request) -> Response | Readiness:
     if failures:
         names = ", ".join(sorted(failures))
         return problem(
-            503, "Not ready", f"backend not ready: {names}", "not-ready", request, failures=failures
+            503,
+            "Not ready",
+            f"backend not ready: {names}",
+            "not-ready",
+            request,
+            failures=failures,
+            breakers=state.breakers.states(),
         )
-    return Readiness(checks=checks)
+    return Readiness(checks=checks, breakers=state.breakers.states())
 
 
 def _fail() -> None:

@@ -9,12 +9,15 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from collections.abc import MutableMapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import orjson
 import structlog
+
+from dataintel import tracing
 
 # The current request's id (set by the request middleware), added to every log line.
 REQUEST_ID: ContextVar[str | None] = ContextVar("dataintel_request_id", default=None)
@@ -24,7 +27,15 @@ def add_request_id(_: Any, __: str, event_dict: structlog.types.EventDict) -> An
     rid = REQUEST_ID.get()
     if rid is not None and "request_id" not in event_dict:
         event_dict["request_id"] = rid
+    _add_trace(event_dict)
     return event_dict
+
+
+def _add_trace(fields: MutableMapping[str, Any]) -> None:
+    """The current span's ids, when tracing is on (dataintel.tracing)."""
+    found = tracing.ids()
+    if found is not None:
+        fields["trace_id"], fields["span_id"] = found
 
 
 class _JsonAccessLog:
@@ -39,6 +50,7 @@ class _JsonAccessLog:
         rid = REQUEST_ID.get()
         if rid is not None:
             fields["request_id"] = rid
+        _add_trace(fields)
         fields["level"] = "info"
         fields["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         line = orjson.dumps(fields).decode()

@@ -11,6 +11,7 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dataintel import tracing
 from dataintel.api.logging import REQUEST_ID, access
 from dataintel.api.metrics import HttpMetrics
 from dataintel.api.problems import MEDIA_TYPE, PROBLEM_BASE
@@ -58,6 +59,7 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", ()), rid_header]
             await send(message)
 
+        server_span = tracing.server_span(scope) if tracing.enabled() else None
         try:
             declared = _content_length(scope)
             if declared is not None and declared > self.max_body:
@@ -68,6 +70,8 @@ class RequestContextMiddleware:
             if not status["started"]:
                 await self._too_large(send_wrapper, rid)
         finally:
+            if server_span is not None:  # ends the span, after the access line below
+                server_span.finish(_route_template(scope), int(status["code"]), rid)
             elapsed = time.perf_counter() - start
             route = _route_template(scope)
             self._observe(scope["method"], route, int(status["code"]), elapsed)
@@ -80,6 +84,8 @@ class RequestContextMiddleware:
                 principal=_principal(scope),
             )
             REQUEST_ID.reset(token)
+            if server_span is not None:
+                server_span.close()
 
     def _observe(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, status)

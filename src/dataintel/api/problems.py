@@ -13,6 +13,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dataintel.errors import BadRequest, ServiceError, Unavailable
+from dataintel.storage.breakers import BackendFailed, BackendUnavailable
 from dataintel.storage.errors import InvalidQuery, StorageError
 
 PROBLEM_BASE = "https://dataintel.dev/problems/"
@@ -101,9 +102,20 @@ STORAGE_ERRORS: dict[type[StorageError], type[ServiceError]] = {InvalidQuery: Ba
 
 
 def service_error_of(exc: StorageError) -> ServiceError:
+    if isinstance(exc, BackendUnavailable):  # an open circuit breaker: say when to retry
+        unavailable = Unavailable(str(exc), dependency=exc.dependency)
+        unavailable.headers["Retry-After"] = str(exc.retry_after)
+        return unavailable
+    if isinstance(exc, BackendFailed):
+        return Unavailable(str(exc), dependency=exc.dependency)
     for kind, error in STORAGE_ERRORS.items():
         if isinstance(exc, kind):
             return error(str(exc))
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(retry_after, int):  # e.g. a full ingest spool
+        unavailable = Unavailable(str(exc))
+        unavailable.headers["Retry-After"] = str(retry_after)
+        return unavailable
     return Unavailable(f"a storage engine failed: {exc}")
 
 

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from dataintel.api.ports import Port
 from dataintel.errors import Unavailable
+from dataintel.storage.breakers import Breakers
 
 if TYPE_CHECKING:  # annotations only: importing the tokens stays cheap
     from sqlalchemy import Engine
@@ -41,6 +42,7 @@ class AppState:
     sessions: sessionmaker[Session]
     rate_limiter: RateLimiter | None
     metrics_registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    breakers: Breakers = field(default_factory=Breakers)
     _held: dict[Port[Any], Any] = field(default_factory=dict)
 
     def provide(self, token: Port[T], value: T) -> None:

@@ -46,6 +46,7 @@ from dataintel.ingest.suppression import Suppressions
 from dataintel.ingest.validation import PipelineValidator
 from dataintel.model.snapshot import PipelineSpec
 from dataintel.storage.cache import Cache
+from dataintel.storage.errors import StorageError
 from dataintel.storage.eventlog.port import AppendItem, EventLog
 
 log = structlog.get_logger("dataintel.ingest")
@@ -155,18 +156,19 @@ def dead_letter_row(
 
 async def append_events(
     eventlog: EventLog, items: Sequence[AppendItem]
-) -> tuple[list[bool], dict[int, int]]:
-    """Append durably; (accepted flag per item, positions). Log failures are a 503."""
+) -> tuple[list[bool], dict[int, int] | None]:
+    """Append durably; (accepted flag per item, positions — None when the items wait in the
+    local spool for the log to come back). Log failures are a 503."""
     if not items:
         return [], {}
     try:
         result = await eventlog.append(items)
-    except ServiceError:
-        raise
+    except (ServiceError, StorageError):
+        raise  # mapped to a problem (a full spool: 503 + Retry-After)
     except Exception as exc:
         log.error("event log append failed", error=str(exc)[:500])
         raise Unavailable("the event log is unavailable; retry shortly") from exc
-    return result.accepted, result.positions
+    return result.accepted, None if result.spooled else result.positions
 
 
 def reason_errors(reasons: list[Reason], prefix: str) -> list[dict[str, Any]]:
@@ -185,6 +187,7 @@ class IngestOutcome:
     rejected: int = 0
     suppressed: int = 0
     log_positions: dict[int, int] = field(default_factory=dict)
+    spooled: bool = False  # the log was down: the events wait in the local spool
 
     def body(self) -> dict[str, Any]:
         return {
@@ -303,11 +306,12 @@ def _result(index: int, status: str, event_id: str, errors: list[dict[str, Any]]
 _SLOT = {"accepted": 0, "duplicate": 1, "rejected": 2, "suppressed": 3}
 
 
-def _tally(results: list[dict[str, Any]], positions: dict[int, int]) -> IngestOutcome:
+def _tally(results: list[dict[str, Any]], positions: dict[int, int] | None) -> IngestOutcome:
     totals = [0, 0, 0, 0]
     for r in results:
         totals[_SLOT[r["status"]]] += 1
-    return IngestOutcome(results, totals[0], totals[1], totals[2], totals[3], positions)
+    counts = (totals[0], totals[1], totals[2], totals[3])
+    return IngestOutcome(results, *counts, positions or {}, spooled=positions is None)
 
 
 def _counts(results: list[dict[str, Any]], names: list[str]) -> EventCounts:

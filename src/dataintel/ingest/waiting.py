@@ -18,6 +18,7 @@ from fastapi import Query, Request
 from dataintel.api.deps import app_state
 from dataintel.ingest.ports import FEATURE_BUILDS
 from dataintel.ingest.service import IngestOutcome
+from dataintel.storage.errors import StorageError
 from dataintel.stream.progress import PROGRESS
 
 POLL_SECONDS = 0.02
@@ -44,12 +45,17 @@ async def settle(
     """The extra response members for ``wait``: {} when not asked."""
     if wait is None:
         return {}
+    if outcome.spooled:  # waiting in the local spool for the event log: not yet processed
+        return {"processed": False}
     state = app_state(request)
     timeout = state.settings.wait_processed_timeout_seconds
     deadline = time.monotonic() + timeout
     done = await state.port(PROGRESS).wait_for(outcome.log_positions, timeout)
     if done and project_id is not None:
-        done = await _built(request, project_id, deadline)
+        try:
+            done = await _built(request, project_id, deadline)
+        except StorageError:  # the online store is away: the events are durable, not read yet
+            done = False
     return {"processed": done}
 
 

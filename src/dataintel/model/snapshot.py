@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from dataintel.model.aggregations import Aggregation
+from dataintel.model.batch import BatchFeatureSpec
 from dataintel.model.fields import EVENT_NAME, FIELD_NAME, FieldSpec, UnknownPolicy
 from dataintel.model.retention import RetentionPolicy
 from dataintel.model.windows import LIFETIME, parse_window
@@ -150,6 +151,7 @@ class ConfigSnapshot(BaseModel):
     pipelines: list[PipelineSpec] = []
     features: list[FeatureSpec] = []
     derived: list[DerivedSpec] = []
+    batch: list[BatchFeatureSpec] = []
     analytics: AnalyticsSettings = AnalyticsSettings()
     retention: RetentionPolicy = RetentionPolicy()
 

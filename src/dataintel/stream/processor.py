@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from dataintel import tracing
 from dataintel.features.online.engine import FeatureEngine
 from dataintel.storage.analytics.port import AnalyticsStore, ApplyResult
 from dataintel.storage.eventlog.port import EventLog, LogConsumer, LogEntry
@@ -31,6 +32,7 @@ class ProcessorMetrics:
     skipped: Counter
     batch_seconds: Histogram
     lag: Gauge
+    paused: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ProcessorMetrics:
@@ -61,6 +63,12 @@ class ProcessorMetrics:
             lag=Gauge(
                 "dataintel_processor_lag_events",
                 "Log entries appended but not yet applied (this process's view).",
+                registry=registry,
+            ),
+            paused=Gauge(
+                "dataintel_processor_paused",
+                "1 while the processor waits for a store that went away (it resumes where "
+                "the stores are when they answer again).",
                 registry=registry,
             ),
         )
@@ -110,15 +118,28 @@ class Processor:
                 except Exception:
                     log.exception("processor batch failed; resuming from the sink positions")
                     await consumer.stop()
-                    await asyncio.sleep(0.5)
-                    # The consumer read past the failed batch: restart it where the sink is.
-                    consumer = await self._consumer()
+                    # The consumer read past the failed batch: restart it where the sinks
+                    # are, once they answer again (a store that went away pauses the
+                    # processor; nothing is skipped, nothing applied twice).
+                    consumer = await self._restart()
         finally:
             await consumer.stop()
+
+    async def _restart(self) -> LogConsumer:
+        pause = 0.5
+        while True:
+            await asyncio.sleep(pause)
+            try:
+                return await self._consumer()
+            except Exception as exc:  # noqa: BLE001 - a store still down: wait, try again
+                log.warning("processor paused: a store is unavailable", error=str(exc)[:300])
+                self.metrics.paused.set(1)
+                pause = min(pause * 2, 5.0)
 
     async def _consumer(self) -> LogConsumer:
         consumer = self.eventlog.consumer(GROUP)
         await consumer.start(self._resume)
+        self.metrics.paused.set(0)
         await self.progress.advance(await asyncio.to_thread(self.applied_positions))
         return consumer
 
@@ -152,7 +173,10 @@ class Processor:
 
     async def apply(self, entries: list[LogEntry]) -> int:
         started = time.perf_counter()
-        result = await asyncio.to_thread(self._apply_sinks, entries)
+        with tracing.batch_span(
+            "processor.batch", (entry.trace for entry in entries), entries=len(entries)
+        ):
+            result = await asyncio.to_thread(self._apply_sinks, entries)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         self.metrics.applied.inc(result.inserted)
         self.metrics.skipped.inc(result.skipped)

@@ -63,6 +63,8 @@ TABLES = {
     "reconciliation_reports",
     "retention_policies",
     "retention_status",
+    "batch_features",
+    "batch_feature_runs",
 }
 WHEN = datetime(2024, 2, 29, 23, 59, 58, 123456, tzinfo=timezone(timedelta(hours=5, minutes=30)))
 

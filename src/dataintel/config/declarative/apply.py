@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from dataintel.config.batch import repository as batch_repository
+from dataintel.config.batch.validation import check_all, taken_names
 from dataintel.config.declarative.spec import ProjectFile, yaml_path
 from dataintel.config.deployments import repository
 from dataintel.config.deployments.active import ActiveConfigCache
@@ -98,6 +100,13 @@ def _check(spec: ProjectFile, desired: ConfigSnapshot) -> None:
     try:
         check_features(desired.features, desired, lambda _i, f: ["features", order[f.name]])
         compile_all(desired.features, desired.derived, lambda d: ["derived", derived[d.name]])
+        batch = {b.name: i for i, b in enumerate(spec.batch)}
+        check_all(
+            desired.batch,
+            desired.pipelines,
+            taken_names(desired),
+            lambda b: ["batch", batch[b.name]],
+        )
     except InvalidInput as exc:
         err = exc.errors[0]
         raise InvalidInput(
@@ -123,6 +132,7 @@ def apply(
         draft, active = ConfigSnapshot(), ConfigSnapshot()
     else:
         desired = repository.resolve_feature_versions(session, pid, desired)
+        desired = batch_repository.resolve_versions(session, pid, desired)
         draft = draft_snapshot(session, pid)
         active = repository.active_snapshot(session, project)
     fields = _project_fields(project, spec) if project is not None else []

@@ -23,11 +23,13 @@ from pydantic import (
     field_validator,
 )
 
+from dataintel.config.batch.schemas import BatchFeatureCreate
 from dataintel.config.derived.schemas import DerivedCreate
 from dataintel.config.features.schemas import FeatureCreate
 from dataintel.config.pipelines.schemas import PipelineCreate
 from dataintel.config.projects.schemas import ProjectCreate
 from dataintel.errors import InvalidInput
+from dataintel.model.batch import BatchFeatureSpec
 from dataintel.model.platform import TEMPLATES
 from dataintel.model.retention import RetentionPolicy
 from dataintel.model.snapshot import (
@@ -65,6 +67,7 @@ class ProjectFile(BaseModel):
     pipelines: list[PipelineCreate] = Field(default_factory=list, max_length=200)
     features: list[FeatureCreate] = Field(default_factory=list, max_length=2000)
     derived: list[DerivedCreate] = Field(default_factory=list, max_length=500)
+    batch: list[BatchFeatureCreate] = Field(default_factory=list, max_length=500)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
     _source: str = PrivateAttr(default="<config>")
@@ -100,6 +103,12 @@ class ProjectFile(BaseModel):
         _no_duplicates("feature", [f.name for f in v])
         return v
 
+    @field_validator("batch")
+    @classmethod
+    def _unique_batch(cls, v: list[BatchFeatureCreate]) -> list[BatchFeatureCreate]:
+        _no_duplicates("batch feature", [b.name for b in v])
+        return v
+
     def snapshot(self) -> ConfigSnapshot:
         """The desired config, in canonical order (feature versions not yet resolved)."""
         pipelines = [TEMPLATES[name] for name in self.templates] + [
@@ -118,10 +127,15 @@ class ProjectFile(BaseModel):
             DerivedSpec.model_validate(d.model_dump())
             for d in sorted(self.derived, key=lambda d: d.name)
         ]
+        batch = [
+            BatchFeatureSpec.model_validate(b.model_dump())
+            for b in sorted(self.batch, key=lambda b: b.name)
+        ]
         return ConfigSnapshot(
             pipelines=pipelines,
             features=features,
             derived=derived,
+            batch=batch,
             analytics=self.analytics,
             retention=self.retention,
         )

@@ -3,7 +3,8 @@
 Used for the pending diff (active version -> draft), for the record stored with every
 deployment, and for the plan of `dataintel apply` (draft -> file). Order: each pipeline
 (by id) followed by its events (by name), then the features (by name), the derived features,
-the analytics settings and the retention policy (always present, so only ever updates).
+the batch features, the analytics settings and the retention policy (always present, so
+only ever updates).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from dataintel.model.snapshot import ConfigSnapshot, EventSpec, FeatureSpec, PipelineSpec
 
-ChangeKind = Literal["pipeline", "event", "feature", "derived", "analytics", "retention"]
+ChangeKind = Literal["pipeline", "event", "feature", "derived", "batch", "analytics", "retention"]
 ChangeAction = Literal["create", "update", "delete"]
 
 
@@ -103,6 +104,13 @@ def diff(before: ConfigSnapshot, after: ConfigSnapshot) -> list[Change]:
             "derived",
             {d.name: d.model_dump(mode="json") for d in before.derived},
             {d.name: d.model_dump(mode="json") for d in after.derived},
+        )
+    )
+    changes.extend(
+        _pair(
+            "batch",
+            {b.name: b.model_dump(mode="json") for b in before.batch},
+            {b.name: b.model_dump(mode="json") for b in after.batch},
         )
     )
     analytics = _compare(

@@ -240,6 +240,7 @@ def replace_draft(
     stale_events = _write_events(session, project_id, snapshot)
     stale_features = _write_features(session, project_id, snapshot)
     stale_features += _write_derived(session, project_id, snapshot, keep_versions)
+    stale_features += _write_batch(session, project_id, snapshot, keep_versions)
     write_analytics(session, project_id, snapshot.analytics)
     write_retention(session, project_id, snapshot.retention)
     for stale in (stale_features, stale_events, stale_pipelines):
@@ -306,6 +307,14 @@ def _write_derived(
             row.version = version
     session.flush()
     return list(rows.values())
+
+
+def _write_batch(
+    session: Session, project_id: str, snapshot: ConfigSnapshot, keep_versions: bool
+) -> list[Any]:
+    from dataintel.config.batch.repository import write_draft
+
+    return write_draft(session, project_id, snapshot, keep_versions)
 
 
 def next_feature_version(session: Session, project_id: str, name: str) -> int:

@@ -14,6 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from dataintel.config.batch.validation import check_all, taken_names
 from dataintel.config.deployments import repository
 from dataintel.config.deployments.active import ActiveConfigCache
 from dataintel.config.deployments.diff import Change, diff, summarize
@@ -117,13 +118,13 @@ class DeploymentService:
         try:
             check_features(draft.features, draft, lambda _i, f: ["features", f.name])
             compile_all(draft.features, draft.derived, lambda d: ["derived", d.name])
+            check_all(draft.batch, draft.pipelines, taken_names(draft), lambda b: ["batch", b.name])
         except InvalidInput as exc:
             loc = exc.errors[0]["loc"] if exc.errors else ["features", "?"]
-            what = (
-                f"derived feature '{loc[1]}' no longer compiles"
-                if loc[0] == "derived"
-                else f"feature '{loc[1]}' does not fit the draft pipelines"
-            )
+            what = {
+                "derived": f"derived feature '{loc[1]}' no longer compiles",
+                "batch": f"batch feature '{loc[1]}' does not fit the draft",
+            }.get(str(loc[0]), f"feature '{loc[1]}' does not fit the draft pipelines")
             raise InvalidInput(f"{what}: {exc.detail}", exc.errors) from exc
         return self._record(project, "deploy", draft, changes, message, by)
 

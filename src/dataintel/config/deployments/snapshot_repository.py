@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from dataintel.model.batch import BatchFeatureSpec
 from dataintel.model.retention import RetentionPolicy
 from dataintel.model.snapshot import (
     AnalyticsSettings,
@@ -18,6 +19,7 @@ from dataintel.model.snapshot import (
     PipelineSpec,
     model_of,
 )
+from dataintel.storage.metadata.batch_models import BatchFeature
 from dataintel.storage.metadata.feature_models import DerivedFeature
 from dataintel.storage.metadata.models import (
     AnalyticsSettingsRow,
@@ -67,6 +69,7 @@ def draft_snapshot(session: Session, project_id: str) -> ConfigSnapshot:
     )
     features = _draft_rows(session, Feature, project_id, Feature.name)
     derived = _draft_rows(session, DerivedFeature, project_id, DerivedFeature.name)
+    batch = _draft_rows(session, BatchFeature, project_id, BatchFeature.name)
     by_pipeline: dict[str, list[EventSpec]] = {}
     for e in events:
         by_pipeline.setdefault(e.pipeline_id, []).append(model_of(EventSpec, e))
@@ -74,6 +77,7 @@ def draft_snapshot(session: Session, project_id: str) -> ConfigSnapshot:
         pipelines=[model_of(PipelineSpec, p, events=by_pipeline.get(p.id, [])) for p in pipelines],
         features=[model_of(FeatureSpec, f) for f in features],
         derived=[model_of(DerivedSpec, d) for d in derived],
+        batch=[model_of(BatchFeatureSpec, b) for b in batch],
         analytics=draft_analytics(session, project_id),
         retention=draft_retention(session, project_id),
     )

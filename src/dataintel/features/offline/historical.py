@@ -18,7 +18,7 @@ fields) or the JSON text.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 
@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 from dataintel.config.deployments.active import ActiveConfig
 from dataintel.errors import InvalidInput
 from dataintel.export import formats
+from dataintel.features.batch.historical import as_of, select_batch
 from dataintel.features.offline.historical_input import TIME
 from dataintel.features.offline.query import OfflinePlan, labels_query
 from dataintel.features.offline.schemas import ENTITY_ID, TIMESTAMP, HistoricalFormat
@@ -37,6 +38,7 @@ from dataintel.features.offline.sql import Selected
 from dataintel.features.offline.sql import select_features as select
 from dataintel.features.online.plans import field_type
 from dataintel.model.aggregations import Aggregation
+from dataintel.model.batch import BatchFeatureSpec
 from dataintel.model.fields import FieldType
 from dataintel.model.snapshot import FeatureSpec
 from dataintel.model.tiles import window_specs
@@ -80,10 +82,15 @@ class ValuePlan:
     columns: list[ValueColumn]
     offline: OfflinePlan
     fmt: HistoricalFormat
+    batch: list[BatchFeatureSpec] = field(default_factory=list)  # as of t: their JSON text
 
     def schema(self, labels: pa.Schema) -> pa.Schema:
         return pa.schema(
-            [*labels, *(pa.field(c.name, c.arrow_type(self.fmt)) for c in self.columns)]
+            [
+                *labels,
+                *(pa.field(c.name, c.arrow_type(self.fmt)) for c in self.columns),
+                *(pa.field(b.name, pa.string()) for b in self.batch),
+            ]
         )
 
     def encode(self, stream: Iterator[pa.RecordBatch], schema: pa.Schema) -> Iterator[bytes]:
@@ -93,10 +100,12 @@ class ValuePlan:
             return formats.parquet(stream, schema)
         header = {
             "entity_key": self.entity_key,
-            "values": [c.name for c in self.columns],
-            "versions": {s.name: s.version for s in self.specs},
+            "values": [c.name for c in self.columns] + [b.name for b in self.batch],
+            "versions": {s.name: s.version for s in self.specs}
+            | {b.name: b.version for b in self.batch},
         }
-        return _json(stream, header, {c.name for c in self.columns if c.kind in _JSON_KINDS})
+        fragments = {c.name for c in self.columns if c.kind in _JSON_KINDS}
+        return _json(stream, header, fragments | {b.name for b in self.batch})
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +190,7 @@ class HistoricalService:
         """``labels`` (checked by ``historical_input``) with every requested value. The first
         batch is computed before returning, so a failing query is an error, not a cut body."""
         plan = self.plan(entity_key, names, fmt, ["body", "features"])
-        _check_columns(labels, plan.columns, fmt, source)
+        _check_columns(labels, [*plan.columns, *plan.batch], fmt, source)
         schema = plan.schema(labels.schema)
         batches = self.rows(labels, plan, schema)
         first = next(batches, None)
@@ -192,7 +201,13 @@ class HistoricalService:
         self, entity_key: str, names: Sequence[str] | None, fmt: HistoricalFormat, loc: Loc
     ) -> ValuePlan:
         """What to compute for ``names`` of ``entity_key`` (an unknown name: 422 at ``loc``)."""
-        specs = resolve_features(self.config, entity_key, names, loc)
+        batch, rest = select_batch(self.config.snapshot.batch, entity_key, names)
+        try:
+            specs = resolve_features(self.config, entity_key, rest, loc)
+        except InvalidInput:
+            if rest is not None or not batch:
+                raise
+            specs = []  # only batch features read this entity key
         selected, sources = select(specs, entity_key, lambda s: _declared(self.config, s))
         columns = [
             ValueColumn(w.value_name, sel.aggregation, f"{i}_{j}", _kind(self.config, sel))
@@ -200,13 +215,39 @@ class HistoricalService:
             for j, w in enumerate(sel.windows)
         ]
         offline = OfflinePlan(selected, sources, self.analytics.dialect)
-        return ValuePlan(entity_key, specs, columns, offline, fmt)
+        return ValuePlan(entity_key, specs, columns, offline, fmt, batch)
 
     def rows(
         self, labels: pa.Table, plan: ValuePlan, schema: pa.Schema
     ) -> Iterator[pa.RecordBatch]:
         """``labels`` with their values, in input order, batch by batch."""
-        return self._batches(labels, plan.offline, plan.columns, schema, plan.fmt)
+        if not plan.batch:
+            return self._batches(labels, plan.offline, plan.columns, schema, plan.fmt)
+        return self._with_batch(labels, plan, schema)
+
+    def _with_batch(
+        self, labels: pa.Table, plan: ValuePlan, schema: pa.Schema
+    ) -> Iterator[pa.RecordBatch]:
+        """The rows with their real-time values (if any), then the batch values as of t."""
+        head = pa.schema(list(schema)[: len(schema) - len(plan.batch)])
+        for begin in range(0, labels.num_rows, CHUNK_ROWS):
+            chunk = labels.slice(begin, CHUNK_ROWS)
+            entities = chunk.column(ENTITY_ID).combine_chunks()
+            times = chunk.column(TIMESTAMP).combine_chunks()
+            extra = [
+                as_of(self.analytics, self.config.project_id, b, entities, times)
+                for b in plan.batch
+            ]
+            if plan.specs:
+                parts = self._batches(chunk, plan.offline, plan.columns, head, plan.fmt)
+            else:
+                parts = iter(chunk.combine_chunks().to_batches(BATCH_ROWS))
+            done = 0
+            for part in parts:
+                n = part.num_rows
+                arrays = [*part.columns, *(e.slice(done, n) for e in extra)]
+                done += n
+                yield pa.RecordBatch.from_arrays(arrays, schema=schema)
 
     def _batches(
         self,
@@ -240,7 +281,10 @@ _JSON_KINDS = frozenset({"number", "bool", "json"})
 
 
 def _check_columns(
-    labels: pa.Table, columns: Sequence[ValueColumn], fmt: HistoricalFormat, source: str
+    labels: pa.Table,
+    columns: Sequence[ValueColumn | BatchFeatureSpec],
+    fmt: HistoricalFormat,
+    source: str,
 ) -> None:
     taken = set(labels.column_names)
     for c in columns:

@@ -57,4 +57,36 @@ def definitions(project_id: str, config: ActiveConfig, built: set[str]) -> Defin
                     status="ready",
                 )
             )
+    for b in config.snapshot.batch:
+        if b.enabled:
+            out.append(
+                FeatureDefinition(
+                    name=b.name,
+                    kind="batch",
+                    version=b.version,
+                    entity_key=b.entity_key,
+                    description=b.description,
+                    pipeline_id=b.pipeline_id,
+                    source_event=b.source_event,
+                    aggregation=b.aggregation,
+                    field=b.field,
+                    expression=b.expression,
+                    windows=[_batch_window(b.name, b.window)],
+                    schedule=b.schedule,
+                    ttl=b.ttl,
+                    status="ready",
+                )
+            )
     return Definitions(project_id=project_id, deployment_version=config.version, features=out)
+
+
+def _batch_window(name: str, text: str) -> WindowDefinition:
+    w = parse_window(text)
+    g = w.granularity_seconds
+    return WindowDefinition(
+        window=w.name,
+        value_name=name,
+        seconds=w.seconds,
+        granularity=None if g is None else format_seconds(g),
+        granularity_seconds=g,
+    )

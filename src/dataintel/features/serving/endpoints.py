@@ -147,6 +147,24 @@ async def user_features(
     return await _user_vector(request, scope.project_id, user_id, features)
 
 
+@router.get(
+    "/features/{project_id}/entities/{entity_key}",
+    summary="The feature vector of any entity key (e.g. a batch feature's store_id), now",
+    response_model=EntityFeatures,
+)
+async def entity_features(
+    request: Request,
+    scope: PathScope,
+    entity_key: Annotated[str, Path(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")],
+    entity_id: IdQuery,
+    features: FeaturesParam = None,
+) -> Response:
+    _, [vector] = await server(request).entities(
+        scope.project_id, entity_key, [entity_id], _names(features)
+    )
+    return _json(vector)
+
+
 @router.post(
     "/features/{project_id}/users/batch",
     summary="Feature vectors of up to 1,000 users in one round trip",

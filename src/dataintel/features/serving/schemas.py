@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dataintel.model.fields import ENTITY_ID_MAX
 
-ValueStatus = Literal["no_data", "error", "building"]
+ValueStatus = Literal["no_data", "error", "building", "stale"]
 
 # --- bounds of the features API (one id rule, bounded times) -------------------------------
 # An entity id is what ingest accepts for user_id / cart_id / session_id: a non-empty string
@@ -47,11 +47,16 @@ class EntityFeatures(BaseModel):
     status: dict[str, ValueStatus] = Field(
         default_factory=dict,
         description="Only for values that are not plain data: no_data (no event of the "
-        "feature for this entity), error (could not be computed), building (backfill running).",
+        "feature for this entity), error (could not be computed), building (backfill running; "
+        "a batch feature: not computed yet), stale (a batch value older than its TTL).",
     )
     sources: dict[str, datetime] = Field(
         default_factory=dict,
         description="Per source '<pipeline>.<event>': time of the entity's latest event.",
+    )
+    computed_at: dict[str, datetime] = Field(
+        default_factory=dict,
+        description="Per batch feature: when the run that computed the served value ran.",
     )
     versions: dict[str, int] = Field(
         default_factory=dict, description="Feature name → deployed version served."
@@ -84,7 +89,7 @@ class WindowDefinition(BaseModel):
 
 class FeatureDefinition(BaseModel):
     name: str
-    kind: Literal["aggregation", "derived"]
+    kind: Literal["aggregation", "derived", "batch"]
     version: int
     entity_key: str
     description: str
@@ -94,6 +99,8 @@ class FeatureDefinition(BaseModel):
     field: str | None = None
     expression: str | None = None
     windows: list[WindowDefinition] = []
+    schedule: str | None = Field(default=None, description="batch: how often it is computed")
+    ttl: str | None = Field(default=None, description="batch: served 'stale' when older")
     status: Literal["ready", "building"] = Field(
         description="building: the backfill of this version has not finished; its values "
         "are not served yet."

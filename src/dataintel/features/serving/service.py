@@ -23,8 +23,9 @@ from dataintel.features.online.plans import OWNER_FIELD, FeaturePlan, owner_plan
 from dataintel.features.online.sink import now_us
 from dataintel.features.serving.derived import DerivedFeature, compile_derived, evaluate_derived
 from dataintel.features.serving.evaluate import evaluate
+from dataintel.model.batch import BatchFeatureSpec, duration_seconds
 from dataintel.model.tiles import LEVELS, SIZES, WindowSpec
-from dataintel.storage.online.port import Blob, EntityRef, OnlineStore
+from dataintel.storage.online.port import BatchValue, Blob, EntityRef, OnlineStore
 
 BUILT_TTL_SECONDS = 1.0
 SELECTIONS_CACHED = 1024  # per catalog: selections by (entity key, requested names)
@@ -36,10 +37,15 @@ class Selection:
 
     plans: list[tuple[FeaturePlan, tuple[WindowSpec, ...]]] = field(default_factory=list)
     derived: list[DerivedFeature] = field(default_factory=list)
+    batch: list[BatchFeatureSpec] = field(default_factory=list)
 
     @cached_property
     def fields(self) -> list[str]:
         return [p.state_field for p, _ in self.plans]
+
+    @cached_property
+    def batch_fields(self) -> list[str]:
+        return [b.state_field for b in self.batch]
 
 
 @dataclass
@@ -48,6 +54,7 @@ class Catalog:
     plans: dict[str, list[FeaturePlan]]  # entity key → plans
     derived: dict[str, list[DerivedFeature]]  # entity key → derived features
     versions: dict[str, int]  # feature name → version
+    batch: dict[str, list[BatchFeatureSpec]] = field(default_factory=dict)  # entity key → specs
     _selections: dict[tuple[str, tuple[str, ...] | None, str], Selection] = field(
         default_factory=dict
     )
@@ -66,12 +73,14 @@ class Catalog:
     def _select(self, entity_key: str, names: Sequence[str] | None, loc: str) -> Selection:
         plans = self.plans.get(entity_key, [])
         derived = self.derived.get(entity_key, [])
+        batch = {b.name: b for b in self.batch.get(entity_key, [])}
         if names is None:
-            return Selection([(p, p.windows) for p in plans], list(derived))
+            return Selection([(p, p.windows) for p in plans], list(derived), list(batch.values()))
         chosen: dict[str, set[str]] = {}
         picked: list[DerivedFeature] = []
+        batched = [batch[n] for n in dict.fromkeys(names) if n in batch]
         for name in names:
-            if not self._pick(name, plans, derived, chosen, picked):
+            if name not in batch and not self._pick(name, plans, derived, chosen, picked):
                 raise InvalidInput.field(
                     ["query", loc], f"'{name}' is neither a feature nor a value of {entity_key}"
                 )
@@ -86,7 +95,7 @@ class Catalog:
                 else:
                     self._pick(ref, plans, [], chosen, [])
         picked = [d for d in derived if d in picked]  # dependency order
-        selection = Selection(derived=picked)
+        selection = Selection(derived=picked, batch=batched)
         for plan in plans:
             if plan.name in chosen:
                 wanted = chosen[plan.name]
@@ -129,7 +138,11 @@ def build_catalog(config: ActiveConfig) -> Catalog:
         derived.setdefault(d.entity_key, []).append(d)
     versions = {f.name: f.version for f in config.snapshot.features if f.enabled}
     versions |= {d.name: d.version for d in config.snapshot.derived if d.enabled}
-    return Catalog(config.version, plans, derived, versions)
+    batch: dict[str, list[BatchFeatureSpec]] = {}
+    for b in config.snapshot.batch:
+        if b.enabled:
+            batch.setdefault(b.entity_key, []).append(b)
+    return Catalog(config.version, plans, derived, versions, batch)
 
 
 class FeatureServer:
@@ -179,11 +192,19 @@ class FeatureServer:
         built = await self.built(project_id)
         refs = [EntityRef(project_id, entity_key, i) for i in ids]
         blobs = await self.online.aread(refs, selection.fields)
+        batch = await self._batch(refs, selection)
         t = now_us()
         return t, [
-            vector(ref, b, selection, built, catalog.versions, t)
-            for ref, b in zip(refs, blobs, strict=True)
+            vector(ref, b, selection, built, catalog.versions, t, v)
+            for ref, b, v in zip(refs, blobs, batch, strict=True)
         ]
+
+    async def _batch(
+        self, refs: Sequence[EntityRef], selection: Selection
+    ) -> list[dict[str, BatchValue]]:
+        if not selection.batch:
+            return [{} for _ in refs]
+        return await self.online.aread_batch(refs, selection.batch_fields)
 
     async def cart(self, project_id: str, cart_id: str, names: Sequence[str] | None) -> Vector:
         """The cart's features and, prefixed ``user.``, those of the user owning the cart."""
@@ -195,8 +216,9 @@ class FeatureServer:
         built = await self.built(project_id)
         ref = EntityRef(project_id, "cart_id", cart_id)
         [blobs] = await self.online.aread([ref], [*selection.fields, OWNER_FIELD])
+        [batch] = await self._batch([ref], selection)
         t = now_us()
-        out = vector(ref, blobs, selection, built, catalog.versions, t)
+        out = vector(ref, blobs, selection, built, catalog.versions, t, batch)
         owner = blobs.get(OWNER_FIELD)
         user_id = evaluate(owner_plan(project_id).aggregation, owner, _LIFETIME, t)
         owner_id = next(iter(user_id.values()))[0] if owner is not None else None
@@ -205,11 +227,14 @@ class FeatureServer:
         # No owner: the user part is that of an unknown user (empty-window values, no_data).
         uref = EntityRef(project_id, "user_id", "" if owner_id is None else str(owner_id))
         ublobs: dict[str, Blob] = {}
+        ubatch: dict[str, BatchValue] = {}
         if owner_id is not None:
             [ublobs] = await self.online.aread([uref], user_selection.fields)
-        user = vector(uref, ublobs, user_selection, built, catalog.versions, t)
-        for part in ("values", "status", "sources"):
-            out[part].update({f"user.{k}": v for k, v in user[part].items()})
+            [ubatch] = await self._batch([uref], user_selection)
+        user = vector(uref, ublobs, user_selection, built, catalog.versions, t, ubatch)
+        for part in ("values", "status", "sources", "computed_at"):
+            if part in user:
+                out.setdefault(part, {}).update({f"user.{k}": v for k, v in user[part].items()})
         out["values"]["user.user_id"] = None if owner_id is None else str(owner_id)
         return out
 
@@ -260,6 +285,7 @@ def vector(
     built: set[str],
     versions: dict[str, int],
     t: int,
+    batch: dict[str, BatchValue] | None = None,
 ) -> Vector:
     values: dict[str, Any] = {}
     status: dict[str, Any] = {}
@@ -287,6 +313,7 @@ def vector(
         values[d.name] = value
         if not ok:
             status[d.name] = "error"
+    computed = batch_values(selection.batch, batch or {}, t, values, status)
     return {
         "entity_key": ref.entity_key,
         "entity_id": ref.entity_id,
@@ -294,9 +321,34 @@ def vector(
         "values": values,
         "status": status,
         "sources": {k: iso(v) for k, v in latest.items()},
+        **({"computed_at": computed} if selection.batch else {}),
         "versions": {p.name: versions.get(p.name, p.version) for p, _ in selection.plans}
-        | {d.name: d.version for d in selection.derived},
+        | {d.name: d.version for d in selection.derived}
+        | {b.name: b.version for b in selection.batch},
     }
+
+
+def batch_values(
+    specs: Sequence[BatchFeatureSpec],
+    found: dict[str, BatchValue],
+    t: int,
+    values: dict[str, Any],
+    status: dict[str, Any],
+) -> dict[str, str]:
+    """Put the batch features' values in ``values`` (status ``building``: never computed;
+    ``stale``: computed longer than its TTL before t); returns their computation times."""
+    computed: dict[str, str] = {}
+    for spec in specs:
+        hit = found.get(spec.state_field)
+        if hit is None:
+            values[spec.name] = None
+            status[spec.name] = "building"
+            continue
+        values[spec.name] = hit.value
+        computed[spec.name] = iso(hit.computed_at)
+        if t - hit.computed_at > duration_seconds(spec.ttl) * 1_000_000:
+            status[spec.name] = "stale"
+    return computed
 
 
 SERVER: Port[FeatureServer] = Port("feature-server", "the online store is not open in this process")

@@ -24,6 +24,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -36,10 +37,13 @@ from dataintel.storage.analytics import decode, queries
 from dataintel.storage.analytics.clickhouse_engines import literal
 from dataintel.storage.analytics.decode import decode_entries
 from dataintel.storage.analytics.port import (
+    RUN_MARKER,
     AnalyticsStore,
     ApplyResult,
+    BatchRun,
     EventCount,
     EventQuery,
+    batch_table,
 )
 from dataintel.storage.errors import InvalidQuery
 from dataintel.storage.eventlog.port import LogEntry
@@ -78,6 +82,24 @@ DDL = (
     ) ENGINE = ReplacingMergeTree(next_offset) ORDER BY log_partition""",
     """CREATE TABLE IF NOT EXISTS store_meta (key String, value Int64)
     ENGINE = ReplacingMergeTree(value) ORDER BY key""",
+    """CREATE TABLE IF NOT EXISTS batch_feature_values (
+        project_id String,
+        feature String,
+        version Int64,
+        computed_at DateTime64(6, 'UTC'),
+        entity_key String,
+        entity String,
+        value String
+    ) ENGINE = ReplacingMergeTree ORDER BY (project_id, feature, version, computed_at, entity)
+    SETTINGS """
+    + _PROMPT_CLEANUP,
+)
+
+
+_RUN_KEY = ("project_id", "feature", "version", "computed_at")
+_RUN_ENTITIES = (
+    "SELECT entity FROM batch_feature_values WHERE project_id = $project_id "
+    "AND feature = $feature AND version = $version AND computed_at = $computed_at"
 )
 
 
@@ -139,7 +161,31 @@ class ClickHouseAnalytics(AnalyticsStore):
             if values
         )
         where = f"project_id = {literal(subject.project_id)} AND ({terms})"
-        return self._mutate(where, always=True)
+        deleted = self._mutate(where, always=True)
+        self._erase_batch(subject)
+        return deleted
+
+    def _erase_batch(self, subject: Subject) -> None:
+        """The subject's batch feature values (rows of its user, cart and session ids under
+        those entity keys), by the same kind of mutation, named by SHA-256 only."""
+        terms = " OR ".join(
+            f"(entity_key = '{key}' AND hex(SHA256(entity)) IN {literal(_digests(values))})"
+            for key, values in (
+                ("user_id", {subject.user_id}),
+                ("cart_id", subject.cart_ids),
+                ("session_id", subject.session_ids),
+            )
+            if values
+        )
+        where = f"project_id = {literal(subject.project_id)} AND ({terms})"
+        with self._lock:
+            count = f"SELECT count() AS n FROM batch_feature_values WHERE {where}"  # noqa: S608
+            if int(self._engine.table(count, {}).column("n")[0].as_py()):
+                self._engine.command(
+                    f"ALTER TABLE batch_feature_values DELETE WHERE {where} "
+                    "SETTINGS mutations_sync = 2"
+                )
+                self._wait_replaced_parts_gone("batch_feature_values")
 
     def delete_events_before(self, project_id: str, cutoffs: EventCutoffs) -> int:
         """The same mutation as ``erase``, on the rows past their cutoff (the mutation names
@@ -168,13 +214,13 @@ class ClickHouseAnalytics(AnalyticsStore):
                 self._wait_replaced_parts_gone()
         return deleted
 
-    def _wait_replaced_parts_gone(self, timeout_s: float = 60.0) -> None:
+    def _wait_replaced_parts_gone(self, table: str = "events", timeout_s: float = 60.0) -> None:
         """Wait until the parts inactive now (those the mutation replaced, and older merges'
         leftovers that may hold the subject's rows) are removed; parts that become inactive
         later hold data written after the erasure."""
         query = (
-            "SELECT name FROM system.parts WHERE database = currentDatabase() "
-            "AND table = 'events' AND NOT active"
+            "SELECT name FROM system.parts WHERE database = currentDatabase() "  # noqa: S608
+            f"AND table = {literal(table)} AND NOT active"
         )
         replaced = set(self._engine.table(query, {}).column("name").to_pylist())
         deadline = time.monotonic() + timeout_s
@@ -214,6 +260,25 @@ class ClickHouseAnalytics(AnalyticsStore):
         return [
             EventCount(row["event"], row["hour"].astimezone(UTC), int(row["n"])) for row in rows
         ]
+
+    def write_batch_values(self, run: BatchRun) -> None:
+        """One insert with a token of the run's rows: a re-run with the same values is
+        dropped by the server, one with new values replaces them by key (reads use FINAL).
+        An entity an earlier write of the run had and this one lacks is overwritten with the
+        run's empty value (what its absence means), as DuckDB's delete-and-insert gives."""
+        key = (run.project_id, run.feature, run.version, queries.from_micros(run.computed_at))
+        with self._lock:
+            query = queries.Query(_RUN_ENTITIES, dict(zip(_RUN_KEY, key, strict=True)))
+            found = self._engine.table(*query.clickhouse())
+            stale = set(found.column("entity").to_pylist()) - set(run.values) - {RUN_MARKER}
+            if stale:
+                gone = dict.fromkeys(sorted(stale), run.empty)
+                run = replace(run, values={**run.values, **gone})
+            rows = batch_table(run)
+            digest = hashlib.sha256()
+            for column in rows.columns:
+                digest.update(str(column.to_pylist()).encode())
+            self._engine.insert("batch_feature_values", rows, f"bf-{digest.hexdigest()}")
 
     def sql(self, query: str, params: Sequence[object] = ()) -> pa.Table:
         text, values = queries.user_query(query, params).clickhouse()

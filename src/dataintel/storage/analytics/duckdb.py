@@ -27,8 +27,10 @@ from dataintel.storage.analytics.decode import decode_entries
 from dataintel.storage.analytics.port import (
     AnalyticsStore,
     ApplyResult,
+    BatchRun,
     EventCount,
     EventQuery,
+    batch_table,
 )
 from dataintel.storage.errors import InvalidQuery
 from dataintel.storage.eventlog.port import LogEntry
@@ -55,12 +57,28 @@ CREATE TABLE IF NOT EXISTS log_positions (
     next_offset BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS batch_feature_values (
+    project_id VARCHAR NOT NULL,
+    feature VARCHAR NOT NULL,
+    version BIGINT NOT NULL,
+    computed_at TIMESTAMP NOT NULL,
+    entity_key VARCHAR NOT NULL,
+    entity VARCHAR NOT NULL,
+    value VARCHAR NOT NULL,
+    PRIMARY KEY (project_id, feature, version, computed_at, entity)
+);
 """
-_TABLES = ("events", "log_positions", "store_meta")
+_TABLES = ("events", "log_positions", "store_meta", "batch_feature_values")
 _ERASE = """
 DELETE FROM events WHERE project_id = $1
 AND (user_id = $2 OR list_contains($3::VARCHAR[], cart_id)
      OR list_contains($4::VARCHAR[], session_id))
+"""
+_ERASE_BATCH = """
+DELETE FROM batch_feature_values WHERE project_id = $1
+AND ((entity_key = 'user_id' AND entity = $2)
+     OR (entity_key = 'cart_id' AND list_contains($3::VARCHAR[], entity))
+     OR (entity_key = 'session_id' AND list_contains($4::VARCHAR[], entity)))
 """
 _COUNT_ERASURE = """
 INSERT INTO store_meta VALUES ('erasures', 1)
@@ -169,6 +187,27 @@ class DuckDBAnalytics(AnalyticsStore):
                 db.unregister("_batch")
         return inserted
 
+    def write_batch_values(self, run: BatchRun) -> None:
+        rows = queries.naive_utc(batch_table(run))
+        with self._lock:
+            db = self._db
+            db.register("_run", rows)
+            try:
+                db.execute("BEGIN TRANSACTION")
+                try:
+                    db.execute(
+                        "DELETE FROM batch_feature_values WHERE project_id = ? AND feature = ? "
+                        "AND version = ? AND computed_at = ?",
+                        [run.project_id, run.feature, run.version, _naive_us(run.computed_at)],
+                    )
+                    db.execute("INSERT INTO batch_feature_values SELECT * FROM _run")
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            finally:
+                db.unregister("_run")
+
     def _connect(self, path: str) -> duckdb.DuckDBPyConnection:
         db = duckdb.connect(path, config=self._config)
         db.execute("SET TimeZone = 'UTC'")
@@ -182,7 +221,7 @@ class DuckDBAnalytics(AnalyticsStore):
             sorted(subject.cart_ids),
             sorted(subject.session_ids),
         ]
-        return self._delete(_ERASE, params, always=True)
+        return self._delete(_ERASE, params, always=True, also=_ERASE_BATCH)
 
     def delete_events_before(self, project_id: str, cutoffs: EventCutoffs) -> int:
         params: list[object] = [project_id]
@@ -197,13 +236,18 @@ class DuckDBAnalytics(AnalyticsStore):
         query = f"DELETE FROM events WHERE project_id = $1 AND ({expired})"  # noqa: S608 - $n only
         return self._delete(query, params, always=False)
 
-    def _delete(self, query: str, params: Sequence[object], always: bool) -> int:
-        """Run one DELETE, count an erasure (when ``always`` or a row went), rewrite."""
+    def _delete(
+        self, query: str, params: Sequence[object], always: bool, also: str | None = None
+    ) -> int:
+        """Run one DELETE (and ``also``, with the same parameters, in the same transaction),
+        count an erasure (when ``always`` or a row went), rewrite."""
         with self._lock:
             db = self._db
             db.execute("BEGIN TRANSACTION")
             try:
                 deleted = _count(db.execute(query, params).fetchone())
+                if also is not None:
+                    db.execute(also, params)
                 if always or deleted:
                     self._erasures = _count(db.execute(_COUNT_ERASURE).fetchone())
                 db.execute("COMMIT")
@@ -336,3 +380,7 @@ def _naive_times(table: pa.Table) -> pa.Table:
             index, pa.field(name, _NAIVE, nullable=False), table.column(index).cast(_NAIVE)
         )
     return table
+
+
+def _naive_us(micros: int) -> datetime:
+    return datetime(1970, 1, 1) + timedelta(microseconds=micros)

@@ -69,6 +69,56 @@ class ApplyResult:
     batch: pa.Table | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class BatchRun:
+    """One run of a batch feature version: the value per entity as of ``computed_at``."""
+
+    project_id: str
+    feature: str
+    version: int
+    computed_at: int  # µs
+    values: Mapping[str, object]  # entity id -> JSON scalar
+    empty: object = None  # the value of an entity the run did not find
+    entity_key: str = "user_id"  # GDPR erasure removes a subject's ids of the envelope keys
+
+
+# The marker row of a run (entity ids are never empty): its value is the run's ``empty``, so
+# the runs are known (as of a time) even when one found no entity.
+RUN_MARKER = ""
+# Columns of the batch_feature_values table (``value`` is JSON text).
+BATCH_COLUMNS = ("project_id", "feature", "version", "computed_at", "entity_key", "entity", "value")
+BATCH_SCHEMA = pa.schema(
+    [
+        ("project_id", pa.string()),
+        ("feature", pa.string()),
+        ("version", pa.int64()),
+        ("computed_at", pa.timestamp("us", tz="UTC")),
+        ("entity_key", pa.string()),
+        ("entity", pa.string()),
+        ("value", pa.string()),
+    ]
+)
+
+
+def batch_table(run: BatchRun) -> pa.Table:
+    """The rows of ``run``."""
+    import orjson
+
+    n = len(run.values) + 1
+    return pa.Table.from_pydict(
+        {
+            "project_id": [run.project_id] * n,
+            "feature": [run.feature] * n,
+            "version": [run.version] * n,
+            "computed_at": pa.array([run.computed_at] * n, pa.timestamp("us", tz="UTC")),
+            "entity_key": [run.entity_key] * n,
+            "entity": [RUN_MARKER, *run.values],
+            "value": [orjson.dumps(v).decode() for v in (run.empty, *run.values.values())],
+        },
+        schema=BATCH_SCHEMA,
+    )
+
+
 class AnalyticsStore(ABC):
     dialect: str  # "duckdb" | "clickhouse"
     positions_in_memory = False  # True: positions() reads no storage (cheap per request)
@@ -87,8 +137,10 @@ class AnalyticsStore(ABC):
 
     @abstractmethod
     def erase(self, subject: Subject) -> int:
-        """Delete every event of ``subject`` (GDPR) so that none of their bytes stay in the
-        store's files, and count one more erasure; returns the rows deleted. The caller holds
+        """Delete every event of ``subject`` (GDPR), and the batch feature values of its
+        user, cart and session ids (``batch_feature_values`` rows of those entity keys), so
+        that none of their bytes stay in the store's files, and count one more erasure;
+        returns the events deleted. The caller holds
         the processor's lock (no batch is applied meanwhile)."""
 
     @abstractmethod
@@ -115,6 +167,12 @@ class AnalyticsStore(ABC):
     @abstractmethod
     def count_events(self, project_id: str, since: datetime | None = None) -> list[EventCount]:
         """Stored events per event name and hour of arrival."""
+
+    @abstractmethod
+    def write_batch_values(self, run: BatchRun) -> None:
+        """Keep the values of a batch feature run in ``batch_feature_values`` (readable by
+        ``sql``; with its ``RUN_MARKER`` row), replacing any earlier write of the same
+        (project, feature, version, computed_at): idempotent."""
 
     @abstractmethod
     def sql(self, query: str, params: Sequence[object] = ()) -> pa.Table:

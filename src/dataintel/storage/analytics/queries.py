@@ -27,7 +27,7 @@ from dataintel.storage.errors import InvalidQuery
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The tables a caller's query may read (plus its own CTEs).
-READABLE_TABLES = frozenset({"events"})
+READABLE_TABLES = frozenset({"events", "batch_feature_values"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import structlog
 
+from dataintel import tracing
 from dataintel.model.retention import EventCutoffs
 from dataintel.model.subject import Subject
 from dataintel.storage.eventlog.dedup import DedupStore
@@ -179,6 +180,8 @@ class KafkaEventLog(EventLog):
         keys = [item.dedup_key for item in items if item.dedup_key is not None]
         known = {key for key, seen in zip(keys, await self._dedup.seen(keys), strict=True) if seen}
         values = await self._seal(items)
+        parent = tracing.current_traceparent()
+        headers = [(tracing.TRACEPARENT, parent.encode())] if parent is not None else None
         accepted: list[bool] = []
         sends: list[tuple[str | None, asyncio.Future[Any]]] = []
         failure: BaseException | None = None
@@ -190,7 +193,9 @@ class KafkaEventLog(EventLog):
             if key is not None:
                 known.add(key)  # a second equal key in this batch is a duplicate
             try:
-                future = await producer.send(self.topic, value, key=item.key.encode())
+                future = await producer.send(
+                    self.topic, value, key=item.key.encode(), headers=headers
+                )
             except Exception as exc:  # noqa: BLE001 - settle what was sent, then raise it
                 failure = exc
                 break
@@ -272,7 +277,7 @@ class KafkaEventLog(EventLog):
                         tp, timeout_ms=2000, max_records=max_records - len(entries)
                     )
                     records = batch.get(tp, [])
-                    entries += [LogEntry(partition, r.offset, r.value) for r in records]
+                    entries += [_entry(partition, r) for r in records]
                     if not records or entries[-1].offset + 1 >= end:
                         break
             finally:
@@ -292,6 +297,15 @@ class KafkaEventLog(EventLog):
         producer, _ = self._started()
         await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout=5)
         await self._dedup.ping()
+
+
+def _entry(partition: int, record: Any) -> LogEntry:
+    """A consumed record as a log entry, with the trace context its producer sent."""
+    trace = None
+    for name, value in record.headers or ():
+        if name == tracing.TRACEPARENT:
+            trace = value.decode("ascii", "replace")
+    return LogEntry(partition, record.offset, record.value, trace)
 
 
 def _ok(result: object) -> bool:
@@ -360,7 +374,7 @@ class KafkaLogConsumer(LogConsumer):
         )
         return await self._owner.unseal(
             [
-                LogEntry(tp.partition, record.offset, record.value)
+                _entry(tp.partition, record)
                 for tp in sorted(batches, key=lambda tp: tp.partition)
                 for record in batches[tp]
             ]

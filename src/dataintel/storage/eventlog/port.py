@@ -38,6 +38,9 @@ class AppendItem:
 class AppendResult:
     accepted: list[bool]  # per item, in order; False: a duplicate within the dedup window
     positions: dict[int, int]  # partition -> offset of the last item written there
+    # True: the log was down and the items wait, durably, in the local spool (spool.py);
+    # no positions yet, so nobody can wait for them to be processed.
+    spooled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,9 @@ class LogEntry:
     partition: int
     offset: int
     value: bytes
+    # The W3C traceparent of the request that appended it (Kafka record header), when
+    # tracing was on: the processor continues that trace (dataintel.tracing).
+    trace: str | None = None
 
 
 # Given the partitions assigned to a consumer, where to resume each (next offset to read).

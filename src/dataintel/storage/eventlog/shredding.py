@@ -162,5 +162,5 @@ def unseal(entries: Sequence[LogEntry], keys: SubjectKeys) -> list[LogEntry]:
                 plain = cipher.decrypt(body[:NONCE_BYTES], body[NONCE_BYTES:], key_id)
             except InvalidTag:  # sealed under a destroyed key the subject has since replaced
                 continue
-            out.append(LogEntry(entry.partition, entry.offset, plain))
+            out.append(LogEntry(entry.partition, entry.offset, plain, entry.trace))
     return out

@@ -106,6 +106,24 @@ class ApplyOutcome:
     conflicts: list[Conflict] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class BatchValues:
+    """One run of a batch feature version: every entity's value as of ``computed_at``."""
+
+    project_id: str
+    entity_key: str
+    field: str  # "<feature>@<version>"
+    computed_at: int  # µs (the run's slot)
+    empty: Any  # the value of an entity the run did not find (no events in the window)
+    values: Mapping[str, Any]  # entity id -> JSON scalar (number, string, bool or None)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchValue:
+    value: Any
+    computed_at: int  # µs
+
+
 class OnlineStore(ABC):
     kind: str  # "embedded" | "redis"
 
@@ -166,6 +184,25 @@ class OnlineStore(ABC):
     def scrub(self) -> None:
         """After ``delete_entities`` (GDPR): leave no trace of the deleted entities in the
         store's own files and logs (change log, free pages, write-ahead log)."""
+
+    @abstractmethod
+    def write_batch(self, run: BatchValues) -> bool:
+        """Make ``run`` the values of its field (all entities at once: an entity the run
+        did not find reads as ``run.empty``), unless a later run of the field is stored.
+        Idempotent; returns whether the run is now the stored one."""
+
+    @abstractmethod
+    def read_batch(
+        self, refs: Sequence[EntityRef], fields: Sequence[str]
+    ) -> list[dict[str, BatchValue]]:
+        """Per ref, in order, the value of each batch field that has a stored run (fields
+        never computed are left out). ``delete_entities`` forgets an entity's values."""
+
+    async def aread_batch(
+        self, refs: Sequence[EntityRef], fields: Sequence[str]
+    ) -> list[dict[str, BatchValue]]:
+        """``read_batch`` from the event loop (serving)."""
+        return self.read_batch(refs, fields)
 
     @abstractmethod
     def ping(self) -> None: ...

@@ -13,6 +13,7 @@ the serving path, does the same with the async client in the event loop
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from importlib import resources
@@ -25,6 +26,8 @@ from redis.exceptions import NoScriptError
 from dataintel.storage.online.codec import Blob, DecodeCache, pack
 from dataintel.storage.online.port import (
     ApplyOutcome,
+    BatchValue,
+    BatchValues,
     Conflict,
     EntityRef,
     EntityUpdate,
@@ -32,6 +35,7 @@ from dataintel.storage.online.port import (
     PartialGroup,
     StateField,
 )
+from dataintel.storage.online.redis_batch import RedisBatch
 from dataintel.storage.online.redis_read import AsyncReader
 from dataintel.storage.online.updates import to_updates
 
@@ -68,6 +72,7 @@ class RedisOnline(OnlineStore):
         self._ttl_ms = ttl_seconds * 1000
         self._apply_sha = self._client.register_script(_APPLY).sha
         self._commit = self._client.register_script(_COMMIT)
+        self._batch = RedisBatch(self._client, prefix)
 
     def key(self, ref: EntityRef) -> str:
         return f"{self._prefix}:e:{{{_tag(ref)}}}"
@@ -196,9 +201,23 @@ class RedisOnline(OnlineStore):
         if fields:
             self._client.srem(self._built_key(project_id), *fields)
 
+    def write_batch(self, run: BatchValues) -> bool:
+        return self._batch.write(run)
+
+    def read_batch(
+        self, refs: Sequence[EntityRef], fields: Sequence[str]
+    ) -> list[dict[str, BatchValue]]:
+        return self._batch.read(refs, fields)
+
+    async def aread_batch(
+        self, refs: Sequence[EntityRef], fields: Sequence[str]
+    ) -> list[dict[str, BatchValue]]:
+        return await asyncio.to_thread(self._batch.read, refs, fields)
+
     def delete_entities(self, refs: Sequence[EntityRef]) -> int:
         if not refs:
             return 0
+        self._batch.delete(refs)
         pipe = self._client.pipeline(transaction=False)
         for ref in refs:
             pipe.delete(self.key(ref))

@@ -45,9 +45,12 @@ import orjson
 import pyarrow.compute as pc
 
 from dataintel.model.aggregations import Aggregation
+from dataintel.storage.online import sqlite_batch
 from dataintel.storage.online.codec import Blob
 from dataintel.storage.online.port import (
     ApplyOutcome,
+    BatchValue,
+    BatchValues,
     EntityRef,
     OnlineStore,
     PartialGroup,
@@ -91,7 +94,7 @@ class SQLiteOnline(OnlineStore):
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA cache_size=-131072")
         self._db.execute("PRAGMA secure_delete=ON")  # freed bytes are zeroed (GDPR erasure)
-        self._db.executescript(_SCHEMA + LAYOUT_SCHEMA + CHANGES_SCHEMA)
+        self._db.executescript(_SCHEMA + LAYOUT_SCHEMA + CHANGES_SCHEMA + sqlite_batch.SCHEMA)
         self._write_lock = threading.Lock()
         # An in-memory database is private to its connection: reads then share the writer's.
         self._memory = memory
@@ -196,6 +199,7 @@ class SQLiteOnline(OnlineStore):
         with self._write_lock:
             with _transaction(self._db):
                 self._changes.sync(self._db)
+                sqlite_batch.delete(self._db, refs)
                 for (project_id, entity_key), ids in by_family.items():
                     family = self._layout.find(self._db, project_id, entity_key)
                     if family is None:
@@ -245,6 +249,18 @@ class SQLiteOnline(OnlineStore):
                 blobs = entity.blobs
                 out.append({f: blobs[f] for f in fields if f in blobs})
         return out
+
+    def write_batch(self, run: BatchValues) -> bool:
+        with self._write_lock, _transaction(self._db):
+            return sqlite_batch.write(self._db, run)
+
+    def read_batch(
+        self, refs: Sequence[EntityRef], fields: Sequence[str]
+    ) -> list[dict[str, BatchValue]]:
+        if not refs or not fields:
+            return [{} for _ in refs]
+        with self._read_lock, _transaction(self._reader, "BEGIN"):
+            return sqlite_batch.read(self._reader, refs, fields)
 
     def positions(self) -> dict[int, int]:
         with self._read_lock:

@@ -7,6 +7,7 @@ from sqlalchemy import Engine
 
 from dataintel.storage.metadata import (
     audit_models,
+    batch_models,
     gdpr_models,
     job_models,
     reconciliation_models,
@@ -18,6 +19,7 @@ from dataintel.storage.metadata.models import Base
 # every table on Base.metadata
 MODELS = (
     audit_models,
+    batch_models,
     gdpr_models,
     job_models,
     reconciliation_models,

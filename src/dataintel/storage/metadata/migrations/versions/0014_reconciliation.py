@@ -1,7 +1,7 @@
 """reconciliation: one report per (project, day checked, run)
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0015
 Create Date: 2026-12-07 12:00:00
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import dataintel.storage.metadata.types
 
 revision = "0014"
-down_revision = "0011"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""Batch features: aggregations computed on a schedule in the analytics store."""

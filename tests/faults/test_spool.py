@@ -1,0 +1,170 @@
+"""Ingest while the broker is away: acknowledged events wait in the API process's durable
+spool (fast 2xx, `processed: false`, spool depth reported), are forwarded in order when the
+broker is back, and are then stored exactly once; a full spool answers 503 + Retry-After
+and keeps nothing it did not acknowledge."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from dataintel.api.state import ANALYTICS
+from dataintel.main import create_app
+from dataintel.settings import Settings
+from dataintel.storage.eventlog.dedup import REDIS_PREFIX
+from tests.conftest import REDIS_URL, Keys, apply_yaml, require_service
+from tests.storage.kafka_broker import KafkaBroker, running_broker
+
+SHOP = """
+project: {id: shop, name: Shop}
+pipelines:
+  - id: web
+    name: Web
+    events: [{name: cart_add, fields: [{name: price, type: number}]}]
+features:
+  - {name: carts, pipeline_id: web, source_event: cart_add, aggregation: COUNT, windows: [1h]}
+"""
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[KafkaBroker]:
+    """A broker of this test's own: it is paused and resumed."""
+    with running_broker(tmp_path / "kafka") as found:
+        yield found
+
+
+def make(make_settings: Any, broker: KafkaBroker, **extra: Any) -> Settings:
+    require_service("redis", "127.0.0.1", 6379)
+    client = redis.Redis.from_url(REDIS_URL)  # no earlier run's dedup keys
+    stale = list(client.scan_iter(f"{REDIS_PREFIX}shop/*"))
+    if stale:
+        client.delete(*stale)
+    client.close()
+    url = broker.url(f"spool-{uuid.uuid4().hex[:8]}", 1)
+    return make_settings(
+        eventlog_url=url + "&session_timeout_ms=2000&heartbeat_interval_ms=200",
+        cache_url=REDIS_URL,
+        breaker_threshold=2,
+        breaker_reset_seconds=0.5,
+        ingest_spool_after_seconds=1.0,
+        **extra,
+    )
+
+
+def events(n: int, user: str) -> list[dict[str, Any]]:
+    now = datetime.now(UTC).isoformat()
+    return [
+        {
+            "event_id": uuid.uuid4().hex,
+            "event": "cart_add",
+            "timestamp": now,
+            "user_id": user,
+            "properties": {"price": 1.0},
+        }
+        for _ in range(n)
+    ]
+
+
+def spool_events(client: TestClient) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith("dataintel_ingest_spool_events "):
+            return float(line.split()[1])
+    raise AssertionError("no spool metric")
+
+
+def test_events_acknowledged_during_a_broker_outage_are_stored_exactly_once(
+    make_settings: Any, broker: KafkaBroker
+) -> None:
+    app = create_app(make(make_settings, broker))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        keys = Keys(app)
+        keys.project("shop")
+        apply_yaml(app, SHOP)
+        ingest = keys.headers(["ingest"], "shop")
+        before = events(5, "ada")
+        url = "/ingest/shop/web/batch?wait=processed"
+        first = client.post(url, json=before, headers=ingest)
+        assert first.json()["processed"] is True, first.text
+
+        broker.pause()
+        during: list[dict[str, Any]] = []
+        for _ in range(4):
+            batch = events(5, "ada")
+            started = time.monotonic()
+            sent = client.post(url, json=batch, headers=ingest)
+            assert sent.status_code == 200, sent.text
+            assert time.monotonic() - started < 5  # never hangs on the dead broker
+            assert (sent.json()["accepted"], sent.json()["processed"]) == (5, False)
+            during += batch
+        assert spool_events(client) == 20
+
+        broker.resume()
+        deadline = time.monotonic() + 60
+        while spool_events(client) > 0:
+            assert time.monotonic() < deadline, "the spool was not forwarded"
+            time.sleep(0.2)
+        after = client.post(url, json=events(1, "ada"), headers=ingest)
+        assert after.json()["processed"] is True, after.text
+
+        analytics = app.state.dataintel.port(ANALYTICS)
+        rows = analytics.sql(
+            "SELECT event_id, count(*) AS n FROM events WHERE project_id = ? GROUP BY event_id",
+            ["shop"],
+        ).to_pylist()
+        stored = {r["event_id"]: r["n"] for r in rows}
+        sent_ids = [e["event_id"] for e in before + during]
+        assert all(stored.get(i) == 1 for i in sent_ids), "an acknowledged event lost or doubled"
+        assert len(stored) == 26
+        service = keys.headers(["service"], "shop")
+        served = client.get("/features/shop/users/ada", headers=service).json()
+        assert served["values"]["carts_1h"] == 26  # the feature counted each once
+
+
+def test_a_full_spool_refuses_with_503_and_keeps_only_what_it_acknowledged(
+    make_settings: Any, broker: KafkaBroker
+) -> None:
+    app = create_app(make(make_settings, broker, ingest_spool_max_mb=0.002))  # ~2 KB
+    with TestClient(app, raise_server_exceptions=False) as client:
+        keys = Keys(app)
+        keys.project("shop")
+        apply_yaml(app, SHOP)
+        ingest = keys.headers(["ingest"], "shop")
+        broker.pause()
+        acked: list[str] = []
+        refused = None
+        for _ in range(20):
+            batch = events(2, "grace")
+            sent = client.post("/ingest/shop/web/batch", json=batch, headers=ingest)
+            if sent.status_code == 503:
+                refused = sent
+                break
+            assert sent.status_code == 200, sent.text
+            acked += [e["event_id"] for e in batch]
+        assert refused is not None, "the spool never filled"
+        assert refused.headers["retry-after"] == "5"
+        assert "spool is full" in refused.json()["detail"]
+        assert acked
+
+        broker.resume()
+        deadline = time.monotonic() + 60
+        while spool_events(client) > 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        done = client.post(
+            "/ingest/shop/web/batch?wait=processed", json=events(1, "grace"), headers=ingest
+        )
+        assert done.json()["processed"] is True
+        rows = app.state.dataintel.port(ANALYTICS).sql(
+            "SELECT event_id FROM events WHERE project_id = ?", ["shop"]
+        )
+        stored = set(rows.column("event_id").to_pylist())
+        assert set(acked) <= stored
+        assert len(stored) == len(acked) + 1  # the refused batch was not kept
