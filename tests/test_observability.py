@@ -9,11 +9,15 @@ import os
 import re
 import shutil
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from fastapi.testclient import TestClient
+
+from tests.conftest import Keys, apply_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "deploy/prometheus/alerts.yml"
@@ -76,3 +80,42 @@ def test_the_dashboard_is_a_grafana_dashboard() -> None:
         assert panel["targets"]
         assert all(t["expr"] for t in panel["targets"])
         assert {"h", "w", "x", "y"} <= panel["gridPos"].keys()
+
+
+def _sample(text: str, name: str) -> float:
+    for line in text.splitlines():  # name: a family, or a family with its labels
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} not exported")
+
+
+def test_freshness_log_depth_and_online_hit_rate_are_measured(
+    app: Any, client: TestClient, keys: Keys
+) -> None:
+    keys.project("shop")
+    apply_yaml(
+        app,
+        """
+project: {id: shop, name: Shop}
+pipelines: [{id: web, name: Web, events: [{name: cart_add}]}]
+features:
+  - {name: carts, pipeline_id: web, source_event: cart_add, aggregation: COUNT, windows: [1h]}
+""",
+    )
+    event = {
+        "event_id": "e1",
+        "event": "cart_add",
+        "timestamp": datetime.now(UTC).isoformat(),
+        "user_id": "ada",
+    }
+    ingest = keys.headers(["ingest"], "shop")
+    sent = client.post("/ingest/shop/web/batch?wait=processed", json=[event], headers=ingest)
+    assert sent.json()["processed"] is True
+    service = keys.headers(["service"], "shop")
+    for user in ("ada", "nobody"):
+        assert client.get(f"/features/shop/users/{user}", headers=service).status_code == 200
+    text = client.get("/metrics").text
+    assert _sample(text, 'dataintel_online_lookups_total{found="true"}') == 1
+    assert _sample(text, 'dataintel_online_lookups_total{found="false"}') == 1
+    assert _sample(text, "dataintel_processor_freshness_seconds_count") >= 1
+    assert _sample(text, "dataintel_eventlog_entries") >= 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -151,7 +152,13 @@ async def running(state: AppState, role: Role) -> AsyncIterator[None]:
     state.provide(EVENTLOG, stores.eventlog)
     state.provide(ONLINE, stores.online)
     state.provide(PROGRESS, stream.progress)
-    server = FeatureServer(stores.online, configs)
+    server = FeatureServer(
+        stores.online,
+        configs,
+        settings.serving_timeout_seconds,
+        settings.serving_stale_vectors,
+        _lookups(state),
+    )
     state.provide(SERVER, server)
     state.provide(FEATURE_BUILDS, server)
     if stores.analytics is not None:
@@ -231,6 +238,27 @@ def _breaker_metrics(state: AppState) -> None:
             "local spool to be forwarded (0 without a Kafka log).",
             registry=state.metrics_registry,
         ).set_function(lambda i=index: _spool_depth(state)[i])  # type: ignore[misc]
+
+
+_LOOKUPS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def _lookups(state: AppState) -> Any:
+    """``dataintel_online_lookups_total{found}``: entity reads of the feature server, and
+    whether the online store held any state for the entity (its hit rate)."""
+    from prometheus_client import Counter
+
+    registry = state.metrics_registry
+    found = _LOOKUPS.get(registry)
+    if found is None:
+        found = _LOOKUPS[registry] = Counter(
+            "dataintel_online_lookups",
+            "Entities read by the feature server, by whether the online store held state "
+            "for them (found=true): the online store's hit rate.",
+            ["found"],
+            registry=registry,
+        )
+    return found
 
 
 def _spool_depth(state: AppState) -> tuple[int, int]:

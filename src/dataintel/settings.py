@@ -158,6 +158,20 @@ class Settings(BaseSettings):
     otel_service_name: str = Field(
         default="dataintel", max_length=100, description="The traces' service.name."
     )
+    serving_timeout_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="A feature read that takes longer than this (a slow online store) is "
+        "answered like an outage: the entity's recent vector marked stale, or 503.",
+    )
+    serving_stale_vectors: int = Field(
+        default=50_000,
+        ge=0,
+        le=10_000_000,
+        description="Vectors each API process keeps (the last served per entity and feature "
+        "list) to answer, marked stale, while the online store is down; 0: always 503.",
+    )
     scheduler_poll_seconds: float = Field(
         default=1.0,
         gt=0,

@@ -70,16 +70,22 @@ def test_an_online_store_outage_opens_the_breaker_and_recovery_closes_it(
         assert client.get(url, headers=service).json()["values"]["carts_1h"] == 1
 
         redis_proxy.down()
-        failures = [client.get(url, headers=service) for _ in range(3)]
+        unseen = "/features/shop/users/grace"  # never served by this process
+        failures = [client.get(unseen, headers=service) for _ in range(3)]
         for failed in failures:  # an outage: 503 naming the backend, never a 500
             assert failed.status_code == 503, failed.text
             assert failed.json()["dependency"] == "online"
         started = time.monotonic()
-        refused = client.get(url, headers=service)
+        refused = client.get(unseen, headers=service)
         assert time.monotonic() - started < 0.5  # the breaker answers, not a dead socket
         assert refused.status_code == 503
         assert refused.headers["retry-after"] == "1"
         assert "circuit open" in refused.json()["detail"]
+        stale = client.get(url, headers=service)  # served before: the last vector, marked
+        assert stale.status_code == 200, stale.text
+        assert stale.json()["values"]["carts_1h"] == 1
+        assert stale.json()["stale"] is True
+        assert stale.json()["stale_age_seconds"] >= 0
         ready = client.get("/health/ready")
         assert ready.json()["breakers"]["online"] == "opened"
         metrics = client.get("/metrics").text
@@ -90,4 +96,43 @@ def test_an_online_store_outage_opens_the_breaker_and_recovery_closes_it(
         served = client.get(url, headers=service)
         assert served.status_code == 200, served.text
         assert served.json()["values"]["carts_1h"] == 1
+        assert "stale" not in served.json()
         assert client.get("/health/ready").json()["breakers"]["online"] == "closed"
+
+
+def test_a_slow_online_store_answers_the_recent_vector_stale_never_hangs(
+    make_settings: Any, redis_proxy: TcpProxy
+) -> None:
+    prefix = f"slow{uuid.uuid4().hex[:8]}:"
+    settings = make_settings(
+        online_url=f"redis://{redis_proxy.address}/13?prefix={prefix}",
+        serving_timeout_seconds=0.3,
+    )
+    app = create_app(settings)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        keys = Keys(app)
+        keys.project("shop")
+        apply_yaml(app, SHOP)
+        event = {
+            "event_id": uuid.uuid4().hex,
+            "event": "cart_add",
+            "timestamp": datetime.now(UTC).isoformat(),
+            "user_id": "ada",
+            "properties": {"price": 2.5},
+        }
+        ingest = keys.headers(["ingest"], "shop")
+        sent = client.post("/ingest/shop/web/batch?wait=processed", json=[event], headers=ingest)
+        assert sent.json()["processed"] is True, sent.text
+        service = keys.headers(["service"], "shop")
+        url = "/features/shop/users/ada"
+        assert client.get(url, headers=service).json()["values"]["carts_1h"] == 1
+
+        redis_proxy.delay = 1.0  # every answer of Redis a second late
+        started = time.monotonic()
+        slow = client.get(url, headers=service)
+        assert time.monotonic() - started < 0.9  # the timeout, not Redis, decides
+        assert slow.status_code == 200, slow.text
+        assert (slow.json()["stale"], slow.json()["values"]["carts_1h"]) == (True, 1)
+        unseen = client.get("/features/shop/users/grace", headers=service)
+        assert unseen.status_code == 503, unseen.text
+        redis_proxy.delay = 0.0

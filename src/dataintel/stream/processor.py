@@ -12,7 +12,9 @@ import contextlib
 import time
 import weakref
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+import pyarrow.compute as pc
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -33,6 +35,8 @@ class ProcessorMetrics:
     batch_seconds: Histogram
     lag: Gauge
     paused: Gauge
+    depth: Gauge
+    freshness: Histogram
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ProcessorMetrics:
@@ -63,6 +67,19 @@ class ProcessorMetrics:
             lag=Gauge(
                 "dataintel_processor_lag_events",
                 "Log entries appended but not yet applied (this process's view).",
+                registry=registry,
+            ),
+            depth=Gauge(
+                "dataintel_eventlog_entries",
+                "Entries in the event log (the sum of its partitions' end offsets).",
+                registry=registry,
+            ),
+            freshness=Histogram(
+                "dataintel_processor_freshness_seconds",
+                "From an event's acknowledgement at ingest (received_at) to its micro-batch "
+                "being applied to the analytics store and the online features; observed per "
+                "batch for its oldest event (the worst case).",
+                buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
                 registry=registry,
             ),
             paused=Gauge(
@@ -181,10 +198,21 @@ class Processor:
         self.metrics.applied.inc(result.inserted)
         self.metrics.skipped.inc(result.skipped)
         await self.progress.advance(result.positions)
+        self._observe_freshness(result)
         ends = await self.eventlog.end_offsets()
         done = self.progress.snapshot()
         self.metrics.lag.set(sum(max(0, end - done.get(p, 0)) for p, end in ends.items()))
+        self.metrics.depth.set(sum(ends.values()))
         return result.inserted
+
+    def _observe_freshness(self, result: ApplyResult) -> None:
+        batch = result.batch
+        if batch is None or not result.inserted or "received_at" not in batch.column_names:
+            return
+        oldest = pc.min(batch.column("received_at")).as_py()
+        if oldest is not None:
+            received = oldest if oldest.tzinfo is not None else oldest.replace(tzinfo=UTC)
+            self.metrics.freshness.observe(max(0.0, (datetime.now(UTC) - received).total_seconds()))
 
     def _apply_sinks(self, entries: list[LogEntry]) -> ApplyResult:
         result = self.analytics.apply(entries)

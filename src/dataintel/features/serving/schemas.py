@@ -61,6 +61,15 @@ class EntityFeatures(BaseModel):
     versions: dict[str, int] = Field(
         default_factory=dict, description="Feature name → deployed version served."
     )
+    stale: bool | None = Field(
+        default=None,
+        description="Present (true) only when the online store was down or slow: this is the "
+        "vector this process last served for the entity, as of `as_of`, `stale_age_seconds` "
+        "old.",
+    )
+    stale_age_seconds: float | None = Field(
+        default=None, description="With `stale`: how long ago the vector was served."
+    )
 
 
 class UserBatchRequest(BaseModel):

@@ -9,7 +9,9 @@ once per blob).
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +27,7 @@ from dataintel.features.serving.derived import DerivedFeature, compile_derived, 
 from dataintel.features.serving.evaluate import evaluate
 from dataintel.model.batch import BatchFeatureSpec, duration_seconds
 from dataintel.model.tiles import LEVELS, SIZES, WindowSpec
+from dataintel.storage.breakers import BackendFailed, BackendUnavailable
 from dataintel.storage.online.port import BatchValue, Blob, EntityRef, OnlineStore
 
 BUILT_TTL_SECONDS = 1.0
@@ -146,11 +149,28 @@ def build_catalog(config: ActiveConfig) -> Catalog:
 
 
 class FeatureServer:
-    def __init__(self, online: OnlineStore, configs: ActiveConfigCache) -> None:
+    """Vectors from the online store. When the store is down (its circuit breaker) or slower
+    than ``timeout_s``, an entity this process served recently gets that vector again,
+    marked ``stale`` with its age (up to ``stale_entries`` vectors are kept); any other
+    entity gets the 503 naming the store."""
+
+    def __init__(
+        self,
+        online: OnlineStore,
+        configs: ActiveConfigCache,
+        timeout_s: float = 1.0,
+        stale_entries: int = 50_000,
+        lookups: Any = None,
+    ) -> None:
+        """``lookups``: a counter labelled found=true|false, per entity read (hit rate)."""
         self.online = online
+        self._hits = lookups.labels("true") if lookups is not None else None
+        self._misses = lookups.labels("false") if lookups is not None else None
         self.configs = configs
+        self.timeout_s = timeout_s
         self._catalogs: dict[tuple[str, int | None], Catalog] = {}
         self._built: dict[tuple[str, int | None], tuple[float, set[str]]] = {}
+        self._recent = RecentVectors(stale_entries)
 
     async def catalog(self, project_id: str) -> Catalog:
         config = await self.configs.aget(project_id)
@@ -187,11 +207,32 @@ class FeatureServer:
         names: Sequence[str] | None,
         loc: str = "features",
     ) -> tuple[int, list[Vector]]:
+        keys = [(project_id, entity_key, i, None if names is None else tuple(names)) for i in ids]
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                t, vectors = await self._entities(project_id, entity_key, ids, names, loc)
+        except (*DOWN, TimeoutError) as exc:
+            return now_us(), self._recent.stale(keys, _down(exc))
+        self._recent.keep(keys, vectors)
+        return t, vectors
+
+    async def _entities(
+        self,
+        project_id: str,
+        entity_key: str,
+        ids: Sequence[str],
+        names: Sequence[str] | None,
+        loc: str,
+    ) -> tuple[int, list[Vector]]:
         catalog = await self.catalog(project_id)
         selection = catalog.select(entity_key, names, loc)
         built = await self.built(project_id)
         refs = [EntityRef(project_id, entity_key, i) for i in ids]
         blobs = await self.online.aread(refs, selection.fields)
+        if self._hits is not None and self._misses is not None:
+            found = sum(1 for b in blobs if b)
+            self._hits.inc(found)
+            self._misses.inc(len(blobs) - found)
         batch = await self._batch(refs, selection)
         t = now_us()
         return t, [
@@ -208,6 +249,16 @@ class FeatureServer:
 
     async def cart(self, project_id: str, cart_id: str, names: Sequence[str] | None) -> Vector:
         """The cart's features and, prefixed ``user.``, those of the user owning the cart."""
+        keys = [(project_id, "cart", cart_id, None if names is None else tuple(names))]
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                found = await self._cart(project_id, cart_id, names)
+        except (*DOWN, TimeoutError) as exc:
+            return self._recent.stale(keys, _down(exc))[0]
+        self._recent.keep(keys, [found])
+        return found
+
+    async def _cart(self, project_id: str, cart_id: str, names: Sequence[str] | None) -> Vector:
         cart_names = None if names is None else [n for n in names if not n.startswith("user.")]
         user_names = None if names is None else [n[5:] for n in names if n.startswith("user.")]
         catalog = await self.catalog(project_id)
@@ -240,6 +291,48 @@ class FeatureServer:
 
 
 _LIFETIME = owner_plan("_").windows
+DOWN = (BackendFailed, BackendUnavailable)
+VectorKey = tuple[str, str, str, tuple[str, ...] | None]
+
+
+def _down(exc: BaseException) -> BackendUnavailable:
+    """The 503 to answer when no recent vector stands in: the store, and when to retry."""
+    if isinstance(exc, BackendUnavailable):
+        return exc
+    return BackendUnavailable("online", 1)
+
+
+class RecentVectors:
+    """The vectors this process served last, per (project, entity key, id, names): an LRU
+    map of at most ``size`` entries (0: none kept, an outage is always a 503)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._map: OrderedDict[VectorKey, tuple[float, Vector]] = OrderedDict()
+
+    def keep(self, keys: Sequence[VectorKey], vectors: Sequence[Vector]) -> None:
+        if not self.size:
+            return
+        now = time.time()
+        recent = self._map
+        for key, found in zip(keys, vectors, strict=True):
+            recent[key] = (now, found)
+            recent.move_to_end(key)
+        while len(recent) > self.size:
+            recent.popitem(last=False)
+
+    def stale(self, keys: Sequence[VectorKey], unavailable: BackendUnavailable) -> list[Vector]:
+        """The kept vectors of ``keys``, marked stale; raise ``unavailable`` when any is
+        missing (a partial answer would look like a complete one)."""
+        now = time.time()
+        out: list[Vector] = []
+        for key in keys:
+            found = self._map.get(key)
+            if found is None:
+                raise unavailable
+            at, kept = found
+            out.append({**kept, "stale": True, "stale_age_seconds": round(now - at, 3)})
+        return out
 
 
 def as_datetime(t_us: int) -> datetime:
