@@ -107,6 +107,8 @@ def make_settings(tmp_path: Path, metadata_url: str) -> Callable[..., Settings]:
             "log_json": True,
             "log_level": "warning",
             "rate_limit": None,
+            # Reconciliation's hourly job runs only when a test asks (tests/reconciliation/).
+            "reconciliation_scheduled": False,
             "sensitive_rate_limit": None,
             "sensitive_rate_limit_per_ip": None,
             "jwt_secret": "test-secret-" + "x" * 32,

@@ -39,6 +39,7 @@ PLANES = frozenset(
         "gdpr",
         "retention",
         "quality",
+        "reconciliation",
         "scheduler",
     }
 )
@@ -87,6 +88,8 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     "lake's files without the subject, through the lake's own erase",
     ("dataintel.retention.stores", "dataintel.export.datalake.expire"): "retention drops and "
     "rewrites the data lake's expired files through the lake's own expiry",
+    ("dataintel.reconciliation.", "dataintel.features.online."): "reconciliation finds the "
+    "entities of the deployed feature plans and recomputes lost ones beside the processor",
     ("dataintel.gdpr.endpoints", "dataintel.ingest.resources"): "a forget request makes this "
     "process's ingest reload the suppression list at once",
     ("dataintel.quality.", "dataintel.features."): "the consistency monitor compares the "

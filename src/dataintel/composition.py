@@ -31,6 +31,9 @@ from dataintel.ingest.ports import FEATURE_BUILDS
 from dataintel.model.jobs import Job, JobInfo
 from dataintel.quality import alerts_metrics as alert_metrics
 from dataintel.quality.monitor_jobs import monitor_catalog, monitor_jobs
+from dataintel.reconciliation.jobs import DAILY as RECONCILIATION_JOB
+from dataintel.reconciliation.jobs import DESCRIPTION as RECONCILIATION_DESCRIPTION
+from dataintel.reconciliation.jobs import reconciliation_jobs
 from dataintel.reports.runner import REPORTS, ReportRunner
 from dataintel.retention.runner import DESCRIPTION as RETENTION_DESCRIPTION
 from dataintel.retention.runner import JOB as RETENTION_JOB
@@ -317,6 +320,20 @@ def _jobs(retention: RetentionRunner | None, state: AppState, stores: Stores) ->
         snapshot_of = lambda p: configs.get(p).snapshot  # noqa: E731
         server = state.port(SERVER)
         jobs += monitor_jobs(state.settings, state.sessions, stores.analytics, snapshot_of, server)
+    recompute = state.find(RECOMPUTE)
+    if recompute is not None and stores.analytics is not None:
+        every = timedelta(seconds=state.settings.reconciliation_interval_seconds)
+        jobs += reconciliation_jobs(
+            stores.eventlog,
+            stores.analytics,
+            stores.online,
+            recompute,
+            state.sessions,
+            state.port(CONFIGS),
+            every,
+            state.settings.reconciliation_scheduled,
+            timedelta(seconds=state.settings.online_ttl_seconds),
+        )
     return jobs
 
 
@@ -330,6 +347,11 @@ def job_catalog(settings: Settings) -> list[JobInfo]:
         ),
         JobInfo(BATCH_JOB, BATCH_DESCRIPTION, every(seconds=settings.batch_features_tick_seconds)),
         *monitor_catalog(settings),
+        JobInfo(
+            RECONCILIATION_JOB,
+            RECONCILIATION_DESCRIPTION,
+            every(seconds=settings.reconciliation_interval_seconds),
+        ),
     ]
 
 

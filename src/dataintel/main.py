@@ -40,6 +40,7 @@ from dataintel.ingest import endpoints as ingest
 from dataintel.ingest import segment
 from dataintel.ingest.deadletters import endpoints as dead_letters
 from dataintel.quality import alert_endpoints, anomaly_endpoints, stats_endpoints
+from dataintel.reconciliation import endpoints as reconciliation
 from dataintel.reports import custom_endpoints as custom_export
 from dataintel.reports import endpoints as reports
 from dataintel.scheduler import endpoints as jobs
@@ -80,6 +81,10 @@ TAGS = [
     {
         "name": "quality",
         "description": "Alerts, anomaly detection, feature statistics and drift; monitoring.",
+    },
+    {
+        "name": "reconciliation",
+        "description": "Per day, the event log, analytics and online stores compared and repaired.",
     },
     {"name": "operations", "description": "Health and metrics."},
 ]
@@ -151,6 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         feature_export.router,
         gdpr.router,
         jobs.router,
+        reconciliation.router,
     ):
         app.include_router(router)
     app.mount("/dashboard/static", dashboard.static_files(), name="dashboard-static")

@@ -228,6 +228,19 @@ class Settings(BaseSettings):
         description="How often the quality.notify job retries alert notifications that are "
         "due (each is also tried at once by the job that raised it).",
     )
+    reconciliation_interval_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        le=7 * 86400,
+        description="How often the job reconciliation.daily checks each project's event log, "
+        "analytics and online stores for yesterday and today (UTC) and repairs what they lost "
+        "(docs/reconciliation.md).",
+    )
+    reconciliation_scheduled: bool = Field(
+        default=True,
+        description="Whether reconciliation.daily also runs on its schedule; false: only the "
+        "runs asked for (POST /v1/reconciliation/run).",
+    )
     gdpr_max_attempts: int = Field(
         default=5,
         ge=1,

@@ -2,8 +2,8 @@
 
 Every successful request that changes something through the management API — a POST, PUT,
 PATCH or DELETE under ``/api/`` (projects, pipelines, features, settings, deployments,
-keys, dead-letter replays), ``/v1/reports``, ``/v1/jobs`` (manual runs) or ``/v1/quality``
-— appends one entry to its project's chain
+keys, dead-letter replays), ``/v1/reports``, ``/v1/jobs``, ``/v1/quality`` or
+``/v1/reconciliation`` (manual runs) — appends one entry to its project's chain
 (``GLOBAL_CHAIN`` when it concerns none) in the request's own transaction
 (``deps._session``), so the act and its entry commit together or not at all. The entry
 names the route (``action`` = the endpoint's name), the path parameters (``target``), and
@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from dataintel.storage.metadata.audit_repository import GLOBAL_CHAIN, append
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-AUDITED_PREFIXES = ("/api/", "/v1/reports", "/v1/jobs", "/v1/quality")
+AUDITED_PREFIXES = ("/api/", "/v1/reports", "/v1/jobs", "/v1/quality", "/v1/reconciliation")
 
 
 def audited(request: Request) -> bool:

@@ -59,6 +59,8 @@ TABLES = {
     "gdpr_outbox",
     "service_secrets",
     "subject_keys",
+    "job_runs",
+    "reconciliation_reports",
     "retention_policies",
     "retention_status",
     "job_runs",

@@ -96,6 +96,14 @@ QUALIFY row_number() OVER (
     PARTITION BY b.project_id, b.event_id ORDER BY b.log_partition, b.log_offset) = 1
 ON CONFLICT DO NOTHING
 """
+# Reconciliation's repair: the batch's events the store lacks, whatever the positions.
+_RESTORE = """
+INSERT INTO events BY NAME
+SELECT b.* FROM _batch b
+QUALIFY row_number() OVER (
+    PARTITION BY b.project_id, b.event_id ORDER BY b.log_partition, b.log_offset) = 1
+ON CONFLICT DO NOTHING
+"""
 _ADVANCE = """
 INSERT INTO log_positions
 SELECT log_partition, max(log_offset) + 1 FROM _batch GROUP BY log_partition
@@ -159,6 +167,25 @@ class DuckDBAnalytics(AnalyticsStore):
                 db.unregister("_batch")
             self._positions = {**self._positions, **positions}
         return ApplyResult(inserted, len(entries) - inserted, positions, decoded)
+
+    def restore(self, entries: Sequence[LogEntry]) -> int:
+        if not entries:
+            return 0
+        batch = _naive_times(decode_entries(entries))
+        with self._lock:
+            db = self._db
+            db.register("_batch", batch)
+            try:
+                db.execute("BEGIN TRANSACTION")
+                try:
+                    inserted = _count(db.execute(_RESTORE).fetchone())
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            finally:
+                db.unregister("_batch")
+        return inserted
 
     def write_batch_values(self, run: BatchRun) -> None:
         rows = queries.naive_utc(batch_table(run))

@@ -128,6 +128,14 @@ class AnalyticsStore(ABC):
         """Write the events of ``entries`` exactly once (see module doc)."""
 
     @abstractmethod
+    def restore(self, entries: Sequence[LogEntry]) -> int:
+        """Reconciliation's repair: insert the events of ``entries`` whose (project_id,
+        event_id) the store does not hold (the first per event by log order), whatever the
+        stored positions, which stay as they are; returns the rows inserted. Idempotent: a
+        second call with the same entries inserts nothing. The caller holds the processor's
+        lock."""
+
+    @abstractmethod
     def erase(self, subject: Subject) -> int:
         """Delete every event of ``subject`` (GDPR), and the batch feature values of its
         user, cart and session ids (``batch_feature_values`` rows of those entity keys), so

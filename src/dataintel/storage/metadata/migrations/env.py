@@ -11,6 +11,7 @@ from dataintel.storage.metadata import (
     gdpr_models,
     job_models,
     monitoring_models,
+    reconciliation_models,
     report_models,
     retention_models,
 )
@@ -23,6 +24,7 @@ MODELS = (
     gdpr_models,
     job_models,
     monitoring_models,
+    reconciliation_models,
     report_models,
     retention_models,
 )

@@ -1,7 +1,7 @@
 """batch features: draft definitions and their runs
 
 Revision ID: 0015
-Revises: 0011
+Revises: 0014
 Create Date: 2026-12-07 12:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import dataintel.storage.metadata.types
 
 revision = "0015"
-down_revision = "0011"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
