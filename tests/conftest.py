@@ -109,6 +109,9 @@ def make_settings(tmp_path: Path, metadata_url: str) -> Callable[..., Settings]:
             "rate_limit": None,
             # Reconciliation's hourly job runs only when a test asks (tests/reconciliation/).
             "reconciliation_scheduled": False,
+            # Jobs run when a test asks (or sets this): scheduled runs of every job for every
+            # deployed project would race the tests' own assertions and cost CPU.
+            "scheduler_scheduled": False,
             "sensitive_rate_limit": None,
             "sensitive_rate_limit_per_ip": None,
             "jwt_secret": "test-secret-" + "x" * 32,

@@ -172,6 +172,11 @@ class Settings(BaseSettings):
         description="Vectors each API process keeps (the last served per entity and feature "
         "list) to answer, marked stale, while the online store is down; 0: always 503.",
     )
+    scheduler_scheduled: bool = Field(
+        default=True,
+        description="Whether jobs also run on their schedules; false: only the runs asked "
+        "for (POST /v1/jobs/{job}/runs and the planes' run-now routes).",
+    )
     scheduler_poll_seconds: float = Field(
         default=1.0,
         gt=0,

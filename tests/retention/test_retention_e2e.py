@@ -56,6 +56,7 @@ def settings(make_settings: Callable[..., Settings], tmp_path: Path) -> Settings
         ingest_allowed_lateness_seconds=400 * 86400,
         retention_interval_seconds=0.2,
         scheduler_poll_seconds=0.05,
+        scheduler_scheduled=True,
         datalake_url=f"file://{tmp_path / 'data' / 'lake'}",
         datalake_flush_seconds=0.1,
         report_poll_seconds=0.05,

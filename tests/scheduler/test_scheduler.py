@@ -79,13 +79,17 @@ def deploy(app: Any, *texts: str) -> None:
 
 
 def scheduler(settings: Settings, sessions: Any, job: Recorder, **kw: Any) -> Scheduler:
-    tuned = settings.model_copy(update={"scheduler_lease_seconds": LEASE_S, **kw})
+    tuned = settings.model_copy(
+        update={"scheduler_lease_seconds": LEASE_S, "scheduler_scheduled": True, **kw}
+    )
     return Scheduler(tuned, sessions, jobs=[Job("test.record", "records", timedelta(hours=1), job)])
 
 
 def rows(sessions: Any) -> list[JobRunRow]:
+    """The test job's runs (the app's own scheduler records its jobs' runs beside them)."""
     with sessions() as session:
-        return list(session.query(JobRunRow).order_by(JobRunRow.id).all())
+        query = session.query(JobRunRow).filter(JobRunRow.job == "test.record")
+        return list(query.order_by(JobRunRow.id).all())
 
 
 @BOTH

@@ -60,6 +60,7 @@ class Scheduler:
         infos.update((job.name, job.info()) for job in jobs)
         self.catalog = dict(sorted(infos.items()))
         self.metrics = metrics
+        self.scheduled = settings.scheduler_scheduled
         self.poll = settings.scheduler_poll_seconds
         self.lease = timedelta(seconds=settings.scheduler_lease_seconds)
         self.concurrency = settings.scheduler_concurrency
@@ -146,7 +147,7 @@ class Scheduler:
     def _ensure_slots(self, now: datetime) -> None:
         clock = time.monotonic()
         due = []
-        for job in self.jobs.values():
+        for job in self.jobs.values() if self.scheduled else ():
             slot = slot_of(now, job.every)
             last = self._ensured.get(job.name)
             if last is None or last[0] != slot or clock - last[1] >= ENSURE_EVERY_S:

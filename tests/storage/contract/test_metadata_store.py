@@ -63,7 +63,6 @@ TABLES = {
     "reconciliation_reports",
     "retention_policies",
     "retention_status",
-    "job_runs",
     "monitoring_settings",
     "quality_alerts",
     "quality_alert_outbox",
