@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from dataintel.model.aggregations import Aggregation
 from dataintel.model.fields import EVENT_NAME, FIELD_NAME, FieldSpec, UnknownPolicy
+from dataintel.model.quality import QualityConfig
 from dataintel.model.retention import RetentionPolicy
 from dataintel.model.windows import LIFETIME, parse_window
 
@@ -152,6 +153,7 @@ class ConfigSnapshot(BaseModel):
     derived: list[DerivedSpec] = []
     analytics: AnalyticsSettings = AnalyticsSettings()
     retention: RetentionPolicy = RetentionPolicy()
+    quality: QualityConfig = QualityConfig()
 
     def pipeline(self, pipeline_id: str) -> PipelineSpec | None:
         return next((p for p in self.pipelines if p.id == pipeline_id), None)

@@ -29,6 +29,7 @@ from dataintel.config.pipelines.schemas import PipelineCreate
 from dataintel.config.projects.schemas import ProjectCreate
 from dataintel.errors import InvalidInput
 from dataintel.model.platform import TEMPLATES
+from dataintel.model.quality import QualityConfig
 from dataintel.model.retention import RetentionPolicy
 from dataintel.model.snapshot import (
     AnalyticsSettings,
@@ -53,8 +54,8 @@ def _no_duplicates(kind: str, names: list[str]) -> None:
 
 class ProjectFile(BaseModel):
     """A whole project: its identity, pipelines (with event schemas), the bundled pipeline
-    templates it enables, features, derived features, analytics settings and the retention
-    policy (omitted: the defaults)."""
+    templates it enables, features, derived features, analytics settings, the retention
+    policy and the quality rules (omitted: the defaults)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -67,6 +68,7 @@ class ProjectFile(BaseModel):
     derived: list[DerivedCreate] = Field(default_factory=list, max_length=500)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
     _source: str = PrivateAttr(default="<config>")
 
     @property
@@ -124,6 +126,7 @@ class ProjectFile(BaseModel):
             derived=derived,
             analytics=self.analytics,
             retention=self.retention,
+            quality=self.quality,
         )
 
 

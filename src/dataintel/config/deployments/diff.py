@@ -3,7 +3,8 @@
 Used for the pending diff (active version -> draft), for the record stored with every
 deployment, and for the plan of `dataintel apply` (draft -> file). Order: each pipeline
 (by id) followed by its events (by name), then the features (by name), the derived features,
-the analytics settings and the retention policy (always present, so only ever updates).
+the analytics settings and the retention policy (always present, so only ever updates),
+then the quality rules (by name).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from pydantic import BaseModel, Field
 
 from dataintel.model.snapshot import ConfigSnapshot, EventSpec, FeatureSpec, PipelineSpec
 
-ChangeKind = Literal["pipeline", "event", "feature", "derived", "analytics", "retention"]
+ChangeKind = Literal[
+    "pipeline", "event", "feature", "derived", "analytics", "retention", "quality"
+]
 ChangeAction = Literal["create", "update", "delete"]
 
 
@@ -23,7 +26,7 @@ class Change(BaseModel):
     kind: ChangeKind
     key: str = Field(
         description="'web' (pipeline), 'web/cart_add' (event), 'cart_adds' (feature or "
-        "derived), 'analytics' (the analytics settings), 'retention' (the retention policy)"
+        "derived), 'analytics' (the analytics settings), 'retention' (the retention policy), 'missing_sku' (a quality rule)"
     )
     action: ChangeAction
     fields: list[str] = Field(
@@ -118,6 +121,13 @@ def diff(before: ConfigSnapshot, after: ConfigSnapshot) -> list[Change]:
         after.retention.model_dump(mode="json"),
     )
     changes += [c for c in (analytics, retention) if c is not None]
+    changes.extend(
+        _pair(
+            "quality",
+            {r.name: r.model_dump(mode="json") for r in before.quality.rules},
+            {r.name: r.model_dump(mode="json") for r in after.quality.rules},
+        )
+    )
     return changes
 
 

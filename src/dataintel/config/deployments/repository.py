@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from dataintel.model.fields import FieldSpec
+from dataintel.model.quality import QualityConfig
 from dataintel.model.retention import RetentionPolicy
 from dataintel.model.snapshot import AnalyticsSettings, ConfigSnapshot, FeatureSpec, model_of
 from dataintel.storage.metadata.models import (
@@ -20,6 +21,7 @@ from dataintel.storage.metadata.models import (
     PipelineEvent,
     Project,
 )
+from dataintel.storage.metadata.quality_models import QualityDraftRow
 from dataintel.storage.metadata.retention_models import RetentionPolicyRow
 
 
@@ -242,6 +244,7 @@ def replace_draft(
     stale_features += _write_derived(session, project_id, snapshot, keep_versions)
     write_analytics(session, project_id, snapshot.analytics)
     write_retention(session, project_id, snapshot.retention)
+    write_quality(session, project_id, snapshot.quality)
     for stale in (stale_features, stale_events, stale_pipelines):
         for row in stale:
             session.delete(row)
@@ -268,6 +271,17 @@ def write_retention(session: Session, project_id: str, policy: RetentionPolicy) 
         session.add(RetentionPolicyRow(project_id=project_id, policy=values))
     elif row.policy != values:
         row.policy = values
+    session.flush()
+
+
+def write_quality(session: Session, project_id: str, config: QualityConfig) -> None:
+    """Store the draft quality rules (one row per project, written only when changed)."""
+    values = config.model_dump(mode="json", exclude_defaults=True)
+    row = session.get(QualityDraftRow, project_id)
+    if row is None:
+        session.add(QualityDraftRow(project_id=project_id, config=values))
+    elif row.config != values:
+        row.config = values
     session.flush()
 
 

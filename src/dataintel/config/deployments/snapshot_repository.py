@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from dataintel.model.quality import QualityConfig
 from dataintel.model.retention import RetentionPolicy
 from dataintel.model.snapshot import (
     AnalyticsSettings,
@@ -27,6 +28,7 @@ from dataintel.storage.metadata.models import (
     PipelineEvent,
     Project,
 )
+from dataintel.storage.metadata.quality_models import QualityDraftRow
 from dataintel.storage.metadata.retention_models import RetentionPolicyRow
 
 Row = TypeVar("Row")
@@ -76,6 +78,7 @@ def draft_snapshot(session: Session, project_id: str) -> ConfigSnapshot:
         derived=[model_of(DerivedSpec, d) for d in derived],
         analytics=draft_analytics(session, project_id),
         retention=draft_retention(session, project_id),
+        quality=draft_quality(session, project_id),
     )
 
 
@@ -93,3 +96,11 @@ def draft_retention(session: Session, project_id: str) -> RetentionPolicy:
         select(RetentionPolicyRow.policy).where(RetentionPolicyRow.project_id == project_id)
     )
     return RetentionPolicy() if raw is None else RetentionPolicy.model_validate(raw)
+
+
+def draft_quality(session: Session, project_id: str) -> QualityConfig:
+    """The project's draft quality rules (none when never set)."""
+    raw = session.scalar(
+        select(QualityDraftRow.config).where(QualityDraftRow.project_id == project_id)
+    )
+    return QualityConfig() if raw is None else QualityConfig.model_validate(raw)

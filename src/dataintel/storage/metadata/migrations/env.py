@@ -5,11 +5,17 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine
 
-from dataintel.storage.metadata import audit_models, gdpr_models, report_models, retention_models
+from dataintel.storage.metadata import (
+    audit_models,
+    gdpr_models,
+    quality_models,
+    report_models,
+    retention_models,
+)
 from dataintel.storage.metadata.models import Base
 
 # every table on Base.metadata
-MODELS = (audit_models, gdpr_models, report_models, retention_models)
+MODELS = (audit_models, gdpr_models, report_models, retention_models, quality_models)
 
 engine = context.config.attributes.get("engine")
 if not isinstance(engine, Engine):  # pragma: no cover - only via the alembic CLI
