@@ -26,6 +26,7 @@ from dataintel.config.features import endpoints as features
 from dataintel.config.pipelines import endpoints as pipelines
 from dataintel.config.pipelines import templates
 from dataintel.config.projects import endpoints as projects
+from dataintel.config.quality import endpoints as quality_rules
 from dataintel.config.retention import endpoints as retention
 from dataintel.dashboard import endpoints as dashboard
 from dataintel.export import endpoints as export
@@ -36,6 +37,7 @@ from dataintel.gdpr import endpoints as gdpr
 from dataintel.ingest import endpoints as ingest
 from dataintel.ingest import segment
 from dataintel.ingest.deadletters import endpoints as dead_letters
+from dataintel.quality import endpoints as quality
 from dataintel.reports import custom_endpoints as custom_export
 from dataintel.reports import endpoints as reports
 from dataintel.settings import Settings
@@ -71,6 +73,10 @@ TAGS = [
     {
         "name": "retention",
         "description": "How long each store keeps a project's data (per event), and the runs.",
+    },
+    {
+        "name": "quality",
+        "description": "Data-quality rules (config), their results, scores and validation.",
     },
     {"name": "operations", "description": "Health and metrics."},
 ]
@@ -121,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         deployments.router,
         analytics_settings.router,
         retention.router,
+        quality_rules.router,
         ingest.router,
         segment.router,
         dead_letters.router,
@@ -135,6 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         custom_export.router,
         feature_export.router,
         gdpr.router,
+        quality.router,
     ):
         app.include_router(router)
     app.mount("/dashboard/static", dashboard.static_files(), name="dashboard-static")

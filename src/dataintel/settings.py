@@ -113,6 +113,13 @@ class Settings(BaseSettings):
         description="How often each project's deployed retention policy is applied in every "
         "store (by the worker beside the stream processor).",
     )
+    quality_interval_seconds: float = Field(
+        default=900.0,
+        ge=60,
+        le=7 * 86_400,
+        description="How often the job quality.rules runs each project's deployed quality "
+        "rules (docs/quality.md).",
+    )
     gdpr_max_attempts: int = Field(
         default=5,
         ge=1,

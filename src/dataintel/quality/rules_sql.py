@@ -89,10 +89,6 @@ def where(data: Dataset, p: Params, time_column: str = "ts") -> str:
     return " AND ".join(terms)
 
 
-def _count_if(condition: str) -> str:
-    return f"count_if(coalesce({condition}, false))"
-
-
 def predicate_sql(text: str, types: PropertyTypes) -> str:
     """A checked custom predicate in DuckDB SQL, its property paths made JSON extractions
     (a number when the deployed schema declares the property a number)."""
@@ -112,26 +108,36 @@ def predicate_sql(text: str, types: PropertyTypes) -> str:
     return tree.transform(rewrite).sql(dialect="duckdb")
 
 
-def aggregates(rule: QualityRule, p: Params, types: PropertyTypes) -> tuple[str, str]:
-    """(passing, total) aggregates of a scanned row-level rule."""
+def row_terms(rule: QualityRule, p: Params, types: PropertyTypes) -> tuple[str, str]:
+    """(passes, counts) of a row-level rule as conditions on one row: a row counts towards
+    ``total`` when ``counts`` holds, and passes when both hold."""
     if isinstance(rule, CustomSqlRule):
-        return _count_if(f"({predicate_sql(rule.predicate, types)})"), "count(*)"
-    assert isinstance(rule, SCANNED)
+        return f"coalesce(({predicate_sql(rule.predicate, types)}), false)", "true"
+    assert isinstance(rule, (MissingRule, RangeRule, AcceptedValuesRule, RegexRule))
     value = column_expr(rule.column)
     if isinstance(rule, MissingRule):
-        return f"count({value})", "count(*)"
-    if isinstance(rule, DuplicateRule):
-        return f"count(DISTINCT {value})", f"count({value})"
+        return f"{value} IS NOT NULL", "true"
+    present = f"{value} IS NOT NULL"
     if isinstance(rule, RangeRule):
         number = column_expr(rule.column, numeric=True)
         bounds = [f"{number} >= {p(rule.min)}"] if rule.min is not None else []
         bounds += [f"{number} <= {p(rule.max)}"] if rule.max is not None else []
-        return _count_if(" AND ".join(bounds)), f"count({value})"
+        return f"coalesce({' AND '.join(bounds)}, false)", present
     if isinstance(rule, AcceptedValuesRule):
-        return _count_if(f"list_contains({p(list(rule.values))}, {value})"), f"count({value})"
-    assert isinstance(rule, RegexRule)
+        return f"coalesce(list_contains({p(list(rule.values))}, {value}), false)", present
     pattern = p(f"^(?:{rule.pattern})$")
-    return _count_if(f"regexp_matches({value}, {pattern})"), f"count({value})"
+    return f"coalesce(regexp_matches({value}, {pattern}), false)", present
+
+
+def aggregates(rule: QualityRule, p: Params, types: PropertyTypes) -> tuple[str, str]:
+    """(passing, total) aggregates of a scanned row-level rule."""
+    if isinstance(rule, DuplicateRule):
+        value = column_expr(rule.column)
+        return f"count(DISTINCT {value})", f"count({value})"
+    passes, counts = row_terms(rule, p, types)
+    if counts == "true":
+        return f"count_if({passes})", "count(*)"
+    return f"count_if({counts} AND {passes})", f"count_if({counts})"
 
 
 def scan(data: Dataset, rules: Sequence[QualityRule], types: PropertyTypes) -> Compiled:
@@ -190,9 +196,9 @@ def referential(data: Dataset, rule: ReferentialRule) -> Compiled:
         f"AND ts < {p(data.end)} AND {parent_key} IS NOT NULL GROUP BY {parent_key}"
     )
     children = f"SELECT {key} AS k, ts FROM events WHERE {filters} AND {key} IS NOT NULL"  # noqa: S608
-    matched = "coalesce(p.n, 0) > 0 AND p.first_ts <= c.ts"
+    matched = "coalesce(coalesce(p.n, 0) > 0 AND p.first_ts <= c.ts, false)"
     sql = (
-        f"SELECT CAST({_count_if(matched)} AS BIGINT) AS passing, "  # noqa: S608 - fixed SQL
+        f"SELECT CAST(count_if({matched}) AS BIGINT) AS passing, "  # noqa: S608 - fixed SQL
         f"CAST(count(*) AS BIGINT) AS total FROM ({children}) AS c "
         f"LEFT JOIN ({parents}) AS p ON c.k = p.k"
     )
