@@ -38,6 +38,7 @@ PLANES = frozenset(
         "gdpr",
         "retention",
         "quality",
+        "scheduler",
     }
 )
 LEAVES = frozenset({"errors", "settings"})
@@ -58,6 +59,8 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     "every request: the one request guard",
     ("dataintel.ingest.deps", "dataintel.auth.authenticate"): "ingest authenticates write "
     "keys and webhooks itself (Segment Basic auth, signed webhooks)",
+    ("dataintel.", "dataintel.scheduler.port"): "planes queue manual runs of their scheduled "
+    "jobs through the scheduler's port (model/jobs.py is the vocabulary)",
     ("dataintel.", "dataintel.config.deployments.active"): "planes read the deployed config "
     "(ActiveConfig, its cache and its port token): the config plane's published read side",
     ("dataintel.ingest.", "dataintel.config.pipelines.webhooks"): "ingest verifies the webhook "

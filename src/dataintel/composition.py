@@ -9,6 +9,7 @@ import asyncio
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -22,9 +23,16 @@ from dataintel.gdpr.metrics import GdprMetrics
 from dataintel.gdpr.outbox import Outbox
 from dataintel.gdpr.runner import GDPR_RUNNER, GdprRunner
 from dataintel.ingest.ports import FEATURE_BUILDS
+from dataintel.model.jobs import Job, JobInfo
+from dataintel.quality.jobs import RULES_DESCRIPTION, RULES_JOB, quality_jobs
 from dataintel.reports.runner import REPORTS, ReportRunner
+from dataintel.retention.runner import DESCRIPTION as RETENTION_DESCRIPTION
+from dataintel.retention.runner import JOB as RETENTION_JOB
 from dataintel.retention.runner import RETENTION_RUNNER, RetentionRunner
 from dataintel.retention.stores import Stores as RetentionStores
+from dataintel.scheduler.metrics import JobMetrics
+from dataintel.scheduler.port import JOBS
+from dataintel.scheduler.service import SCHEDULER, Scheduler
 from dataintel.settings import Settings
 from dataintel.storage.eventlog.kafka_topic import KafkaTopic
 from dataintel.storage.metadata.engine import make_engine, make_sessionmaker
@@ -138,6 +146,10 @@ async def running(state: AppState, role: Role) -> AsyncIterator[None]:
     if reports is not None:
         state.provide(REPORTS, reports)
         provided.append(REPORTS)
+    scheduler = _scheduler(state, stores, role, retention)
+    state.provide(SCHEDULER, scheduler)
+    state.provide(JOBS, scheduler)
+    provided += [SCHEDULER, JOBS]
     ingest = _ingest(state) if role is not Role.WORKER else None
     if ingest is not None:
         ingest.start()
@@ -148,17 +160,54 @@ async def running(state: AppState, role: Role) -> AsyncIterator[None]:
             ingest.stop()
         for token in provided:
             state.withdraw(token)
+        await scheduler.stop()  # before the stores its jobs use close
         if reports is not None:  # before the stores it reads close
             await reports.stop()
         if gdpr is not None:
             await gdpr.stop()
-        if retention is not None:
-            await retention.stop()
         if lake is not None:  # writes what it holds: before the event log closes
             await lake.stop()
             lake.store.close()
         await stream.stop()
         await stores.close()
+
+
+def _scheduler(
+    state: AppState, stores: Stores, role: Role, retention: RetentionRunner | None
+) -> Scheduler:
+    """Workers (where the processor and the analytics store run) run the jobs; an API-only
+    process only queues manual runs of them."""
+    settings = state.settings
+    metrics = JobMetrics.create(state.metrics_registry)
+    if role is Role.API or stores.analytics is None:
+        return Scheduler(settings, state.sessions, catalog=job_catalog(settings), metrics=metrics)
+    jobs = _jobs(state, stores, retention)
+    scheduler = Scheduler(settings, state.sessions, jobs=jobs, metrics=metrics)
+    scheduler.start()
+    return scheduler
+
+
+def _jobs(state: AppState, stores: Stores, retention: RetentionRunner | None) -> list[Job]:
+    """Every scheduled job of the installation, with the ports it runs on."""
+    jobs: list[Job] = []
+    if retention is not None:
+        jobs.append(retention.job())
+    if stores.analytics is not None:
+        every = state.settings.quality_interval_seconds
+        jobs += quality_jobs(stores.analytics, state.sessions, state.port(CONFIGS), every)
+    return jobs
+
+
+def job_catalog(settings: Settings) -> list[JobInfo]:
+    """What ``_jobs`` schedules, for processes that do not run jobs (a test keeps the two
+    equal)."""
+    every = timedelta
+    return [
+        JobInfo(
+            RETENTION_JOB, RETENTION_DESCRIPTION, every(seconds=settings.retention_interval_seconds)
+        ),
+        JobInfo(RULES_JOB, RULES_DESCRIPTION, every(seconds=settings.quality_interval_seconds)),
+    ]
 
 
 def _reports(state: AppState, stores: Stores) -> ReportRunner | None:
@@ -220,9 +269,7 @@ def _retention(
         state.settings.resolved_reports_dir,
         lake,
     )
-    runner = RetentionRunner(state.settings, retention, state.port(CONFIGS))
-    runner.start()
-    return runner
+    return RetentionRunner(state.settings, retention, state.port(CONFIGS))  # a job (_jobs)
 
 
 def _datalake(settings: Settings, stores: Stores) -> DataLakeExport | None:

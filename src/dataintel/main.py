@@ -40,6 +40,7 @@ from dataintel.ingest.deadletters import endpoints as dead_letters
 from dataintel.quality import endpoints as quality
 from dataintel.reports import custom_endpoints as custom_export
 from dataintel.reports import endpoints as reports
+from dataintel.scheduler import endpoints as jobs
 from dataintel.settings import Settings
 from dataintel.storage.metadata import migrate
 
@@ -143,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         feature_export.router,
         gdpr.router,
         quality.router,
+        jobs.router,
     ):
         app.include_router(router)
     app.mount("/dashboard/static", dashboard.static_files(), name="dashboard-static")

@@ -107,6 +107,26 @@ class Settings(BaseSettings):
     report_poll_seconds: float = Field(
         default=1.0, gt=0, description="How often an idle worker looks for queued reports."
     )
+    scheduler_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often a worker's scheduler inserts due slots and claims free job runs "
+        "(a manual trigger in the same process wakes it at once).",
+    )
+    scheduler_lease_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        le=3600,
+        description="A job run's lease, renewed every third of it while the run goes on; a "
+        "worker killed mid-run loses the slot to another worker this long after its last renewal.",
+    )
+    scheduler_concurrency: int = Field(
+        default=2, ge=1, le=64, description="Job runs one worker process runs at the same time."
+    )
+    scheduler_keep_days: int = Field(
+        default=30, ge=1, le=3650, description="Finished and failed job runs are kept this long."
+    )
     retention_interval_seconds: float = Field(
         default=3600.0,
         gt=0,

@@ -17,7 +17,6 @@ import pytest
 from dataintel.model.quality import QualityConfig
 from dataintel.model.snapshot import ConfigSnapshot
 from dataintel.quality.rules_run import Outcome, RuleRunner
-from dataintel.quality.rules_sql import Dataset
 from dataintel.storage.analytics.port import AnalyticsStore
 from dataintel.storage.analytics.registry import open_analytics
 from tests.analytics.store_writer import write
@@ -91,7 +90,10 @@ def _taobao_rows() -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="module", params=["duckdb", "chdb"])
 def store(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, rees46: Any, taobao: Any
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    rees46: Any,
+    taobao: Any,
 ) -> Iterator[AnalyticsStore]:
     where = tmp_path_factory.mktemp(request.param)
     url = f"duckdb:///{where}/a.duckdb" if request.param == "duckdb" else f"chdb:///{where}/ch"
@@ -102,8 +104,14 @@ def store(
     store.close()
 
 
-def _run(store: AnalyticsStore, project: str, rules: list[dict[str, Any]], start: datetime,
-         end: datetime, dead: int = 0) -> dict[str, Outcome]:
+def _run(
+    store: AnalyticsStore,
+    project: str,
+    rules: list[dict[str, Any]],
+    start: datetime,
+    end: datetime,
+    dead: int = 0,
+) -> dict[str, Outcome]:
     config = QualityConfig.model_validate({"rules": rules})
     runner = RuleRunner(store, project, SNAPSHOT, lambda _data: dead)
     return {o.rule.name: o for o in runner.run(config.rules, start, end)}
@@ -125,16 +133,41 @@ def test_rees46_row_level_rules_equal_pandas(store: AnalyticsStore, rees46: pd.D
         {"name": "brand", "type": "missing", "dataset": "view", "column": "properties.brand"},
         {"name": "cat", "type": "missing", "column": "properties.category_code", "mostly": 0.5},
         {"name": "dup", "type": "duplicate", "dataset": "purchase", "column": "session_id"},
-        {"name": "price", "type": "range", "dataset": "view", "column": "properties.price",
-         "min": 1, "max": 1000, "mostly": 0.9},
-        {"name": "brands", "type": "accepted_values", "column": "properties.brand", "values": BRANDS},
+        {
+            "name": "price",
+            "type": "range",
+            "dataset": "view",
+            "column": "properties.price",
+            "min": 1,
+            "max": 1000,
+            "mostly": 0.9,
+        },
+        {
+            "name": "brands",
+            "type": "accepted_values",
+            "column": "properties.brand",
+            "values": BRANDS,
+        },
         {"name": "uuid", "type": "regex", "column": "session_id", "pattern": UUID},
-        {"name": "code", "type": "regex", "column": "properties.category_code",
-         "pattern": r"[a-z_]+(\.[a-z_]+)*"},
-        {"name": "sql", "type": "custom_sql", "dataset": "view",
-         "predicate": "properties.price > 100 AND properties.brand IS NOT NULL"},
-        {"name": "ref", "type": "referential", "dataset": "purchase", "column": "session_id",
-         "parent_event": "cart"},
+        {
+            "name": "code",
+            "type": "regex",
+            "column": "properties.category_code",
+            "pattern": r"[a-z_]+(\.[a-z_]+)*",
+        },
+        {
+            "name": "sql",
+            "type": "custom_sql",
+            "dataset": "view",
+            "predicate": "properties.price > 100 AND properties.brand IS NOT NULL",
+        },
+        {
+            "name": "ref",
+            "type": "referential",
+            "dataset": "purchase",
+            "column": "session_id",
+            "parent_event": "cart",
+        },
     ]
     got = _run(store, "rees46", rules, START, END)
     views = rees46[rees46.event_type == "view"]
@@ -191,8 +224,14 @@ def test_taobao_rules_equal_pandas(store: AnalyticsStore, taobao: pd.DataFrame) 
     rules = [
         {"name": "kinds", "type": "accepted_values", "column": "event", "values": ["pv", "buy"]},
         {"name": "buyers", "type": "duplicate", "dataset": "buy", "column": "user_id"},
-        {"name": "ref", "type": "referential", "dataset": "buy", "column": "user_id",
-         "parent_event": "cart", "mostly": 0.1},
+        {
+            "name": "ref",
+            "type": "referential",
+            "dataset": "buy",
+            "column": "user_id",
+            "parent_event": "cart",
+            "mostly": 0.1,
+        },
         {"name": "vol", "type": "volume", "interval_seconds": 86_400, "min": 900},
         {"name": "item", "type": "missing", "column": "properties.item"},
     ]
@@ -215,9 +254,13 @@ def test_taobao_rules_equal_pandas(store: AnalyticsStore, taobao: pd.DataFrame) 
 
 
 def test_a_window_without_rows_passes_without_a_fraction(store: AnalyticsStore) -> None:
-    rules = [{"name": "m", "type": "missing", "column": "user_id"},
-             {"name": "f", "type": "freshness", "max_age_seconds": 60}]
-    got = _run(store, "rees46", rules, datetime(2030, 1, 1, tzinfo=UTC), datetime(2030, 1, 2, tzinfo=UTC))
+    rules = [
+        {"name": "m", "type": "missing", "column": "user_id"},
+        {"name": "f", "type": "freshness", "max_age_seconds": 60},
+    ]
+    got = _run(
+        store, "rees46", rules, datetime(2030, 1, 1, tzinfo=UTC), datetime(2030, 1, 2, tzinfo=UTC)
+    )
     assert (got["m"].status, got["m"].pass_fraction, got["m"].total) == ("pass", None, 0)
     assert (got["f"].status, got["f"].observed) == ("fail", None)
 
@@ -225,9 +268,12 @@ def test_a_window_without_rows_passes_without_a_fraction(store: AnalyticsStore) 
 def test_a_project_sees_only_its_own_events(store: AnalyticsStore, taobao: pd.DataFrame) -> None:
     """The REES46 project's rules over the Taobao slice's time count nothing of Taobao's."""
     start, end = taobao.ts.min().to_pydatetime(), taobao.ts.max().to_pydatetime()
-    rules = [{"name": "all", "type": "missing", "column": "user_id"},
-             {"name": "sql", "type": "custom_sql", "predicate": "user_id IS NOT NULL"}]
+    rules = [
+        {"name": "all", "type": "missing", "column": "user_id"},
+        {"name": "sql", "type": "custom_sql", "predicate": "user_id IS NOT NULL"},
+    ]
     got = _run(store, "rees46", rules, start, end + timedelta(seconds=1))
-    assert got["all"].total == 0 and got["sql"].total == 0
+    assert got["all"].total == 0
+    assert got["sql"].total == 0
     mine = _run(store, "taobao", rules, start, end + timedelta(seconds=1))
     assert mine["all"].total == len(taobao) == mine["sql"].passing

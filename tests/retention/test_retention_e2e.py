@@ -55,6 +55,7 @@ def settings(make_settings: Callable[..., Settings], tmp_path: Path) -> Settings
     return make_settings(
         ingest_allowed_lateness_seconds=400 * 86400,
         retention_interval_seconds=0.2,
+        scheduler_poll_seconds=0.05,
         datalake_url=f"file://{tmp_path / 'data' / 'lake'}",
         datalake_flush_seconds=0.1,
         report_poll_seconds=0.05,
@@ -139,6 +140,10 @@ def test_the_scheduled_runner_applies_the_deployed_policy_everywhere(
         "dead_letters": 1,
         "reports": 1,
     }
+    jobs = client.get("/v1/jobs/runs?job=retention.apply", headers=admin).json()["items"]
+    done = [run for run in jobs if run["status"] == "finished" and "deleted" in run["outcome"]]
+    assert done, jobs  # the scheduler ran the job and recorded its outcome
+    assert done[-1]["outcome"]["deleted"]["analytics"] == 2
     runs = client.get(f"{base}/retention/runs", headers=admin).json()
     assert runs["status"] in ("finished", "running")
     assert runs["policy"]["event_overrides"] == {"purchase": 730}

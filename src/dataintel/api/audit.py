@@ -2,7 +2,8 @@
 
 Every successful request that changes something through the management API — a POST, PUT,
 PATCH or DELETE under ``/api/`` (projects, pipelines, features, settings, deployments,
-keys, dead-letter replays) or ``/v1/reports`` — appends one entry to its project's chain
+keys, dead-letter replays), ``/v1/reports`` or ``/v1/jobs`` (manual runs) — appends one
+entry to its project's chain
 (``GLOBAL_CHAIN`` when it concerns none) in the request's own transaction
 (``deps._session``), so the act and its entry commit together or not at all. The entry
 names the route (``action`` = the endpoint's name), the path parameters (``target``), and
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 from dataintel.storage.metadata.audit_repository import GLOBAL_CHAIN, append
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-AUDITED_PREFIXES = ("/api/", "/v1/reports")
+AUDITED_PREFIXES = ("/api/", "/v1/reports", "/v1/jobs")
 
 
 def audited(request: Request) -> bool:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 JobOutcome = dict[str, Any]
 """What a run found, as JSON (counts, failing checks, repairs): recorded with the run and
 shown at ``GET /v1/jobs/runs``."""
@@ -33,6 +34,15 @@ class JobRun:
 
 
 @dataclass(frozen=True, slots=True)
+class JobInfo:
+    """What a job is, without the means to run it (what an API-only process knows)."""
+
+    name: str
+    description: str
+    every: timedelta
+
+
+@dataclass(frozen=True, slots=True)
 class Job:
     """A job: ``run`` is awaited in the worker's event loop (blocking work goes through
     ``asyncio.to_thread``); it returns the outcome or raises to fail the run (the error is
@@ -42,6 +52,9 @@ class Job:
     description: str
     every: timedelta
     run: Callable[[JobRun], Awaitable[JobOutcome]]
+
+    def info(self) -> JobInfo:
+        return JobInfo(self.name, self.description, self.every)
 
 
 class JobTrigger(Protocol):
@@ -56,3 +69,10 @@ class JobTrigger(Protocol):
         """Queue a manual run of ``job`` for ``project_id`` now; returns the run id (the run
         is picked up by a worker within a second or two). Raises ``KeyError`` for a job
         this installation does not schedule."""
+
+
+def slot_of(now: datetime, every: timedelta) -> datetime:
+    """The start of the slot holding ``now``: a multiple of ``every`` since the epoch."""
+    step = every // timedelta(microseconds=1)
+    elapsed = (now - EPOCH) // timedelta(microseconds=1)
+    return EPOCH + timedelta(microseconds=elapsed - elapsed % step)

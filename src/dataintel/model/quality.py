@@ -81,7 +81,13 @@ DEFAULT_DIMENSION: dict[RuleType, Dimension] = {
 AGGREGATE_TYPES = frozenset({RuleType.FRESHNESS})  # scored 0/1, not passing/total
 # Rules a single event can be checked against (POST /v1/quality/validate with events).
 ROW_TYPES = frozenset(
-    {RuleType.MISSING, RuleType.RANGE, RuleType.ACCEPTED_VALUES, RuleType.REGEX, RuleType.CUSTOM_SQL}
+    {
+        RuleType.MISSING,
+        RuleType.RANGE,
+        RuleType.ACCEPTED_VALUES,
+        RuleType.REGEX,
+        RuleType.CUSTOM_SQL,
+    }
 )
 
 Bound = Annotated[float, Field(ge=-BOUND, le=BOUND, allow_inf_nan=False)]

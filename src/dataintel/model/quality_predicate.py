@@ -82,8 +82,10 @@ def check_predicate(text: str) -> exp.Expr:
     for node in nodes:
         if not isinstance(node, _ALLOWED):
             name = node.sql_name() if isinstance(node, exp.Func) else type(node).__name__
-            raise ValueError(f"{name} is not allowed in a predicate (no subqueries, tables, "
-                             "or functions beyond the documented ones)")
+            raise ValueError(
+                f"{name} is not allowed in a predicate (no subqueries, tables, "
+                "or functions beyond the documented ones)"
+            )
         if isinstance(node, exp.In) and (node.args.get("query") or node.args.get("unnest")):
             raise ValueError("IN takes a list of literals, not a subquery")
         if isinstance(node, exp.Column):

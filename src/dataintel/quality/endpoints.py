@@ -13,15 +13,21 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from dataintel.api.deps import ProjectScope, app_state, credential_project_scope
+from dataintel.api.state import ANALYTICS
 from dataintel.api.types import UtcTime
 from dataintel.auth.permissions import Permission
 from dataintel.config.deployments.active import CONFIGS
 from dataintel.errors import Forbidden
 from dataintel.ingest.validation import Limits
-from dataintel.api.state import ANALYTICS
 from dataintel.model.quality import RULE_NAME
 from dataintel.quality.jobs import RULES_JOB
-from dataintel.quality.schemas import ResultPage, RunAccepted, StatusRead, ValidateReport, ValidateRequest
+from dataintel.quality.schemas import (
+    ResultPage,
+    RunAccepted,
+    StatusRead,
+    ValidateReport,
+    ValidateRequest,
+)
 from dataintel.quality.service import QualityService
 from dataintel.quality.validate import validate_sample
 from dataintel.scheduler.port import JOBS
@@ -30,7 +36,10 @@ router = APIRouter(tags=["quality"])
 ReadScope = Annotated[ProjectScope, Depends(credential_project_scope(Permission.CONFIG_READ))]
 
 
-@router.get("/v1/quality/status", summary="Quality score, last run and failing rules per pipeline, event and feature")
+@router.get(
+    "/v1/quality/status",
+    summary="Quality score, last run and failing rules per pipeline, event and feature",
+)
 def quality_status(request: Request, scope: ReadScope) -> StatusRead:
     configs = app_state(request).port(CONFIGS)
     return QualityService(scope.session).status(scope.project_id, configs)
@@ -42,11 +51,15 @@ def quality_results(
     rule: Annotated[str | None, Query(pattern=RULE_NAME, description="Only this rule's.")] = None,
     status: Annotated[Literal["pass", "fail", "error"] | None, Query()] = None,
     since: Annotated[UtcTime | None, Query(description="Evaluated at or after.")] = None,
-    cursor: Annotated[str | None, Query(max_length=20, description="next_cursor of a page.")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=20, description="next_cursor of a page.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ResultPage:
     when: datetime | None = since
-    return QualityService(scope.session).results(scope.project_id, rule, status, when, cursor, limit)
+    return QualityService(scope.session).results(
+        scope.project_id, rule, status, when, cursor, limit
+    )
 
 
 @router.post(
@@ -55,7 +68,9 @@ def quality_results(
     response_model=ValidateReport,
     responses={202: {"model": RunAccepted, "description": "The run is queued."}},
 )
-async def quality_validate(request: Request, scope: ReadScope, body: ValidateRequest) -> Response | ValidateReport:
+async def quality_validate(
+    request: Request, scope: ReadScope, body: ValidateRequest
+) -> Response | ValidateReport:
     state = app_state(request)
     if body.events is None:
         if not scope.principal.can(Permission.CONFIG_WRITE):
@@ -63,7 +78,9 @@ async def quality_validate(request: Request, scope: ReadScope, body: ValidateReq
         params = body.model_dump(mode="json", include={"window_seconds", "end"}, exclude_none=True)
         run_id = await state.port(JOBS).trigger(RULES_JOB, scope.project_id, params)
         headers = {"Location": f"/v1/jobs/runs/{run_id}"}
-        return JSONResponse(RunAccepted(run_id=run_id).model_dump(), status_code=202, headers=headers)
+        return JSONResponse(
+            RunAccepted(run_id=run_id).model_dump(), status_code=202, headers=headers
+        )
     settings = state.settings
     limits = Limits(
         future_skew_us=settings.ingest_max_future_skew_seconds * 1_000_000,

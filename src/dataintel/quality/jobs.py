@@ -19,6 +19,7 @@ from dataintel.quality.service import run_rules
 from dataintel.storage.analytics.port import AnalyticsStore
 
 RULES_JOB = "quality.rules"
+RULES_DESCRIPTION = "Run the deployed data-quality rules and store their results."
 
 
 def quality_jobs(
@@ -43,7 +44,7 @@ def quality_jobs(
     return [
         Job(
             name=RULES_JOB,
-            description="Run the deployed data-quality rules and store their results.",
+            description=RULES_DESCRIPTION,
             every=timedelta(seconds=interval_seconds),
             run=run,
         )

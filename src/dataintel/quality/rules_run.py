@@ -99,7 +99,7 @@ class RuleRunner:
                     found[rule.name] = self._single(data, rule)
         return [found[r.name] for r in rules]
 
-    def _scan(self, data: q.Dataset, rules: list[QualityRule]) -> list[Outcome]:
+    def _scan(self, data: q.Dataset, rules: Sequence[QualityRule]) -> list[Outcome]:
         if not rules:
             return []
         try:
@@ -109,13 +109,18 @@ class RuleRunner:
             if len(rules) == 1:
                 return [error(rules[0], exc)]
             return [o for r in rules for o in self._scan(data, [r])]
-        return [self._read(rule, [row[c] for c in compiled.columns[rule.name]], data.end) for rule in rules]
+        return [
+            self._read(rule, [row[c] for c in compiled.columns[rule.name]], data.end)
+            for rule in rules
+        ]
 
     def _read(self, rule: QualityRule, values: list[Any], end: datetime) -> Outcome:
         if isinstance(rule, FreshnessRule):
             newest, rows = values
             if not rows or newest is None:
-                return Outcome(rule, "fail", None, None, None, 0.0, {"note": "no event in the window"})
+                return Outcome(
+                    rule, "fail", None, None, None, 0.0, {"note": "no event in the window"}
+                )
             age = (end - newest).total_seconds()
             ok = age <= rule.max_age_seconds
             detail = {"newest": newest.isoformat()}
@@ -149,7 +154,10 @@ class RuleRunner:
             raise ValueError(f"the window holds more than {MAX_INTERVALS} intervals")
         aligned = q.Dataset(data.project_id, data.event, data.pipeline, first, last)
         compiled = q.volume(aligned, step // timedelta(microseconds=1))
-        per = {int(r["b"]): int(r["n"]) for r in self.store.sql(compiled.sql, compiled.params).to_pylist()}
+        per = {
+            int(r["b"]): int(r["n"])
+            for r in self.store.sql(compiled.sql, compiled.params).to_pylist()
+        }
         counts = [per.get(i, 0) for i in range(count)]
         low = rule.min if rule.min is not None else 0
         high = rule.max if rule.max is not None else float("inf")

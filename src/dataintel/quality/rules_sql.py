@@ -29,7 +29,6 @@ from dataintel.model.quality import (
     RangeRule,
     ReferentialRule,
     RegexRule,
-    VolumeRule,
 )
 from dataintel.model.quality_predicate import check_predicate, column_path
 from dataintel.storage.analytics.sql_terms import EPOCH_SQL, Params, lit
@@ -154,7 +153,10 @@ def scan(data: Dataset, rules: Sequence[QualityRule], types: PropertyTypes) -> C
             columns[rule.name] = (f"r{i}_newest", f"r{i}_rows")
         else:
             passing, total = aggregates(rule, p, types)
-            select += [f"CAST({passing} AS BIGINT) AS r{i}_pass", f"CAST({total} AS BIGINT) AS r{i}_total"]
+            select += [
+                f"CAST({passing} AS BIGINT) AS r{i}_pass",
+                f"CAST({total} AS BIGINT) AS r{i}_total",
+            ]
             columns[rule.name] = (f"r{i}_pass", f"r{i}_total")
     sql = f"SELECT {', '.join(select)} FROM events WHERE {filters}"  # noqa: S608 - checked
     return Compiled(sql, p.values, columns)

@@ -43,7 +43,10 @@ def score(checks: Iterable[Check]) -> Score:
             not_evaluated += 1
             continue
         weighted, weights = sums.get(check.dimension, (0.0, 0.0))
-        sums[check.dimension] = (weighted + check.weight * check.pass_fraction, weights + check.weight)
+        sums[check.dimension] = (
+            weighted + check.weight * check.pass_fraction,
+            weights + check.weight,
+        )
         scored += 1
     dimensions = {d: round(100 * w / total, 2) for d, (w, total) in sorted(sums.items())}
     overall = round(sum(dimensions.values()) / len(dimensions), 2) if dimensions else None

@@ -40,9 +40,13 @@ def run_rules(
 
     def dead_letters(data: q.Dataset) -> int:
         with sessions() as session:
-            return repo.dead_letters(session, project_id, (data.start, data.end), data.event, data.pipeline)
+            return repo.dead_letters(
+                session, project_id, (data.start, data.end), data.event, data.pipeline
+            )
 
-    outcomes = RuleRunner(analytics, project_id, config.snapshot, dead_letters).run(rules, start, end)
+    outcomes = RuleRunner(analytics, project_id, config.snapshot, dead_letters).run(
+        rules, start, end
+    )
     now = datetime.now(UTC)
     rows = [_row(project_id, o, slot, run_id, (start, end), now) for o in outcomes]
     with sessions.begin() as session:
@@ -110,7 +114,7 @@ def _read(row: QualityResult) -> ResultRead:
         passing=row.passing,
         total=row.total,
         pass_fraction=row.pass_fraction,
-        status=row.status,  # type: ignore[arg-type]
+        status=row.status,
         detail=row.detail,
     )
 

@@ -48,9 +48,7 @@ def scope_status(
 ) -> ScopeStatus:
     chosen = [r for r in rules if r.enabled]
     found = [latest[r.name] for r in chosen if r.name in latest]
-    result = score(
-        Check(r.dimension, r.weight, r.status, r.pass_fraction) for r in found
-    )
+    result = score(Check(r.dimension, r.weight, r.status, r.pass_fraction) for r in found)
     return ScopeStatus(
         name=name,
         score=result.score,

@@ -69,8 +69,12 @@ def validate_sample(
     rows: list[dict[str, Any]] = []
     for i, item in enumerate(events):
         logged, event_id, _name, reasons = validator.check(item, now)
-        problems = [Problem(code=r["code"], pointer=r["pointer"], message=r["message"]) for r in reasons]
-        verdicts.append(EventVerdict(index=i, event_id=event_id, accepted=logged is not None, problems=problems))
+        problems = [
+            Problem(code=r["code"], pointer=r["pointer"], message=r["message"]) for r in reasons
+        ]
+        verdicts.append(
+            EventVerdict(index=i, event_id=event_id, accepted=logged is not None, problems=problems)
+        )
         if logged is not None:
             rows.append({"i": i, **_columns(records.decode(logged.value))})
     rules = [r for r in config.snapshot.quality.rules if _applies(r, pipeline_id)]
@@ -104,7 +108,17 @@ def _check_rules(
     verdicts: list[EventVerdict],
 ) -> list[RuleVerdict]:
     if not rules or not rows:
-        return [RuleVerdict(rule=r.name, type=r.kind.value, passing=0, total=0, pass_fraction=None, status="pass") for r in rules]
+        return [
+            RuleVerdict(
+                rule=r.name,
+                type=r.kind.value,
+                passing=0,
+                total=0,
+                pass_fraction=None,
+                status="pass",
+            )
+            for r in rules
+        ]
     p = Params()
     types = property_types(config.snapshot)
     select = ["i"]
@@ -124,9 +138,22 @@ def _check_rules(
         for row in counted:
             if not row[f"p{k}"]:
                 verdicts[row["i"]].problems.append(
-                    Problem(code="rule_failed", message=f"fails the {rule.kind.value} rule {rule.name!r}", rule=rule.name)
+                    Problem(
+                        code="rule_failed",
+                        message=f"fails the {rule.kind.value} rule {rule.name!r}",
+                        rule=rule.name,
+                    )
                 )
         fraction = len(passing) / len(counted) if counted else None
         status = "pass" if fraction is None or fraction >= rule.mostly else "fail"
-        out.append(RuleVerdict(rule=rule.name, type=rule.kind.value, passing=len(passing), total=len(counted), pass_fraction=fraction, status=status))
+        out.append(
+            RuleVerdict(
+                rule=rule.name,
+                type=rule.kind.value,
+                passing=len(passing),
+                total=len(counted),
+                pass_fraction=fraction,
+                status=status,
+            )
+        )
     return out

@@ -1,9 +1,9 @@
 """The retention runner: applies each project's deployed retention policy in every store,
-every ``retention_interval_seconds``.
+as the scheduled job ``retention.apply`` (every ``retention_interval_seconds``).
 
-It runs beside the stream processor (where the analytics store is open). A project's run is
-claimed with a lease in ``retention_status`` (renewed while it runs), so of several workers
-one runs it per interval; a run killed midway is taken up again once its lease runs out.
+It runs beside the stream processor (where the analytics store is open). The scheduler runs
+each slot once across workers; the run also holds a lease in ``retention_status`` (renewed
+while it runs), so a manual run never overlaps a scheduled one.
 Each store is tried even when another failed; the run's outcome (counts per store, or the
 reason a store failed) is recorded in the project's status and in its audit chain. A failed
 store is tried again at the next run.
@@ -12,7 +12,6 @@ store is tried again at the next run.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import uuid
@@ -23,6 +22,7 @@ import structlog
 
 from dataintel.api.ports import Port
 from dataintel.config.deployments.active import ActiveConfigCache
+from dataintel.model.jobs import Job, JobOutcome, JobRun, slot_of
 from dataintel.model.retention import RetentionPolicy
 from dataintel.retention.stores import Stores
 from dataintel.settings import Settings
@@ -33,6 +33,8 @@ from dataintel.storage.metadata.types import utcnow
 log = structlog.get_logger("dataintel.retention")
 LEASE_S = 300.0
 ACTOR = "retention"
+JOB = "retention.apply"
+DESCRIPTION = "Apply the deployed retention policy in every store."
 
 
 class RetentionRunner:
@@ -41,47 +43,34 @@ class RetentionRunner:
         self.configs = configs
         self.interval = timedelta(seconds=settings.retention_interval_seconds)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="retention-runner")
+    def job(self) -> Job:
+        """The scheduled job (docs/adr/0012): one run per project per interval."""
+        return Job(JOB, DESCRIPTION, self.interval, self._job_run)
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    async def _job_run(self, run: JobRun) -> JobOutcome:
+        outcome = await self.run(run.project_id, utcnow())
+        if outcome is None:
+            return {"skipped": "the deployed policy deletes nothing, or another run holds it"}
+        if outcome.status == repo.FAILED:
+            raise RuntimeError(outcome.error)  # the counts are in the project's status
+        return {"status": outcome.status, "deleted": outcome.deleted}
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception:
-                log.exception("retention round failed")
-            await asyncio.sleep(min(self.interval.total_seconds(), 60.0))
-
-    async def tick(self, now: datetime | None = None) -> dict[str, repo.Outcome]:
-        """One round: every due project with a deployed policy that deletes something."""
-        with self.stores.sessions() as session:
-            projects = list(repo.deployed_projects(session))
-        done: dict[str, repo.Outcome] = {}
-        for project_id in projects:
-            active = await self.configs.aget(project_id)
-            policy = active.snapshot.retention
-            if not policy.configured():
-                continue
-            at = now or utcnow()
-            if not await asyncio.to_thread(self._claim, project_id, at):
-                continue
-            done[project_id] = await self._run(project_id, active.version, policy, at)
-        return done
+    async def run(self, project_id: str, now: datetime) -> repo.Outcome | None:
+        """Apply the project's deployed policy now; None when it deletes nothing or a live
+        lease of another run holds the project."""
+        active = await self.configs.aget(project_id)
+        policy = active.snapshot.retention
+        if not policy.configured():
+            return None
+        if not await asyncio.to_thread(self._claim, project_id, now):
+            return None
+        return await self._run(project_id, active.version, policy, now)
 
     def _claim(self, project_id: str, now: datetime) -> bool:
         with self.stores.sessions.begin() as session:
-            return repo.claim(
-                session, project_id, self.owner, now, now + timedelta(seconds=LEASE_S)
-            )
+            until = now + timedelta(seconds=LEASE_S)
+            return repo.claim(session, project_id, self.owner, now, until)
 
     async def _run(
         self, project_id: str, version: int | None, policy: RetentionPolicy, now: datetime
@@ -135,7 +124,7 @@ class RetentionRunner:
     def _finish(self, project_id: str, version: int | None, outcome: repo.Outcome) -> None:
         finished = utcnow()
         with self.stores.sessions.begin() as session:
-            times = (finished, finished + self.interval)
+            times = (finished, slot_of(finished, self.interval) + self.interval)
             repo.finish(session, project_id, self.owner, outcome, version, times)
             detail: dict[str, object] = {
                 "policy_version": version,

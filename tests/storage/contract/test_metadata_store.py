@@ -61,6 +61,7 @@ TABLES = {
     "subject_keys",
     "retention_policies",
     "retention_status",
+    "job_runs",
     "quality_drafts",
     "quality_results",
 }

@@ -16,9 +16,7 @@ from pydantic import BaseModel, Field
 
 from dataintel.model.snapshot import ConfigSnapshot, EventSpec, FeatureSpec, PipelineSpec
 
-ChangeKind = Literal[
-    "pipeline", "event", "feature", "derived", "analytics", "retention", "quality"
-]
+ChangeKind = Literal["pipeline", "event", "feature", "derived", "analytics", "retention", "quality"]
 ChangeAction = Literal["create", "update", "delete"]
 
 
@@ -26,7 +24,8 @@ class Change(BaseModel):
     kind: ChangeKind
     key: str = Field(
         description="'web' (pipeline), 'web/cart_add' (event), 'cart_adds' (feature or "
-        "derived), 'analytics' (the analytics settings), 'retention' (the retention policy), 'missing_sku' (a quality rule)"
+        "derived), 'analytics' (the analytics settings), 'retention' (the retention policy), "
+        "'missing_sku' (a quality rule)"
     )
     action: ChangeAction
     fields: list[str] = Field(

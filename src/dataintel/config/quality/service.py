@@ -33,7 +33,9 @@ class QualityRulesService:
 
     def put_rule(self, project_id: str, name: str, rule: QualityRule) -> QualityRuleRead:
         if rule.name != name:
-            raise InvalidInput.field(["body", "name"], f"must be the rule's name in the path, {name!r}")
+            raise InvalidInput.field(
+                ["body", "name"], f"must be the rule's name in the path, {name!r}"
+            )
         config = draft_quality(self.session, project_id)
         kept = [r for r in config.rules if r.name != name]
         at = next((i for i, r in enumerate(config.rules) if r.name == name), len(kept))

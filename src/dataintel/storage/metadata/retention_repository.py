@@ -39,7 +39,8 @@ def deployed_projects(session: Session) -> Sequence[str]:
 
 
 def claim(session: Session, project_id: str, owner: str, now: datetime, until: datetime) -> bool:
-    """Take the project's run when it is due and no live lease holds it."""
+    """Take the project's run when no live lease holds it (the scheduler decides when a
+    run is due; ``next_run_at`` only shows its next slot)."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(
         insert(RetentionStatus)
@@ -50,7 +51,6 @@ def claim(session: Session, project_id: str, owner: str, now: datetime, until: d
         update(RetentionStatus)
         .where(
             RetentionStatus.project_id == project_id,
-            RetentionStatus.next_run_at <= now,
             or_(RetentionStatus.lease_owner.is_(None), RetentionStatus.lease_expires_at < now),
         )
         .values(lease_owner=owner, lease_expires_at=until, status=RUNNING, started_at=now)

@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 from dataintel.storage.metadata import (
     audit_models,
     gdpr_models,
+    job_models,
     quality_models,
     report_models,
     retention_models,
@@ -15,7 +16,7 @@ from dataintel.storage.metadata import (
 from dataintel.storage.metadata.models import Base
 
 # every table on Base.metadata
-MODELS = (audit_models, gdpr_models, report_models, retention_models, quality_models)
+MODELS = (audit_models, gdpr_models, job_models, report_models, retention_models, quality_models)
 
 engine = context.config.attributes.get("engine")
 if not isinstance(engine, Engine):  # pragma: no cover - only via the alembic CLI
