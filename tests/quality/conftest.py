@@ -28,7 +28,8 @@ pipelines:
           - {{name: brand, type: string}}
       - name: purchase
 features:
-  - {{name: price_sum, pipeline_id: web, source_event: view, aggregation: SUM, field: price, windows: [1h]}}
+  - {{name: price_sum, pipeline_id: web, source_event: view, aggregation: SUM, field: price,
+     windows: [1h]}}
 quality:
   rules:
     - {{name: brand_missing, type: missing, dataset: view, column: properties.brand, mostly: 0.9}}

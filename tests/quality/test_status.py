@@ -105,7 +105,7 @@ def test_rules_run_store_results_and_scores(app: Any, client: TestClient, keys: 
     older = client.get(
         f"/v1/quality/results?rule=fresh&cursor={series['next_cursor']}", headers=analyst
     )
-    assert [r["run_id"] for r in older.json()["results"]][0] == 1002  # then the scheduled one
+    assert next(r["run_id"] for r in older.json()["results"]) == 1002  # then the scheduled one
     failing = client.get("/v1/quality/results?status=fail", headers=analyst).json()["results"]
     assert {r["rule"] for r in failing if r["run_id"] == 1003} == {"brand_missing", "price_range"}
 
