@@ -71,6 +71,7 @@ def test_custom_sql_escapes_are_refused(client: TestClient, keys: Keys, predicat
     assert_problem(resp, 422, field="predicate")
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
 def test_rule_routes_validate_and_show_in_the_pending_diff(client: TestClient, keys: Keys) -> None:
     keys.project("shop")
     dev = keys.headers(["developer"], "shop")
