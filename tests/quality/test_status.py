@@ -157,8 +157,13 @@ def test_run_now_goes_through_the_scheduler(app: Any, client: TestClient, keys: 
         time.sleep(0.05)
     assert run["status"] == "finished", run
     assert run["outcome"]["failing"] == ["brand_missing", "price_range"]
-    results = client.get("/v1/quality/results?limit=4", headers=admin).json()["results"]
-    assert {r["run_id"] for r in results} == {run["id"]}
+    results = client.get("/v1/quality/results", headers=admin).json()["results"]
+    mine = [r for r in results if r["run_id"] == run["id"]]
+    assert {r["window_end"] for r in mine} == {run["slot"]}
+    assert len(mine) == 4  # the enabled rules
+    trail = client.get("/v1/audit?action=trigger", headers=admin).json()["entries"]
+    assert [e["detail"]["run_id"] for e in trail] == [run["id"]]
+    assert trail[0]["detail"]["window_seconds"] == 7200
 
 
 def test_reading_needs_config_read(app: Any, client: TestClient, keys: Keys) -> None:

@@ -1,7 +1,8 @@
 """GET /v1/quality/status, GET /v1/quality/results and POST /v1/quality/validate.
 
 Reading needs ``config:read``; running the rules now (validate without events) needs
-``config:write`` as well, since it writes results."""
+``config:write`` as well, since it writes results, and is recorded in the audit trail like
+a manual run through /v1/jobs (action ``trigger``)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from dataintel.quality.schemas import (
 from dataintel.quality.service import QualityService
 from dataintel.quality.validate import validate_sample
 from dataintel.scheduler.port import JOBS
+from dataintel.storage.metadata.audit_repository import append
 
 router = APIRouter(tags=["quality"])
 ReadScope = Annotated[ProjectScope, Depends(credential_project_scope(Permission.CONFIG_READ))]
@@ -77,6 +79,11 @@ async def quality_validate(
             raise Forbidden(f"running the rules needs the '{Permission.CONFIG_WRITE}' permission")
         params = body.model_dump(mode="json", include={"window_seconds", "end"}, exclude_none=True)
         run_id = await state.port(JOBS).trigger(RULES_JOB, scope.project_id, params)
+        detail = {"job": RULES_JOB, "run_id": run_id, **params}
+        who = str(scope.principal.subject)
+        await anyio.to_thread.run_sync(
+            append, scope.session, scope.project_id, who, "trigger", RULES_JOB, detail
+        )
         headers = {"Location": f"/v1/jobs/runs/{run_id}"}
         return JSONResponse(
             RunAccepted(run_id=run_id).model_dump(), status_code=202, headers=headers
