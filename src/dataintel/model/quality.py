@@ -16,7 +16,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from dataintel.model.fields import EVENT_NAME, SLUG
 from dataintel.model.quality_predicate import check_predicate
@@ -90,7 +90,8 @@ ROW_TYPES = frozenset(
     }
 )
 
-Bound = Annotated[float, Field(ge=-BOUND, le=BOUND, allow_inf_nan=False)]
+Bound = Annotated[float, Field(strict=True, ge=-BOUND, le=BOUND, allow_inf_nan=False)]
+# Strict: JSON true/false and numeric strings are refused, not coerced (ints are numbers).
 
 
 class _Rule(BaseModel):
@@ -109,16 +110,19 @@ class _Rule(BaseModel):
     severity: Literal["warning", "critical"] = "warning"
     mostly: float = Field(
         default=1.0,
+        strict=True,
         ge=0.0,
         le=1.0,
         description="Row-level rules pass when passing/total rows >= mostly (ignored by "
         "freshness, which passes or fails as a whole).",
     )
-    enabled: bool = True
+    enabled: StrictBool = True
     dimension: Dimension | None = Field(
         default=None, description="The quality dimension it scores (null: the type's default)."
     )
-    weight: float = Field(default=1.0, gt=0, le=1000, description="Weight in its dimension.")
+    weight: float = Field(
+        default=1.0, strict=True, gt=0, le=1000, description="Weight in its dimension."
+    )
 
     @property
     def kind(self) -> RuleType:
@@ -202,7 +206,7 @@ class FreshnessRule(_Rule):
     end of the window (fails when the window has no event)."""
 
     type: Literal["freshness"]
-    max_age_seconds: int = Field(ge=1, le=366 * 86_400)
+    max_age_seconds: int = Field(strict=True, ge=1, le=366 * 86_400)
 
 
 class VolumeRule(_Rule):
@@ -210,9 +214,9 @@ class VolumeRule(_Rule):
     event count is within [min, max]; an interval without events counts 0."""
 
     type: Literal["volume"]
-    interval_seconds: int = Field(default=3600, ge=60, le=7 * 86_400)
-    min: Annotated[int, Field(ge=0, le=10**15)] | None = None
-    max: Annotated[int, Field(ge=0, le=10**15)] | None = None
+    interval_seconds: int = Field(default=3600, strict=True, ge=60, le=7 * 86_400)
+    min: Annotated[int, Field(strict=True, ge=0, le=10**15)] | None = None
+    max: Annotated[int, Field(strict=True, ge=0, le=10**15)] | None = None
 
     @model_validator(mode="after")
     def _bounds(self) -> VolumeRule:

@@ -63,6 +63,27 @@ _ALLOWED: tuple[type[exp.Expr], ...] = (
     exp.DPipe,
 )
 
+_BOOLEAN: tuple[type[exp.Expr], ...] = (
+    exp.And,
+    exp.Or,
+    exp.Not,
+    exp.EQ,
+    exp.NEQ,
+    exp.GT,
+    exp.GTE,
+    exp.LT,
+    exp.LTE,
+    exp.NullSafeEQ,
+    exp.NullSafeNEQ,
+    exp.Is,
+    exp.In,
+    exp.Between,
+    exp.Like,
+    exp.ILike,
+    exp.Boolean,
+    exp.RegexpLike,
+)
+
 
 def check_predicate(text: str) -> exp.Expr:
     """The parsed predicate; ValueError (naming what is refused) when it is not one boolean
@@ -76,6 +97,12 @@ def check_predicate(text: str) -> exp.Expr:
     tree = statements[0]
     if isinstance(tree, exp.Query | exp.Command) or not isinstance(tree, exp.Condition):
         raise ValueError("the predicate must be a boolean expression, not a statement")
+    top = tree.unnest() if isinstance(tree, exp.Paren) else tree
+    if not isinstance(top, _BOOLEAN):
+        raise ValueError(
+            "the predicate must be a boolean expression: a comparison, a test (IS NULL, IN, "
+            "BETWEEN, LIKE, regexp_matches) or a combination of them with AND / OR / NOT"
+        )
     nodes = list(tree.walk())
     if len(nodes) > MAX_NODES:
         raise ValueError(f"the predicate is too long (more than {MAX_NODES} syntax nodes)")
