@@ -4,7 +4,6 @@ through the ingest API, and the quality.rules job run directly."""
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,10 +43,21 @@ def deploy_shop(app: Any, project: str = "shop") -> None:
     apply_yaml(app, SHOP.format(project=project))
 
 
-def send(client: TestClient, admin: dict[str, str], project: str, events: list[Any]) -> Any:
-    resp = client.post(f"/ingest/{project}/web/batch?wait=processed", json=events, headers=admin)
+def send(client: TestClient, admin: dict[str, str], project: str, events: list[Any]) -> int:
+    """The valid events with ?wait=processed, then the invalid ones (dead letters) apart: a
+    batch mixing both waits out DATAINTEL_WAIT_PROCESSED_TIMEOUT_SECONDS (processed: false).
+    Returns how many were accepted."""
+    valid = [e for e in events if isinstance(e.get("properties", {}).get("price"), float)]
+    invalid = [e for e in events if e not in valid]
+    url = f"/ingest/{project}/web/batch"
+    resp = client.post(f"{url}?wait=processed", json=valid, headers=admin)
     assert resp.status_code == 200, resp.text
-    return resp.json()
+    assert resp.json()["processed"] is True
+    if invalid:
+        rejected = client.post(url, json=invalid, headers=admin)
+        assert rejected.status_code == 200, rejected.text
+        assert rejected.json()["accepted"] == 0
+    return int(resp.json()["accepted"])
 
 
 def run_job(
@@ -61,15 +71,3 @@ def run_job(
 
 def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
-
-
-def scheduled_run_done(client: TestClient, headers: dict[str, str], seconds: float = 20) -> None:
-    """Wait for the scheduler's own first run of quality.rules for the project (it runs each
-    deployed project's current slot at once), so a direct run afterwards is the latest."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        runs = client.get("/v1/jobs/runs?job=quality.rules", headers=headers).json()["items"]
-        if any(r["status"] == "finished" and not r["manual"] for r in runs):
-            return
-        time.sleep(0.05)
-    raise AssertionError("the scheduler did not run quality.rules")

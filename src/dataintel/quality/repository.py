@@ -69,11 +69,21 @@ def results(
 
 
 def latest(session: Session, project_id: str) -> Sequence[QualityResult]:
-    """The latest result of every rule of the project."""
+    """The latest result of every rule of the project: that of its newest slot (a slot run
+    again later, e.g. after a crash, does not hide a newer one)."""
     newest = (
-        select(func.max(QualityResult.id))
+        select(QualityResult.rule, func.max(QualityResult.slot).label("slot"))
         .where(QualityResult.project_id == project_id)
         .group_by(QualityResult.rule)
+        .subquery()
     )
-    query = select(QualityResult).where(QualityResult.id.in_(newest)).order_by(QualityResult.rule)
+    query = (
+        select(QualityResult)
+        .join(
+            newest,
+            (QualityResult.rule == newest.c.rule) & (QualityResult.slot == newest.c.slot),
+        )
+        .where(QualityResult.project_id == project_id)
+        .order_by(QualityResult.rule)
+    )
     return session.scalars(query).all()
