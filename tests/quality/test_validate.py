@@ -3,17 +3,32 @@ escapes refused with a 422 naming the field, per-type parameters validated, pend
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from dataintel.settings import Settings
 from tests.conftest import Keys, assert_problem
 from tests.quality.conftest import deploy_shop, now
 
 BASE = "/api/v1/projects/shop/quality"
 
 
+@pytest.fixture
+def engine() -> str:
+    return "duckdb"
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings], tmp_path: Path, engine: str) -> Settings:
+    url = f"duckdb:///{tmp_path}/a.duckdb" if engine == "duckdb" else f"chdb:///{tmp_path}/ch"
+    return make_settings(analytics_url=url)
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "chdb"])
 def test_a_sample_is_checked_by_schema_and_row_rules(
     app: Any, client: TestClient, keys: Keys
 ) -> None:
