@@ -30,6 +30,7 @@ from dataintel.gdpr.runner import GDPR_RUNNER, GdprRunner
 from dataintel.ingest.ports import FEATURE_BUILDS
 from dataintel.model.jobs import Job, JobInfo
 from dataintel.quality import alerts_metrics as alert_metrics
+from dataintel.quality.jobs import RULES_DESCRIPTION, RULES_JOB, quality_jobs
 from dataintel.quality.monitor_jobs import monitor_catalog, monitor_jobs
 from dataintel.reconciliation.jobs import DAILY as RECONCILIATION_JOB
 from dataintel.reconciliation.jobs import DESCRIPTION as RECONCILIATION_DESCRIPTION
@@ -320,6 +321,8 @@ def _jobs(retention: RetentionRunner | None, state: AppState, stores: Stores) ->
         snapshot_of = lambda p: configs.get(p).snapshot  # noqa: E731
         server = state.port(SERVER)
         jobs += monitor_jobs(state.settings, state.sessions, stores.analytics, snapshot_of, server)
+        rules_every = state.settings.quality_interval_seconds
+        jobs += quality_jobs(stores.analytics, state.sessions, state.port(CONFIGS), rules_every)
     recompute = state.find(RECOMPUTE)
     if recompute is not None and stores.analytics is not None:
         every = timedelta(seconds=state.settings.reconciliation_interval_seconds)
@@ -352,6 +355,7 @@ def job_catalog(settings: Settings) -> list[JobInfo]:
             RECONCILIATION_DESCRIPTION,
             every(seconds=settings.reconciliation_interval_seconds),
         ),
+        JobInfo(RULES_JOB, RULES_DESCRIPTION, every(seconds=settings.quality_interval_seconds)),
     ]
 
 

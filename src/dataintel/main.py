@@ -28,6 +28,7 @@ from dataintel.config.monitoring import endpoints as monitoring
 from dataintel.config.pipelines import endpoints as pipelines
 from dataintel.config.pipelines import templates
 from dataintel.config.projects import endpoints as projects
+from dataintel.config.quality import endpoints as quality_rules
 from dataintel.config.retention import endpoints as retention
 from dataintel.dashboard import endpoints as dashboard
 from dataintel.export import endpoints as export
@@ -40,6 +41,7 @@ from dataintel.ingest import endpoints as ingest
 from dataintel.ingest import segment
 from dataintel.ingest.deadletters import endpoints as dead_letters
 from dataintel.quality import alert_endpoints, anomaly_endpoints, stats_endpoints
+from dataintel.quality import endpoints as quality
 from dataintel.reconciliation import endpoints as reconciliation
 from dataintel.reports import custom_endpoints as custom_export
 from dataintel.reports import endpoints as reports
@@ -80,7 +82,8 @@ TAGS = [
     },
     {
         "name": "quality",
-        "description": "Alerts, anomaly detection, feature statistics and drift; monitoring.",
+        "description": "Data-quality rules, their results, scores and validation; alerts, "
+        "anomaly detection, feature statistics and drift; monitoring.",
     },
     {
         "name": "reconciliation",
@@ -141,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         alert_endpoints.router,
         stats_endpoints.router,
         anomaly_endpoints.router,
+        quality_rules.router,
         ingest.router,
         segment.router,
         dead_letters.router,
@@ -155,6 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         custom_export.router,
         feature_export.router,
         gdpr.router,
+        quality.router,
         jobs.router,
         reconciliation.router,
     ):

@@ -246,6 +246,13 @@ class Settings(BaseSettings):
         description="Whether reconciliation.daily also runs on its schedule; false: only the "
         "runs asked for (POST /v1/reconciliation/run).",
     )
+    quality_interval_seconds: float = Field(
+        default=900.0,
+        ge=60,
+        le=7 * 86_400,
+        description="How often the job quality.rules runs each project's deployed quality "
+        "rules (docs/quality.md).",
+    )
     gdpr_max_attempts: int = Field(
         default=5,
         ge=1,

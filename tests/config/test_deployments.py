@@ -158,6 +158,7 @@ def test_first_deploy_of_an_empty_project_then_nothing(client: TestClient, keys:
         "analytics": AnalyticsSettings().model_dump(mode="json"),
         "retention": RetentionPolicy().model_dump(mode="json"),
         "monitoring": MonitoringSettings().model_dump(mode="json"),
+        "quality": {"rules": []},
     }
     body = assert_problem(client.post(BASE, headers=dev), 409)
     assert "nothing to deploy" in body["detail"]

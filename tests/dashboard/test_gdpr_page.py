@@ -176,7 +176,14 @@ def test_the_navigation_offers_the_pages_a_credential_may_use(
 ) -> None:
     keys.project("shop")
     sign_in(page, live, keys.mint([Role.ADMIN], "shop"), "/v1/analytics/overview")
-    assert nav(page) == ["Overview", "Funnel", "Revenue", "Model performance", "GDPR"]
+    assert nav(page) == [
+        "Overview",
+        "Funnel",
+        "Revenue",
+        "Model performance",
+        "Data quality",
+        "GDPR",
+    ]
     page.get_by_role("button", name="Sign out").click()
     sign_in(page, live, keys.mint([Role.ANALYST], "shop"), "/v1/analytics/overview")
     assert "GDPR" not in nav(page)

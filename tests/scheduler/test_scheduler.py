@@ -200,6 +200,7 @@ def test_the_jobs_api_lists_triggers_and_reads_runs_per_project(
         "quality.consistency",
         "quality.notify",
         "reconciliation.daily",
+        "quality.rules",
     }
     job = next(j for j in jobs if j["name"] == "retention.apply")
     assert (job["name"], job["every_seconds"], job["last_run"]) == ("retention.apply", 3600, None)

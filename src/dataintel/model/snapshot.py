@@ -14,6 +14,7 @@ from dataintel.model.aggregations import Aggregation
 from dataintel.model.batch import BatchFeatureSpec
 from dataintel.model.fields import EVENT_NAME, FIELD_NAME, FieldSpec, UnknownPolicy
 from dataintel.model.monitoring import MonitoringSettings
+from dataintel.model.quality import QualityConfig
 from dataintel.model.retention import RetentionPolicy
 from dataintel.model.windows import LIFETIME, parse_window
 
@@ -156,6 +157,7 @@ class ConfigSnapshot(BaseModel):
     analytics: AnalyticsSettings = AnalyticsSettings()
     retention: RetentionPolicy = RetentionPolicy()
     monitoring: MonitoringSettings = MonitoringSettings()
+    quality: QualityConfig = QualityConfig()
 
     def pipeline(self, pipeline_id: str) -> PipelineSpec | None:
         return next((p for p in self.pipelines if p.id == pipeline_id), None)

@@ -124,3 +124,13 @@ def undelivered(session: Session, notification_id: int, error: str, retry_at: da
         )
         .execution_options(synchronize_session=False)
     )
+
+
+def live_fingerprints(session: Session, project_id: str, prefix: str) -> set[str]:
+    """Fingerprints starting with ``prefix`` that have an open or acknowledged alert."""
+    query = select(QualityAlert.fingerprint).where(
+        QualityAlert.project_id == project_id,
+        QualityAlert.fingerprint.startswith(prefix, autoescape=True),
+        QualityAlert.status.in_(LIVE),
+    )
+    return set(session.scalars(query).all())

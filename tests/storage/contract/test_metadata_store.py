@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from dataintel.auth import repository as keys_repo
 from dataintel.config.projects import repository as projects_repo
-from dataintel.storage.metadata import gdpr_models, migrate, retention_models
+from dataintel.storage.metadata import gdpr_models, migrate, quality_models, retention_models
 from dataintel.storage.metadata.engine import make_engine, make_sessionmaker, ping
 from dataintel.storage.metadata.models import (
     ApiKey,
@@ -71,6 +71,8 @@ TABLES = {
     "feature_statistics",
     "batch_features",
     "batch_feature_runs",
+    "quality_drafts",
+    "quality_results",
 }
 WHEN = datetime(2024, 2, 29, 23, 59, 58, 123456, tzinfo=timezone(timedelta(hours=5, minutes=30)))
 
@@ -148,6 +150,7 @@ def test_migrations_upgrade_downgrade_and_upgrade_again(engine: Engine) -> None:
 def test_migrated_schema_matches_the_models(engine: Engine) -> None:
     assert gdpr_models.GdprRequest.__table__ is not None  # registered on Base.metadata
     assert retention_models.RetentionStatus.__table__ is not None
+    assert quality_models.QualityResult.__table__ is not None
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         diff = compare_metadata(context, Base.metadata)

@@ -32,6 +32,7 @@ from dataintel.errors import InvalidInput
 from dataintel.model.batch import BatchFeatureSpec
 from dataintel.model.monitoring import MonitoringSettings
 from dataintel.model.platform import TEMPLATES
+from dataintel.model.quality import QualityConfig
 from dataintel.model.retention import RetentionPolicy
 from dataintel.model.snapshot import (
     AnalyticsSettings,
@@ -56,8 +57,8 @@ def _no_duplicates(kind: str, names: list[str]) -> None:
 
 class ProjectFile(BaseModel):
     """A whole project: its identity, pipelines (with event schemas), the bundled pipeline
-    templates it enables, features, derived features, analytics settings and the retention
-    policy (omitted: the defaults)."""
+    templates it enables, features, derived features, analytics settings, the retention
+    policy and the quality rules (omitted: the defaults)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -72,6 +73,7 @@ class ProjectFile(BaseModel):
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
     _source: str = PrivateAttr(default="<config>")
 
     @property
@@ -141,6 +143,7 @@ class ProjectFile(BaseModel):
             analytics=self.analytics,
             retention=self.retention,
             monitoring=self.monitoring,
+            quality=self.quality,
         )
 
 

@@ -3,8 +3,8 @@
 Used for the pending diff (active version -> draft), for the record stored with every
 deployment, and for the plan of `dataintel apply` (draft -> file). Order: each pipeline
 (by id) followed by its events (by name), then the features (by name), the derived features,
-the batch features, the analytics settings and the retention policy (always present, so
-only ever updates).
+the batch features, the analytics settings, the retention policy and the monitoring settings
+(always present, so only ever updates), then the quality rules (by name).
 """
 
 from __future__ import annotations
@@ -17,7 +17,15 @@ from pydantic import BaseModel, Field
 from dataintel.model.snapshot import ConfigSnapshot, EventSpec, FeatureSpec, PipelineSpec
 
 ChangeKind = Literal[
-    "pipeline", "event", "feature", "derived", "batch", "analytics", "retention", "monitoring"
+    "pipeline",
+    "event",
+    "feature",
+    "derived",
+    "batch",
+    "analytics",
+    "retention",
+    "monitoring",
+    "quality",
 ]
 ChangeAction = Literal["create", "update", "delete"]
 
@@ -27,7 +35,7 @@ class Change(BaseModel):
     key: str = Field(
         description="'web' (pipeline), 'web/cart_add' (event), 'cart_adds' (feature or "
         "derived), 'analytics' (the analytics settings), 'retention' (the retention policy), "
-        "'monitoring' (the monitoring settings)"
+        "'monitoring' (the monitoring settings), 'missing_sku' (a quality rule)"
     )
     action: ChangeAction
     fields: list[str] = Field(
@@ -135,6 +143,13 @@ def diff(before: ConfigSnapshot, after: ConfigSnapshot) -> list[Change]:
         after.monitoring.model_dump(mode="json"),
     )
     changes += [c for c in (analytics, retention, monitoring) if c is not None]
+    changes.extend(
+        _pair(
+            "quality",
+            {r.name: r.model_dump(mode="json") for r in before.quality.rules},
+            {r.name: r.model_dump(mode="json") for r in after.quality.rules},
+        )
+    )
     return changes
 
 

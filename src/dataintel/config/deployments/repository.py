@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from dataintel.model.fields import FieldSpec
 from dataintel.model.monitoring import MonitoringSettings
+from dataintel.model.quality import QualityConfig
 from dataintel.model.retention import RetentionPolicy
 from dataintel.model.snapshot import AnalyticsSettings, ConfigSnapshot, FeatureSpec, model_of
 from dataintel.storage.metadata.models import (
@@ -22,6 +23,7 @@ from dataintel.storage.metadata.models import (
     Project,
 )
 from dataintel.storage.metadata.monitoring_models import MonitoringSettingsRow
+from dataintel.storage.metadata.quality_models import QualityDraftRow
 from dataintel.storage.metadata.retention_models import RetentionPolicyRow
 
 
@@ -246,6 +248,7 @@ def replace_draft(
     write_analytics(session, project_id, snapshot.analytics)
     write_retention(session, project_id, snapshot.retention)
     write_monitoring(session, project_id, snapshot.monitoring)
+    write_quality(session, project_id, snapshot.quality)
     for stale in (stale_features, stale_events, stale_pipelines):
         for row in stale:
             session.delete(row)
@@ -283,6 +286,16 @@ def write_monitoring(session: Session, project_id: str, settings: MonitoringSett
         session.add(MonitoringSettingsRow(project_id=project_id, settings=values))
     elif row.settings != values:
         row.settings = values
+
+
+def write_quality(session: Session, project_id: str, config: QualityConfig) -> None:
+    """Store the draft quality rules (one row per project, written only when changed)."""
+    values = config.model_dump(mode="json", exclude_defaults=True)
+    row = session.get(QualityDraftRow, project_id)
+    if row is None:
+        session.add(QualityDraftRow(project_id=project_id, config=values))
+    elif row.config != values:
+        row.config = values
     session.flush()
 
 

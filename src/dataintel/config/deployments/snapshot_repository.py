@@ -10,6 +10,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from dataintel.model.batch import BatchFeatureSpec
 from dataintel.model.monitoring import MonitoringSettings
+from dataintel.model.quality import QualityConfig
 from dataintel.model.retention import RetentionPolicy
 from dataintel.model.snapshot import (
     AnalyticsSettings,
@@ -31,6 +32,7 @@ from dataintel.storage.metadata.models import (
     Project,
 )
 from dataintel.storage.metadata.monitoring_models import MonitoringSettingsRow
+from dataintel.storage.metadata.quality_models import QualityDraftRow
 from dataintel.storage.metadata.retention_models import RetentionPolicyRow
 
 Row = TypeVar("Row")
@@ -83,6 +85,7 @@ def draft_snapshot(session: Session, project_id: str) -> ConfigSnapshot:
         analytics=draft_analytics(session, project_id),
         retention=draft_retention(session, project_id),
         monitoring=draft_monitoring(session, project_id),
+        quality=draft_quality(session, project_id),
     )
 
 
@@ -108,3 +111,11 @@ def draft_monitoring(session: Session, project_id: str) -> MonitoringSettings:
         select(MonitoringSettingsRow.settings).where(MonitoringSettingsRow.project_id == project_id)
     )
     return MonitoringSettings() if raw is None else MonitoringSettings.model_validate(raw)
+
+
+def draft_quality(session: Session, project_id: str) -> QualityConfig:
+    """The project's draft quality rules (none when never set)."""
+    raw = session.scalar(
+        select(QualityDraftRow.config).where(QualityDraftRow.project_id == project_id)
+    )
+    return QualityConfig() if raw is None else QualityConfig.model_validate(raw)

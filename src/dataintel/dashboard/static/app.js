@@ -56,7 +56,7 @@ function start(projects, me) {
   pages = PAGES.filter((p) => me.permissions.includes(p.permission));
   if (!projects.length || !pages.length) {
     const why = !projects.length ? "This credential sees no project."
-      : "This credential may use none of the dashboard's pages (they need analytics:read or gdpr:manage).";
+      : "This credential may use none of the dashboard's pages (they need analytics:read, config:read or gdpr:manage).";
     main.replaceChildren(el("p", { class: "error", role: "alert", text: why }));
     document.getElementById("session").hidden = false;
     picker.hidden = picker.labels[0].hidden = true; // only "Sign out" is left to do

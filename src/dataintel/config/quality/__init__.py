@@ -1,0 +1,1 @@
+"""The quality rules of a project (draft config), deployed with the rest of the config."""
