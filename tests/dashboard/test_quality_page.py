@@ -1,6 +1,8 @@
 """The data-quality page in a real headless Chromium: a developer (config:read, no analytics)
-sees only it; its score, failing rules and per-pipeline/feature/event tables are the API's
-numbers; a project without rules shows how to define them."""
+sees only it; its open alerts, score, failing rules and per-pipeline/feature/event tables are
+the API's numbers; the developer acknowledges an alert from the page (the API then says so),
+an analyst (no config:write) sees the alerts without the button; a project without rules
+shows how to define them."""
 
 from __future__ import annotations
 
@@ -73,7 +75,40 @@ def test_the_quality_page_shows_the_apis_scores(
     text = page.locator("[data-testid=table-quality-failing]").inner_text()
     assert "brand_missing" in text
     assert "price_range" in text
+    alerts = page.locator("[data-testid=table-quality-alerts] tbody tr")
+    assert alerts.count() == 2  # the two failing rules' alerts
+    listed = http.get(
+        "/v1/quality/alerts?status=open", headers={"Authorization": f"Bearer {key}"}
+    ).json()["alerts"]
+    shown = {alerts.nth(i).get_attribute("data-alert-id") for i in range(alerts.count())}
+    assert shown == {str(a["id"]) for a in listed}
+    first = listed[0]["id"]
+    page.get_by_test_id(f"ack-{first}").click()
+    page.locator(f"[data-alert-id='{first}'] td[data-value=acknowledged]").wait_for()
+    assert "Acknowledged" in page.get_by_test_id("alert-status").inner_text()
+    one = http.get(f"/v1/quality/alerts/{first}", headers={"Authorization": f"Bearer {key}"})
+    assert one.json()["status"] == "acknowledged"
+    assert one.json()["acknowledged_by"] is not None
     screenshot(page, "quality")
+    assert page.errors == []
+
+
+def test_an_analyst_sees_the_alerts_without_acknowledging(
+    live: str, page: Any, http: httpx.Client, app: Any, keys: Keys
+) -> None:
+    keys.project("shop")
+    deploy_shop(app)
+    admin = {"Authorization": f"Bearer {keys.mint([Role.ADMIN], 'shop')}"}
+    t0 = now()
+    _send(http, admin, _events(t0))
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(run_job, app, "shop", t0 + timedelta(minutes=1)).result()
+    sign_in(page, live, keys.mint([Role.ANALYST], "shop"), "/v1/analytics/overview")
+    page.goto(f"{live}/dashboard/#/quality")
+    alerts = page.locator("[data-testid=table-quality-alerts] tbody tr")
+    alerts.first.wait_for()
+    assert alerts.count() == 2
+    assert page.locator("[data-testid^=ack-]").count() == 0
     assert page.errors == []
 
 

@@ -10,6 +10,10 @@ export const session = {
   clear() { sessionStorage.removeItem(KEY); sessionStorage.removeItem(PROJECT); },
 };
 
+// The signed-in credential's permissions (GET /api/v1/me): pages offer only the actions it
+// may take (the service checks every call anyway).
+export const granted = new Set();
+
 export class ApiError extends Error {
   constructor(status, problem) {
     super(problem.detail || problem.title || `HTTP ${status}`);

@@ -1,5 +1,5 @@
 // The dashboard shell: sign-in, project picker, navigation and a hash router over PAGES.
-import { ApiError, get, session } from "./api.js";
+import { ApiError, get, granted, session } from "./api.js";
 import { el, failure } from "./ui.js";
 import { PAGES } from "./pages/index.js";
 
@@ -53,6 +53,8 @@ function signin(message) {
 }
 
 function start(projects, me) {
+  granted.clear();
+  me.permissions.forEach((p) => granted.add(p));
   pages = PAGES.filter((p) => me.permissions.includes(p.permission));
   if (!projects.length || !pages.length) {
     const why = !projects.length ? "This credential sees no project."
