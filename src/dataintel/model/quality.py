@@ -64,6 +64,7 @@ class RuleType(StrEnum):
     SCHEMA = "schema"
     REFERENTIAL = "referential"
     CUSTOM_SQL = "custom_sql"
+    DRIFT = "drift"
 
 
 DEFAULT_DIMENSION: dict[RuleType, Dimension] = {
@@ -77,8 +78,9 @@ DEFAULT_DIMENSION: dict[RuleType, Dimension] = {
     RuleType.SCHEMA: Dimension.VALIDITY,
     RuleType.REFERENTIAL: Dimension.CONSISTENCY,
     RuleType.CUSTOM_SQL: Dimension.VALIDITY,
+    RuleType.DRIFT: Dimension.CONSISTENCY,
 }
-AGGREGATE_TYPES = frozenset({RuleType.FRESHNESS})  # scored 0/1, not passing/total
+AGGREGATE_TYPES = frozenset({RuleType.FRESHNESS, RuleType.DRIFT})  # scored 0/1, not passing/total
 # Rules a single event can be checked against (POST /v1/quality/validate with events).
 ROW_TYPES = frozenset(
     {
@@ -211,17 +213,27 @@ class FreshnessRule(_Rule):
 
 class VolumeRule(_Rule):
     """Each complete ``interval_seconds`` interval of the window is a row: it passes when its
-    event count is within [min, max]; an interval without events counts 0."""
+    event count is within [min, max] and, with ``baseline: seasonal``, when it is not an
+    anomaly against the same interval of the week in the ``baseline_weeks`` weeks before
+    (median and MAD, modified z beyond ``z_threshold``: model/anomaly.py); an interval
+    without events counts 0."""
 
     type: Literal["volume"]
     interval_seconds: int = Field(default=3600, strict=True, ge=60, le=7 * 86_400)
     min: Annotated[int, Field(strict=True, ge=0, le=10**15)] | None = None
     max: Annotated[int, Field(strict=True, ge=0, le=10**15)] | None = None
+    baseline: Literal["bounds", "seasonal"] = "bounds"
+    baseline_weeks: int = Field(default=3, strict=True, ge=2, le=12)
+    z_threshold: float = Field(default=3.5, gt=0, le=100, allow_inf_nan=False)
+    min_band_ratio: float = Field(default=0.1, ge=0, le=1, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _bounds(self) -> VolumeRule:
-        if self.min is None and self.max is None:
-            raise ValueError("a volume rule needs min, max or both")
+        if self.baseline == "seasonal":
+            if (7 * 86_400) % self.interval_seconds:
+                raise ValueError("a seasonal volume rule needs an interval that divides a week")
+        elif self.min is None and self.max is None:
+            raise ValueError("a volume rule needs min, max or both (or baseline: seasonal)")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError("min is greater than max")
         return self
@@ -259,6 +271,19 @@ class CustomSqlRule(_Rule):
         return value
 
 
+class DriftRule(_ColumnRule):
+    """A numeric column's distribution in the window against the ``reference_days`` before
+    it: bins cut at the reference's ``bins``-quantiles, then PSI or Jensen-Shannon distance
+    of the two binned shares (model/drift.py); fails at ``threshold`` or more (PSI 0.25:
+    "significant", 0.1 would be a warning; JS 0.1 — reference A.5)."""
+
+    type: Literal["drift"]
+    metric: Literal["psi", "js"] = "psi"
+    threshold: float = Field(default=0.25, gt=0, le=100, allow_inf_nan=False)
+    reference_days: int = Field(default=7, strict=True, ge=1, le=365)
+    bins: int = Field(default=10, strict=True, ge=2, le=50)
+
+
 QualityRule = Annotated[
     MissingRule
     | DuplicateRule
@@ -269,7 +294,8 @@ QualityRule = Annotated[
     | VolumeRule
     | SchemaRule
     | ReferentialRule
-    | CustomSqlRule,
+    | CustomSqlRule
+    | DriftRule,
     Field(discriminator="type"),
 ]
 

@@ -11,14 +11,19 @@ others)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from dataintel.model.anomaly import Point, judge
+from dataintel.model.drift import jensen_shannon, psi
 from dataintel.model.fields import FieldType
+from dataintel.model.monitoring import AnomalySettings
 from dataintel.model.quality import (
     MAX_INTERVALS,
+    DriftRule,
     FreshnessRule,
     QualityRule,
     ReferentialRule,
@@ -131,6 +136,8 @@ class RuleRunner:
         try:
             if isinstance(rule, VolumeRule):
                 return self._volume(data, rule)
+            if isinstance(rule, DriftRule):
+                return self._drift(data, rule)
             if isinstance(rule, SchemaRule):
                 compiled = q.arrivals(data)
                 accepted = int(self.store.sql(compiled.sql, compiled.params).to_pylist()[0]["n"])
@@ -143,6 +150,60 @@ class RuleRunner:
         except (InvalidQuery, ValueError) as exc:
             return error(rule, exc)
 
+    def _drift(self, data: q.Dataset, rule: DriftRule) -> Outcome:
+        """Two queries: the reference's quantile edges, then both windows' counts per bin."""
+        split = data.start
+        reference = q.Dataset(
+            data.project_id,
+            data.event,
+            data.pipeline,
+            split - timedelta(days=rule.reference_days),
+            split,
+        )
+        edges = self._quantile_edges(reference, rule)
+        span = q.Dataset(data.project_id, data.event, data.pipeline, reference.start, data.end)
+        compiled = q.drift_counts(span, rule, edges, split)
+        counts = [[0] * (len(edges) + 1), [0] * (len(edges) + 1)]
+        for r in self.store.sql(compiled.sql, compiled.params).to_pylist():
+            counts[int(r["cur"])][int(r["b"])] = int(r["n"])
+        ref_total, cur_total = sum(counts[0]), sum(counts[1])
+        if not cur_total:
+            raise ValueError("no value of the column in the window")
+        ref_shares = [c / ref_total for c in counts[0]]
+        cur_shares = [c / cur_total for c in counts[1]]
+        found = {"psi": psi(ref_shares, cur_shares), "js": jensen_shannon(ref_shares, cur_shares)}
+        observed = found[rule.metric]
+        ok = observed < rule.threshold
+        detail = {
+            **{k: round(v, 6) for k, v in found.items()},
+            "edges": edges,
+            "reference_values": ref_total,
+            "values": cur_total,
+        }
+        return Outcome(rule, "pass" if ok else "fail", observed, None, None, float(ok), detail)
+
+    def _quantile_edges(self, reference: q.Dataset, rule: DriftRule) -> list[float]:
+        """The reference's k/bins quantiles (linear interpolation between the two values
+        around (n - 1)·k/bins, as numpy's default), repeated edges merged."""
+        compiled = q.drift_size(reference, rule)
+        n = int(self.store.sql(compiled.sql, compiled.params).to_pylist()[0]["n"] or 0)
+        if not n:
+            raise ValueError("no value of the column in the reference window")
+        positions = [(n - 1) * k / rule.bins for k in range(1, rule.bins)]
+        ranks = sorted({r for x in positions for r in (math.floor(x), min(math.ceil(x), n - 1))})
+        compiled = q.drift_ranks(reference, rule, ranks)
+        at = {
+            int(r["i"]): float(r["x"])
+            for r in self.store.sql(compiled.sql, compiled.params).to_pylist()
+        }
+        edges: list[float] = []
+        for x in positions:
+            low, high = math.floor(x), min(math.ceil(x), n - 1)
+            edge = at[low] + (at[high] - at[low]) * (x - low)
+            if not edges or edge > edges[-1]:
+                edges.append(edge)
+        return edges
+
     def _volume(self, data: q.Dataset, rule: VolumeRule) -> Outcome:
         step = timedelta(seconds=rule.interval_seconds)
         first = q.EPOCH + -(-(data.start - q.EPOCH) // step) * step  # ceil to the interval
@@ -152,17 +213,40 @@ class RuleRunner:
             raise ValueError("the window holds no complete interval of interval_seconds")
         if count > MAX_INTERVALS:
             raise ValueError(f"the window holds more than {MAX_INTERVALS} intervals")
-        aligned = q.Dataset(data.project_id, data.event, data.pipeline, first, last)
+        weeks = rule.baseline_weeks if rule.baseline == "seasonal" else 0
+        week = timedelta(days=7) // step  # intervals per week (it divides a week: checked)
+        origin = first - weeks * week * step
+        aligned = q.Dataset(data.project_id, data.event, data.pipeline, origin, last)
         compiled = q.volume(aligned, step // timedelta(microseconds=1))
         per = {
             int(r["b"]): int(r["n"])
             for r in self.store.sql(compiled.sql, compiled.params).to_pylist()
         }
-        counts = [per.get(i, 0) for i in range(count)]
+        shift = weeks * week  # index of the window's first interval in the query's series
+        counts = [per.get(shift + i, 0) for i in range(count)]
         low = rule.min if rule.min is not None else 0
         high = rule.max if rule.max is not None else float("inf")
         bad = [i for i, n in enumerate(counts) if not low <= n <= high]
-        listed = [{"start": (first + i * step).isoformat(), "count": counts[i]} for i in bad]
+        scores: dict[int, float | None] = {}
+        if weeks:
+            settings = AnomalySettings(
+                threshold=rule.z_threshold,
+                warmup=weeks,
+                min_volume=0,
+                min_band_ratio=rule.min_band_ratio,
+            )
+            for i, n in enumerate(counts):
+                past = [per.get(shift + i - k * week, 0) for k in range(1, weeks + 1)]
+                verdict = judge(n, [Point(v, v) for v in past], settings, 1.0)
+                scores[i] = verdict.score
+                if verdict.status == "anomaly" and i not in bad:
+                    bad.append(i)
+            bad.sort()
+        listed = [
+            {"start": (first + i * step).isoformat(), "count": counts[i]}
+            | ({"z": round(z, 3)} if (z := scores.get(i)) is not None else {})
+            for i in bad
+        ]
         detail = {
             "intervals": count,
             "min_count": min(counts),

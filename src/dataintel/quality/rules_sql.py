@@ -22,6 +22,7 @@ from dataintel.model.quality import (
     ENVELOPE_COLUMNS,
     AcceptedValuesRule,
     CustomSqlRule,
+    DriftRule,
     DuplicateRule,
     FreshnessRule,
     MissingRule,
@@ -209,3 +210,43 @@ def referential(data: Dataset, rule: ReferentialRule) -> Compiled:
 
 def _micros(when: datetime) -> int:
     return (when - EPOCH) // timedelta(microseconds=1)
+
+
+def drift_size(data: Dataset, rule: DriftRule) -> Compiled:
+    """How many values the column has in ``data`` (the reference window)."""
+    p = Params()
+    value = column_expr(rule.column, numeric=True)
+    sql = f"SELECT CAST(count({value}) AS BIGINT) AS n FROM events WHERE {where(data, p)}"  # noqa: S608
+    return Compiled(sql, p.values)
+
+
+def drift_ranks(data: Dataset, rule: DriftRule, ranks: Sequence[int]) -> Compiled:
+    """The column's values at the given 0-based ranks of its ascending order in ``data``
+    (the few a quantile interpolates between): exact, the same on both engines, whose
+    quantile functions differ (DuckDB's quantile_cont, ClickHouse's approximate quantile)."""
+    p = Params()
+    value = column_expr(rule.column, numeric=True)
+    ordered = (
+        f"SELECT {value} AS x, row_number() OVER (ORDER BY {value}) - 1 AS i "  # noqa: S608
+        f"FROM events WHERE {where(data, p)} AND {value} IS NOT NULL"
+    )
+    wanted = ", ".join(p(r) for r in ranks)
+    sql = f"SELECT i, x FROM ({ordered}) AS o WHERE i IN ({wanted})"  # noqa: S608 - params
+    return Compiled(sql, p.values)
+
+
+def drift_counts(
+    data: Dataset, rule: DriftRule, edges: Sequence[float], split: datetime
+) -> Compiled:
+    """Values per bin — (-inf, e1], (e1, e2], …, (ek, inf) — before ``split`` (the
+    reference) and from it (the current window), over ``data``'s whole span."""
+    p = Params()
+    value = column_expr(rule.column, numeric=True)
+    cases = " ".join(f"WHEN {value} <= {p(e)} THEN {i}" for i, e in enumerate(edges))
+    bin_of = f"CASE {cases} ELSE {len(edges)} END" if edges else "0"
+    sql = (
+        f"SELECT CAST(ts >= {p(split)} AS INTEGER) AS cur, {bin_of} AS b, "  # noqa: S608
+        f"CAST(count(*) AS BIGINT) AS n FROM events "
+        f"WHERE {where(data, p)} AND {value} IS NOT NULL GROUP BY cur, b"
+    )
+    return Compiled(sql, p.values)
