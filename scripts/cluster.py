@@ -66,6 +66,10 @@ def render_nginx(listen: str, upstreams: list[str], prefix: Path) -> str:
         f"        server {address} max_fails=2 fail_timeout=5s;" for address in upstreams
     )
     text = TEMPLATE.read_text()
+    if os.geteuid() == 0:
+        # nginx started by root runs its workers as `nobody`, who may not write the temp
+        # files under a private workdir. Local runs only; in production nginx has its own.
+        text = "user root;\n" + text
     for name, value in (("listen", listen), ("servers", servers), ("prefix", str(prefix))):
         text = text.replace("${" + name + "}", value)
     return text
@@ -152,6 +156,7 @@ class Cluster:
     def _start(self) -> None:
         broker = self._broker()
         self._create_database()
+        self._flush_redis()
         env = self.environment(broker)
         self._run([*DATAINTEL, "migrate"], env)
         demo = self._run([*DATAINTEL, "demo"], env)
@@ -311,6 +316,18 @@ class Cluster:
     def _create_database(self) -> None:
         self.database = f"dataintel_cluster_{uuid.uuid4().hex[:10]}"
         self._admin_sql(f'CREATE DATABASE "{self.database}"')
+
+    def _flush_redis(self) -> None:
+        """Empty this run's Redis db: the broker starts empty, so ingest dedup keys, cached
+        answers and online tiles left by an earlier run would be wrong (one cluster per Redis
+        db at a time; DATAINTEL_CLUSTER_REDIS picks another)."""
+        import redis
+
+        client = redis.Redis.from_url(self.redis)
+        try:
+            client.flushdb()
+        finally:
+            client.close()
 
     def _admin_sql(self, statement: str) -> None:
         import psycopg
