@@ -17,6 +17,7 @@ the first offset of its micro-batch). Writes raise: the worker writes.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -66,7 +67,7 @@ class DataLakeReplica(DuckDBAnalytics):
         self._checked_at = float("-inf")
         self._loaded: set[str] = set()
         self._lake_positions: dict[int, int] = {}
-        self._reloads = 0
+        self._signature = 0
         self.refresh(force=True)
 
     # -- keeping up with the lake -----------------------------------------------------------
@@ -88,13 +89,14 @@ class DataLakeReplica(DuckDBAnalytics):
             for m in committed:
                 positions[m.partition] = max(positions.get(m.partition, 0), m.last_offset + 1)
             self._lake_positions = positions
+            listing = "\n".join(sorted(files)).encode()
+            self._signature = int.from_bytes(hashlib.sha256(listing).digest()[:7], "big")
             self._checked_at = now
 
     def _clear(self) -> None:
         with self._lock:
             self._db.execute("DELETE FROM events")
         self._loaded.clear()
-        self._reloads += 1  # the watermark's erasure count: cached answers are recomputed
 
     def _load(self, file: DataFile, marker: Marker) -> None:
         table = read_file(self._lake, file.key)
@@ -124,8 +126,12 @@ class DataLakeReplica(DuckDBAnalytics):
         return dict(self._lake_positions)
 
     def erasures(self) -> int:
+        """Not a count here: a digest of the committed files' keys. The analytics cache keys
+        answers by it and the positions, shared by every replica through Redis: a rewrite
+        (erasure, retention) keeps the positions but changes the keys, so no replica is
+        handed an answer computed before it."""
         self.refresh()
-        return self._reloads
+        return self._signature
 
     def scan_events(self, query: EventQuery) -> Iterator[pa.RecordBatch]:
         self.refresh()
