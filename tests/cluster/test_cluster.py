@@ -114,6 +114,9 @@ def test_ingest_features_analytics_spread_and_failover(cluster: Any) -> None:
     for user in users * 3:
         status, _, body = request(f"{cluster.url}/features/demo-shop/users/{user}", cluster.key)
         assert status == 200, body
+    # nginx tried the dead replica, then the live one, within the same client request.
+    access = (cluster.workdir / "nginx" / "access.log").read_text()
+    assert "upstream_status=502, 200" in access
     status, _, body = request(f"{cluster.url}/v1/analytics/overview?interval=day", cluster.key)
     assert status == 200, body
     more = demo_events()[60:70]
