@@ -3,12 +3,18 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+CLUSTER_PORT ?= 8080
 
-.PHONY: start test install install-dev lint docs clean
+.PHONY: start cluster test install install-dev lint docs clean
 
 ## Install (embedded default: SQLite, zero services) and start with the demo project loaded.
 start: install
 	$(BIN)/dataintel serve --demo --port $(PORT)
+
+## The scale-out topology locally: nginx, 2 API replicas, a worker, the broker, PostgreSQL and
+## Redis of this machine, analytics via the data lake (scripts/cluster.py); Ctrl-C stops it.
+cluster: install-dev
+	$(BIN)/python scripts/cluster.py --port $(CLUSTER_PORT)
 
 ## Install the development tools and run the whole test suite (lint and types first).
 test: install-dev

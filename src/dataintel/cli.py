@@ -159,7 +159,7 @@ def demo(ctx: click.Context) -> None:
     click.echo(f"  {key}")
 
 
-@main.command(help="Run the HTTP service (migrates first).")
+@main.command(help="Run the HTTP service (migrates first unless DATAINTEL_AUTO_MIGRATE=false).")
 @click.option("--host", help="Interface to listen on (default DATAINTEL_HOST or 127.0.0.1).")
 @click.option("--port", type=int, help="Port (default DATAINTEL_PORT or 8000).")
 @click.option("--demo", "with_demo", is_flag=True, help="Load the demo project and print a key.")
@@ -171,8 +171,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, with_demo: boo
     from dataintel.main import create_app
 
     settings = _settings(ctx, host=host, port=port)
-    with _engine(settings) as engine:
-        migrations.upgrade(engine)
+    if settings.auto_migrate:  # false with replicas: `dataintel migrate` once per release
+        with _engine(settings) as engine:
+            migrations.upgrade(engine)
     url = f"http://{settings.host}:{settings.port}"
     key = None
     if with_demo:

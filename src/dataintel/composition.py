@@ -55,6 +55,7 @@ from dataintel.stream.progress import PROGRESS
 if TYPE_CHECKING:
     from dataintel.export.datalake.exporter import DataLakeExport
     from dataintel.ingest.resources import IngestRuntime
+    from dataintel.storage.analytics.port import AnalyticsStore
     from dataintel.storage.blob.port import BlobStore
 
 
@@ -123,18 +124,20 @@ async def running(state: AppState, role: Role) -> AsyncIterator[None]:
     settings, configs = state.settings, state.port(CONFIGS)
     tracer = tracing.configure(settings.otel_traces_endpoint, settings.otel_service_name, role)
     tracing.instrument_engine(state.engine)
-    open_analytics = role is not Role.API or not embedded_analytics(settings)
+    lake_replica = role is Role.API and settings.resolved_analytics_url.startswith("datalake:")
+    open_analytics = not lake_replica and (role is not Role.API or not embedded_analytics(settings))
     spool_path = settings.ingest_spool_path or settings.data_dir / "ingest-spool.db"
-    stores = _guarded(
-        state.breakers,
-        await Stores.open(
-            settings,
-            eventlog_url=settings.resolved_eventlog_url,
-            online_url=settings.resolved_online_url,
-            online_ttl_seconds=settings.online_ttl_seconds,
-            analytics_url=settings.resolved_analytics_url if open_analytics else None,
-        ),
+    opened = await Stores.open(
+        settings,
+        eventlog_url=settings.resolved_eventlog_url,
+        online_url=settings.resolved_online_url,
+        online_ttl_seconds=settings.online_ttl_seconds,
+        analytics_url=settings.resolved_analytics_url if open_analytics else None,
     )
+    if lake_replica:
+        replica = await asyncio.to_thread(_datalake_replica, settings)
+        opened = Stores(opened.eventlog, opened.online, replica)
+    stores = _guarded(state.breakers, opened)
     if role is not Role.WORKER and settings.resolved_eventlog_url.startswith("kafka://"):
         spool = SpooledEventLog(
             stores.eventlog,
@@ -419,6 +422,21 @@ def _retention(
         lake,
     )
     return RetentionRunner(state.settings, retention, state.port(CONFIGS))  # a job (_jobs)
+
+
+def _datalake_replica(settings: Settings) -> AnalyticsStore:
+    """``analytics_url=datalake://[?refresh_seconds=N]`` on an API replica: DuckDB in this
+    process over the data lake the worker writes (export/datalake/replica.py)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from dataintel.export.datalake.replica import DataLakeReplica
+    from dataintel.export.datalake.store import open_lake
+
+    lake = open_lake(settings)
+    if lake is None:
+        raise ValueError("analytics_url datalake:// needs DATAINTEL_DATALAKE_URL (the lake)")
+    query = parse_qs(urlsplit(settings.resolved_analytics_url).query)
+    return DataLakeReplica(lake, float(query.get("refresh_seconds", ["5"])[0]))
 
 
 def _datalake(settings: Settings, stores: Stores) -> DataLakeExport | None:

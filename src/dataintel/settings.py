@@ -37,7 +37,9 @@ class Settings(BaseSettings):
         default=None,
         description="The AnalyticsStore: default duckdb:///<data_dir>/analytics.duckdb "
         "(?memory_limit=1GB bounds DuckDB's buffers; larger sorts spill to disk); "
-        "chdb:///<dir> for in-process ClickHouse; clickhouse://host:8123/<db> for a server.",
+        "chdb:///<dir> for in-process ClickHouse; clickhouse://host:8123/<db> for a server; "
+        "datalake://[?refresh_seconds=5] on an API replica: DuckDB in the process over the "
+        "data lake (datalake_url) the worker writes, read-only.",
     )
     online_url: str | None = Field(
         default=None,
