@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import anyio
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
@@ -106,10 +107,19 @@ def single_response(
     return json_response(body, 202 if item["status"] == "accepted" else 200)
 
 
+async def _commit_before_waiting(service: IngestService, wait: Wait | None) -> None:
+    """The dead letters of the request commit before it waits for the processor: on SQLite
+    their open write transaction would block the processor's own metadata writes (a
+    backfill's progress) until the wait timed out."""
+    if wait is not None and service.session.in_transaction():
+        await anyio.to_thread.run_sync(service.session.commit)
+
+
 async def _one(
     request: Request, target: IngestTarget, body: bytes, service: IngestService, wait: Wait | None
 ) -> Response:
     outcome = await service.ingest(target, [parse_json(body)], None)
+    await _commit_before_waiting(service, wait)
     return single_response(
         request, outcome, await settle(request, outcome, wait, target.project_id)
     )
@@ -120,6 +130,7 @@ async def _many(
 ) -> Response:
     items, prefix = batch_items(parse_json(body))
     outcome = await service.ingest_batch(target, items, prefix)
+    await _commit_before_waiting(service, wait)
     return json_response(
         {**outcome.body(), **await settle(request, outcome, wait, target.project_id)}
     )
