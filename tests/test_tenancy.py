@@ -128,6 +128,9 @@ def _seed_b(app: FastAPI, client: TestClient, keys: Keys) -> TenantB:
     b_key = keys.mint(ALL_ROLES, B)
     headers = {"Authorization": f"Bearer {b_key}"}
     # The test's own client: a second TestClient would run (and end) a second app lifespan.
+    rule = {"name": "f1", "type": "missing", "column": "user_id"}  # the quality rule f1
+    quality = client.put(f"/api/v1/projects/{B}/quality", json={"rules": [rule]}, headers=headers)
+    assert quality.status_code in (200, 404, 405), quality.text
     deployed = client.post(f"/api/v1/projects/{B}/deployments", json={}, headers=headers)
     if deployed.status_code in (404, 405):  # no deployments API: record version 1 directly
         with app.state.dataintel.sessions.begin() as session:

@@ -14,7 +14,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-import redis
 from fastapi.testclient import TestClient
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -22,8 +21,8 @@ from dataintel import tracing
 from dataintel.api.logging import configure as configure_logs
 from dataintel.main import create_app
 from dataintel.settings import Settings
-from dataintel.storage.eventlog.dedup import REDIS_PREFIX
-from tests.conftest import REDIS_URL, Keys, apply_yaml, require_service
+from tests.conftest import REDIS_URL, Keys, apply_yaml
+from tests.faults.events import forget_dedup_keys
 
 SHOP = """
 project: {id: shop, name: Shop}
@@ -77,12 +76,7 @@ def collector() -> Iterator[Collector]:
 def settings(
     make_settings: Any, tmp_path: Any, kafka_broker: Any, collector: Collector
 ) -> Settings:
-    require_service("redis", "127.0.0.1", 6379)
-    client = redis.Redis.from_url(REDIS_URL)  # no earlier run's dedup keys
-    stale = list(client.scan_iter(f"{REDIS_PREFIX}shop/*"))
-    if stale:
-        client.delete(*stale)
-    client.close()
+    forget_dedup_keys("shop")
     topic = f"trace-{uuid.uuid4().hex[:8]}"
     return make_settings(
         eventlog_url=kafka_broker.url(topic, 1)

@@ -353,12 +353,12 @@ def job_catalog(settings: Settings) -> list[JobInfo]:
         ),
         JobInfo(BATCH_JOB, BATCH_DESCRIPTION, every(seconds=settings.batch_features_tick_seconds)),
         *monitor_catalog(settings),
+        JobInfo(RULES_JOB, RULES_DESCRIPTION, every(seconds=settings.quality_interval_seconds)),
         JobInfo(
             RECONCILIATION_JOB,
             RECONCILIATION_DESCRIPTION,
             every(seconds=settings.reconciliation_interval_seconds),
         ),
-        JobInfo(RULES_JOB, RULES_DESCRIPTION, every(seconds=settings.quality_interval_seconds)),
     ]
 
 

@@ -6,9 +6,7 @@ after is stored exactly once."""
 from __future__ import annotations
 
 import subprocess
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ from fastapi.testclient import TestClient
 from dataintel.api.state import ANALYTICS
 from dataintel.main import create_app
 from tests.conftest import IN_CI, Keys, apply_yaml
+from tests.faults.events import cart_adds
 from tests.faults.test_breakers import SHOP
 
 
@@ -39,20 +38,6 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(where)], check=False)
 
 
-def batch(n: int) -> list[dict[str, Any]]:
-    now = datetime.now(UTC).isoformat()
-    return [
-        {
-            "event_id": uuid.uuid4().hex,
-            "event": "cart_add",
-            "timestamp": now,
-            "user_id": "ada",
-            "properties": {"price": 1.0, "note": "x" * 200},
-        }
-        for _ in range(n)
-    ]
-
-
 def test_a_full_log_disk_refuses_ingest_and_loses_nothing_acknowledged(
     make_settings: Any, tiny_disk: Path
 ) -> None:
@@ -66,7 +51,7 @@ def test_a_full_log_disk_refuses_ingest_and_loses_nothing_acknowledged(
         acked: list[str] = []
         refused = None
         for _ in range(200):
-            sent_batch = batch(20)
+            sent_batch = cart_adds(20, note="x" * 200)
             sent = client.post("/ingest/shop/web/batch", json=sent_batch, headers=ingest)
             if sent.status_code != 200:
                 refused = sent
@@ -80,7 +65,7 @@ def test_a_full_log_disk_refuses_ingest_and_loses_nothing_acknowledged(
             ["mount", "-o", "remount,size=64m", str(tiny_disk)], capture_output=True
         )
         assert grown.returncode == 0, grown.stderr
-        after = batch(5)
+        after = cart_adds(5)
         sent = client.post("/ingest/shop/web/batch?wait=processed", json=after, headers=ingest)
         assert sent.status_code == 200, sent.text
         assert sent.json()["processed"] is True

@@ -8,8 +8,6 @@ back, every event acknowledged meanwhile is applied, once."""
 from __future__ import annotations
 
 import time
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,20 +15,9 @@ from fastapi.testclient import TestClient
 
 from dataintel.main import create_app
 from tests.conftest import Keys, apply_yaml
+from tests.faults.events import cart_adds
 from tests.faults.proxy import proxy_to
 from tests.faults.test_breakers import SHOP
-
-
-def batch() -> list[dict[str, Any]]:
-    return [
-        {
-            "event_id": uuid.uuid4().hex,
-            "event": "cart_add",
-            "timestamp": datetime.now(UTC).isoformat(),
-            "user_id": "ada",
-            "properties": {"price": 1.0},
-        }
-    ]
 
 
 @pytest.mark.parametrize(
@@ -51,7 +38,7 @@ def test_ingest_and_serving_ride_out_a_metadata_outage(
             service = keys.headers(["service"], "shop")
             admin = keys.headers(["admin"], "shop")
             path = "/ingest/shop/web/batch"
-            assert client.post(path + "?wait=processed", json=batch(), headers=ingest).json()[
+            assert client.post(path + "?wait=processed", json=cart_adds(1), headers=ingest).json()[
                 "processed"
             ]
             features = "/features/shop/users/ada"
@@ -61,7 +48,7 @@ def test_ingest_and_serving_ride_out_a_metadata_outage(
             acked = refused = 0
             for _ in range(6):
                 started = time.monotonic()
-                sent = client.post(path, json=batch(), headers=ingest)
+                sent = client.post(path, json=cart_adds(1), headers=ingest)
                 if sent.status_code == 200:
                     acked += 1  # acknowledged into the event log
                 else:
@@ -82,7 +69,7 @@ def test_ingest_and_serving_ride_out_a_metadata_outage(
 
             proxy.up()
             time.sleep(1.1)  # the breaker's reset time
-            done = client.post(path + "?wait=processed", json=batch(), headers=ingest)
+            done = client.post(path + "?wait=processed", json=cart_adds(1), headers=ingest)
             assert done.json()["processed"] is True, done.text
             served = client.get(features, headers=service).json()["values"]["carts_1h"]
             assert served == 1 + acked + 1  # each acknowledged event applied once

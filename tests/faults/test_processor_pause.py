@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from dataintel.main import create_app
 from tests.conftest import Keys, apply_yaml, require_service
+from tests.faults.events import cart_adds, metric
 from tests.faults.proxy import TcpProxy, proxy_to
 from tests.faults.test_breakers import SHOP
 
@@ -24,27 +24,6 @@ def redis_proxy() -> Iterator[TcpProxy]:
     require_service("redis", "127.0.0.1", 6379)
     with proxy_to("127.0.0.1", 6379) as proxy:
         yield proxy
-
-
-def batch(n: int) -> list[dict[str, Any]]:
-    now = datetime.now(UTC).isoformat()
-    return [
-        {
-            "event_id": uuid.uuid4().hex,
-            "event": "cart_add",
-            "timestamp": now,
-            "user_id": "ada",
-            "properties": {"price": 1.0},
-        }
-        for _ in range(n)
-    ]
-
-
-def metric(client: TestClient, name: str) -> float:
-    for line in client.get("/metrics").text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(name)
 
 
 def test_the_processor_pauses_while_its_store_is_away_and_resumes_in_place(
@@ -63,20 +42,20 @@ def test_the_processor_pauses_while_its_store_is_away_and_resumes_in_place(
         apply_yaml(app, SHOP)
         ingest = keys.headers(["ingest"], "shop")
         url = "/ingest/shop/web/batch"
-        assert client.post(url + "?wait=processed", json=batch(3), headers=ingest).json()[
+        assert client.post(url + "?wait=processed", json=cart_adds(3), headers=ingest).json()[
             "processed"
         ]
 
         redis_proxy.down()
         for _ in range(5):  # ingest goes on: the log is local
-            assert client.post(url, json=batch(4), headers=ingest).status_code == 200
+            assert client.post(url, json=cart_adds(4), headers=ingest).status_code == 200
         deadline = time.monotonic() + 20
         while metric(client, "dataintel_processor_paused") != 1:
             assert time.monotonic() < deadline, "the processor did not pause"
             time.sleep(0.1)
 
         redis_proxy.up()
-        done = client.post(url + "?wait=processed", json=batch(1), headers=ingest)
+        done = client.post(url + "?wait=processed", json=cart_adds(1), headers=ingest)
         assert done.status_code == 200, done.text  # acked: durable in the log either way
         service = keys.headers(["service"], "shop")
 

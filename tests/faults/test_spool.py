@@ -8,19 +8,17 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from fastapi.testclient import TestClient
 
 from dataintel.api.state import ANALYTICS
 from dataintel.main import create_app
 from dataintel.settings import Settings
-from dataintel.storage.eventlog.dedup import REDIS_PREFIX
-from tests.conftest import REDIS_URL, Keys, apply_yaml, require_service
+from tests.conftest import REDIS_URL, Keys, apply_yaml
+from tests.faults.events import cart_adds, forget_dedup_keys, metric
 from tests.storage.kafka_broker import KafkaBroker, running_broker
 
 SHOP = """
@@ -42,12 +40,7 @@ def broker(tmp_path: Path) -> Iterator[KafkaBroker]:
 
 
 def make(make_settings: Any, broker: KafkaBroker, **extra: Any) -> Settings:
-    require_service("redis", "127.0.0.1", 6379)
-    client = redis.Redis.from_url(REDIS_URL)  # no earlier run's dedup keys
-    stale = list(client.scan_iter(f"{REDIS_PREFIX}shop/*"))
-    if stale:
-        client.delete(*stale)
-    client.close()
+    forget_dedup_keys("shop")
     url = broker.url(f"spool-{uuid.uuid4().hex[:8]}", 1)
     return make_settings(
         eventlog_url=url + "&session_timeout_ms=2000&heartbeat_interval_ms=200",
@@ -59,25 +52,8 @@ def make(make_settings: Any, broker: KafkaBroker, **extra: Any) -> Settings:
     )
 
 
-def events(n: int, user: str) -> list[dict[str, Any]]:
-    now = datetime.now(UTC).isoformat()
-    return [
-        {
-            "event_id": uuid.uuid4().hex,
-            "event": "cart_add",
-            "timestamp": now,
-            "user_id": user,
-            "properties": {"price": 1.0},
-        }
-        for _ in range(n)
-    ]
-
-
 def spool_events(client: TestClient) -> float:
-    for line in client.get("/metrics").text.splitlines():
-        if line.startswith("dataintel_ingest_spool_events "):
-            return float(line.split()[1])
-    raise AssertionError("no spool metric")
+    return metric(client, "dataintel_ingest_spool_events")
 
 
 def test_events_acknowledged_during_a_broker_outage_are_stored_exactly_once(
@@ -89,7 +65,7 @@ def test_events_acknowledged_during_a_broker_outage_are_stored_exactly_once(
         keys.project("shop")
         apply_yaml(app, SHOP)
         ingest = keys.headers(["ingest"], "shop")
-        before = events(5, "ada")
+        before = cart_adds(5)
         url = "/ingest/shop/web/batch?wait=processed"
         first = client.post(url, json=before, headers=ingest)
         assert first.json()["processed"] is True, first.text
@@ -97,7 +73,7 @@ def test_events_acknowledged_during_a_broker_outage_are_stored_exactly_once(
         broker.pause()
         during: list[dict[str, Any]] = []
         for _ in range(4):
-            batch = events(5, "ada")
+            batch = cart_adds(5)
             started = time.monotonic()
             sent = client.post(url, json=batch, headers=ingest)
             assert sent.status_code == 200, sent.text
@@ -111,7 +87,7 @@ def test_events_acknowledged_during_a_broker_outage_are_stored_exactly_once(
         while spool_events(client) > 0:
             assert time.monotonic() < deadline, "the spool was not forwarded"
             time.sleep(0.2)
-        after = client.post(url, json=events(1, "ada"), headers=ingest)
+        after = client.post(url, json=cart_adds(1), headers=ingest)
         assert after.json()["processed"] is True, after.text
 
         analytics = app.state.dataintel.port(ANALYTICS)
@@ -141,7 +117,7 @@ def test_a_full_spool_refuses_with_503_and_keeps_only_what_it_acknowledged(
         acked: list[str] = []
         refused = None
         for _ in range(20):
-            batch = events(2, "grace")
+            batch = cart_adds(2, "grace")
             sent = client.post("/ingest/shop/web/batch", json=batch, headers=ingest)
             if sent.status_code == 503:
                 refused = sent
@@ -159,7 +135,7 @@ def test_a_full_spool_refuses_with_503_and_keeps_only_what_it_acknowledged(
             assert time.monotonic() < deadline
             time.sleep(0.2)
         done = client.post(
-            "/ingest/shop/web/batch?wait=processed", json=events(1, "grace"), headers=ingest
+            "/ingest/shop/web/batch?wait=processed", json=cart_adds(1, "grace"), headers=ingest
         )
         assert done.json()["processed"] is True
         rows = app.state.dataintel.port(ANALYTICS).sql(

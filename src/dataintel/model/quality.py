@@ -224,8 +224,8 @@ class VolumeRule(_Rule):
     max: Annotated[int, Field(strict=True, ge=0, le=10**15)] | None = None
     baseline: Literal["bounds", "seasonal"] = "bounds"
     baseline_weeks: int = Field(default=3, strict=True, ge=2, le=12)
-    z_threshold: float = Field(default=3.5, gt=0, le=100, allow_inf_nan=False)
-    min_band_ratio: float = Field(default=0.1, ge=0, le=1, allow_inf_nan=False)
+    z_threshold: float = Field(default=3.5, strict=True, gt=0, le=100, allow_inf_nan=False)
+    min_band_ratio: float = Field(default=0.1, strict=True, ge=0, le=1, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _bounds(self) -> VolumeRule:
@@ -279,7 +279,7 @@ class DriftRule(_ColumnRule):
 
     type: Literal["drift"]
     metric: Literal["psi", "js"] = "psi"
-    threshold: float = Field(default=0.25, gt=0, le=100, allow_inf_nan=False)
+    threshold: float = Field(default=0.25, strict=True, gt=0, le=100, allow_inf_nan=False)
     reference_days: int = Field(default=7, strict=True, ge=1, le=365)
     bins: int = Field(default=10, strict=True, ge=2, le=50)
 
