@@ -190,8 +190,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, with_demo: boo
 
 
 def _send_demo_events_when_up(url: str, key: str) -> None:
-    """Once the server answers, ingest the bundled demo events through its API, then run the
-    simulated neighbours (AI engine, intervention engine) on them."""
+    """Once the server answers, ingest the bundled demo events through its API, run the
+    simulated neighbours (AI engine, intervention engine) on them, then the demo project's
+    quality rules (so the dashboard's quality page has results at once)."""
     import threading
     from datetime import UTC, datetime
 
@@ -211,6 +212,8 @@ def _send_demo_events_when_up(url: str, key: str) -> None:
                 f"{done.interventions} interventions, {done.holdouts} holdouts. "
                 f"Dashboard: {url}/dashboard/"
             )
+            run = Api(url, key).call("POST", "/v1/jobs/quality.rules/runs")
+            click.echo(f"Quality rules run on the demo data: GET /v1/jobs/runs/{run['run_id']}")
         except OSError as exc:  # the server went away: nothing to report to
             click.echo(f"Demo data not loaded: {exc}", err=True)
 

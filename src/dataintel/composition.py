@@ -316,17 +316,18 @@ def _jobs(retention: RetentionRunner | None, state: AppState, stores: Stores) ->
     jobs: list[Job] = []
     if retention is not None:
         jobs.append(retention.job())
+    recompute = state.find(RECOMPUTE)  # its lock: the processor's, between two batches
     if stores.analytics is not None:
-        tick = state.settings.batch_features_tick_seconds
-        args = (stores.analytics, stores.online, state.sessions, state.port(CONFIGS), tick)
-        jobs += batch_feature_jobs(*args)
         configs = state.port(CONFIGS)
+        tick = state.settings.batch_features_tick_seconds
+        jobs += batch_feature_jobs(stores.analytics, stores.online, state.sessions, configs, tick)
         snapshot_of = lambda p: configs.get(p).snapshot  # noqa: E731
         server = state.port(SERVER)
-        jobs += monitor_jobs(state.settings, state.sessions, stores.analytics, snapshot_of, server)
+        lock = recompute.lock if recompute is not None else None
+        monitors = (state.settings, state.sessions, stores.analytics, snapshot_of, server)
+        jobs += monitor_jobs(*monitors, between_batches=lock)
         rules_every = state.settings.quality_interval_seconds
-        jobs += quality_jobs(stores.analytics, state.sessions, state.port(CONFIGS), rules_every)
-    recompute = state.find(RECOMPUTE)
+        jobs += quality_jobs(stores.analytics, state.sessions, configs, rules_every)
     if recompute is not None and stores.analytics is not None:
         every = timedelta(seconds=state.settings.reconciliation_interval_seconds)
         jobs += reconciliation_jobs(

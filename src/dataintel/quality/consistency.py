@@ -14,6 +14,7 @@ counts, never entity ids.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections.abc import Callable
 from datetime import datetime
@@ -46,9 +47,15 @@ class ConsistencyMonitor:
         server: FeatureServer,
         snapshot_of: Callable[[str], ConfigSnapshot],
         sample: int = 20,
+        between_batches: asyncio.Lock | None = None,
     ) -> None:
+        """``between_batches``: the processor's lock. Both sides are read while it is held,
+        so they stand at the same log position: the processor writes the analytics store and
+        then the online state of a batch, and a read between the two saw the analytics side
+        ahead (false mismatches while events flow)."""
         self.sessions, self.analytics, self.server = sessions, analytics, server
         self.snapshot_of, self.sample = snapshot_of, sample
+        self.between_batches = between_batches
 
     def recent(self, project_id: str, entity_key: str, events: list[str]) -> list[str]:
         """The ``sample`` entities of ``entity_key`` with the latest events."""
@@ -84,13 +91,17 @@ class ConsistencyMonitor:
         ids = await asyncio.to_thread(self.recent, project_id, key, events)
         if not ids:
             return {"entities": 0, "compared": 0, "mismatches": 0, "features": []}
-        t, vectors = await self.server.entities(project_id, key, ids, [f.name for f in specs])
-        offline = await asyncio.to_thread(
-            compute_offline, self.analytics, project_id, specs, key, ids, t, snapshot
-        )
+        async with self.between_batches or contextlib.nullcontext():
+            names = [f.name for f in specs]
+            t, vectors = await self.server.entities(project_id, key, ids, names)
+            offline = await asyncio.to_thread(
+                compute_offline, self.analytics, project_id, specs, key, ids, t, snapshot
+            )
         compared, mismatched = 0, set()
         mismatches = 0
         for entity, served in zip(ids, vectors, strict=True):
+            if served.get("stale"):  # the online store was away: a kept vector, not a reading
+                continue
             for name, want in offline[entity].items():
                 if served["status"].get(name) == "building" or name not in served["values"]:
                     continue

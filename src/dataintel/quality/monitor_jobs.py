@@ -38,6 +38,7 @@ def monitor_jobs(
     snapshot_of: Callable[[str], ConfigSnapshot],
     server: FeatureServer,
     notifier: AlertNotifier | None = None,
+    between_batches: asyncio.Lock | None = None,
 ) -> list[Job]:
     """The jobs; ``snapshot_of(project_id)``: the project's deployed config (e.g.
     ``lambda p: configs.get(p).snapshot`` with the ``CONFIGS`` cache)."""
@@ -45,7 +46,12 @@ def monitor_jobs(
     detector = AnomalyDetector(sessions, analytics, snapshot_of)
     features = FeatureMonitor(sessions, analytics, snapshot_of)
     consistency = ConsistencyMonitor(
-        sessions, analytics, server, snapshot_of, settings.quality_consistency_sample
+        sessions,
+        analytics,
+        server,
+        snapshot_of,
+        settings.quality_consistency_sample,
+        between_batches,
     )
 
     async def anomalies(run: JobRun) -> JobOutcome:
