@@ -248,3 +248,22 @@ def test_run_bounds_are_validated(app: Any, client: TestClient, keys: Keys) -> N
         assert client.get(path, headers=admin).status_code == 422, path
     assert client.get("/v1/jobs/runs/12345", headers=admin).status_code == 404
     assert repo.slot_key(T0) == "2031-01-06T12:00:00Z"
+
+
+@BOTH
+def test_pruning_counts_the_keep_period_on_the_real_clock(
+    app: Any, client: TestClient, settings: Settings, store: Any
+) -> None:
+    """A tick's ``now`` is the slot clock (tests move it); a run's ``created_at`` is the wall
+    clock: a fresh scheduler ticking far ahead must not prune runs created moments ago."""
+    deploy(app, SHOP)
+    job = Recorder()
+
+    async def scenario() -> None:
+        worker = scheduler(settings, store, job)
+        await worker.tick(T0)
+        await worker.drain()
+        await scheduler(settings, store, job).tick(T0 + timedelta(days=365))
+
+    asyncio.run(scenario())
+    assert [r.slot for r in rows(store) if r.status == "finished"] == [T0]

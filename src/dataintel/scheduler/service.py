@@ -160,7 +160,7 @@ class Scheduler:
             for name, slot in due:
                 repo.ensure_slot(session, name, projects, slot)
             if prune:
-                repo.prune(session, now - self.keep)
+                repo.prune(session, utcnow() - self.keep)  # created_at is the real clock
         for name, slot in due:
             self._ensured[name] = (slot, clock)
         if prune:
