@@ -4,7 +4,9 @@ One topology for the module (tests/faults/cluster_load.py: 2 API replicas, 1 wor
 the Tansu broker, chDB in the worker, datalake analytics on the replicas; Redis and
 PostgreSQL behind TCP proxies) and one load for the module: ingest batches with unique event
 ids, feature reads of the loaded users, analytics overview reads. The tests run in file
-order, one fault each, each outage ``OUTAGE`` seconds (bench/faults.py runs the same phases
+order, one fault each (Redis down, PostgreSQL down, the broker down, Redis slow, the
+connections to Redis and PostgreSQL reset, kill -9 of a replica, of the worker), each
+outage ``OUTAGE`` seconds (bench/faults.py runs the same phases
 with 20 s outages); each asserts what the clients saw during the fault and that every route
 answers 200 again soon after it ends. The last test stops the load and checks the data:
 every acknowledged event id is stored exactly once (read back through GET /v1/export/events)
@@ -212,6 +214,22 @@ def test_redis_slow(cluster: FaultCluster, load: SteadyLoad) -> None:
     # The analytics answer cache and the rate limiter have no timeout of their own: each
     # Redis round trip of the request adds the delay.
     assert_answers(during, {200, 503}, "analytics", SLOW_ANALYTICS_BOUND)
+    recovered(load, end)
+
+
+def test_connections_to_redis_and_postgres_dropped(cluster: FaultCluster, load: SteadyLoad) -> None:
+    """Every open connection to Redis and to PostgreSQL reset twice a second (both stay up):
+    the clients' pools reconnect; requests answer 200 or 503 + Retry-After, never 500/502."""
+    start = time.monotonic()
+    while time.monotonic() - start < OUTAGE:
+        cluster.redis.drop()
+        cluster.postgres.drop()
+        time.sleep(0.5)
+    end = time.monotonic()
+    print("\n" + table("connections dropped", summary(load.between(start, end), end - start)))
+    during = load.between(start, end)
+    for route in ("ingest", "features", "analytics"):
+        assert_answers(during, {200, 503}, route)
     recovered(load, end)
 
 
