@@ -106,6 +106,8 @@ class Process:
     proc: subprocess.Popen[bytes]
     log_path: Path
     port: int | None = None
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] | None = None
 
     def stop(self, timeout: float = 10) -> None:
         if self.proc.poll() is not None:
@@ -137,6 +139,7 @@ class Cluster:
     )
     redis: str = os.environ.get("DATAINTEL_CLUSTER_REDIS", "redis://127.0.0.1:6379/13")
     analytics_url: str | None = os.environ.get("DATAINTEL_CLUSTER_ANALYTICS_URL")
+    extra_env: dict[str, str] = field(default_factory=dict)  # DATAINTEL_* for every process
     processes: list[Process] = field(default_factory=list)
     database: str = ""
     key: str = ""
@@ -234,6 +237,7 @@ class Cluster:
                 "DATAINTEL_AUTO_MIGRATE": "false",
                 "DATAINTEL_TRUSTED_PROXIES": "127.0.0.1",
                 "DATAINTEL_LOG_JSON": "true",
+                **self.extra_env,
             }
         )
         return env
@@ -261,6 +265,15 @@ class Cluster:
             process.proc,
         )
         return f"127.0.0.1:{port}"
+
+    def pause_broker(self) -> None:
+        """The broker goes away for its clients (tests/storage/kafka_broker.py on SIGUSR1:
+        its client-facing listener closes, connections drop; the data stays)."""
+        os.kill(self.process("broker").proc.pid, signal.SIGUSR1)
+
+    def resume_broker(self) -> None:
+        """Back on the same port with the same data (SIGUSR2)."""
+        os.kill(self.process("broker").proc.pid, signal.SIGUSR2)
 
     def _nginx(self) -> None:
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -297,9 +310,42 @@ class Cluster:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stopped as a whole
             )
-        process = Process(name, proc, log_path, port)
+        process = Process(name, proc, log_path, port, argv, env)
         self.processes.append(process)
         return process
+
+    def process(self, name: str) -> Process:
+        return next(p for p in self.processes if p.name == name)
+
+    def kill9(self, name: str) -> None:
+        """SIGKILL one process (``api-1``, ``worker-1``, ...): a crash, no shutdown."""
+        self.process(name).kill9()
+
+    def restart(self, name: str, timeout: float = 90) -> Process:
+        """Start a stopped (or killed) process again with the same command, environment and
+        port (so nginx finds it again); an API replica is waited for until it is ready."""
+        old = self.process(name)
+        old.stop()
+        with (self.workdir / f"{name}.log").open("ab") as out:
+            proc = subprocess.Popen(  # noqa: S603 - our own argv
+                old.argv,
+                cwd=ROOT,
+                env=old.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        new = Process(name, proc, old.log_path, old.port, old.argv, old.env)
+        self.processes[self.processes.index(old)] = new
+        if name.startswith("api-"):
+            wait_until(
+                f"{name} ready",
+                lambda: http_get(f"http://127.0.0.1:{new.port}/health/ready")[0] == 200,
+                timeout,
+                new.proc,
+            )
+        return new
 
     def _run(self, argv: list[str], env: dict[str, str]) -> str:
         done = subprocess.run(  # noqa: S603 - our own argv

@@ -75,5 +75,9 @@ def test_unreachable_limit_storage_is_503_not_500(make_settings: Callable[..., S
     app = create_app(settings)
     headers = Keys(app).headers([Role.ADMIN])
     with TestClient(app, raise_server_exceptions=False) as client:
-        body = assert_problem(client.get("/api/v1/projects", headers=headers), 503)
+        answer = client.get("/api/v1/projects", headers=headers)
+        body = assert_problem(answer, 503)
     assert "rate" in body["detail"]
+    # Which dependency, and when to retry (a load balancer or client backs off, not a 500).
+    assert body["dependency"] == "rate_limit"
+    assert answer.headers["retry-after"] == "1"

@@ -1,6 +1,7 @@
 """A TCP proxy between the service and one dependency, for fault tests: ``down()`` drops
 every connection and refuses new ones (the dependency is gone), ``up()`` serves again on the
-same port, ``delay`` adds latency to every chunk forwarded (a slow dependency)."""
+same port, ``delay`` adds latency to every chunk forwarded (a slow dependency), ``drop()``
+resets the open connections and keeps accepting."""
 
 from __future__ import annotations
 
@@ -43,6 +44,16 @@ class TcpProxy:
             with contextlib.suppress(OSError):
                 listener.shutdown(socket.SHUT_RDWR)
             listener.close()
+        with self._lock:
+            conns, self._conns = self._conns, set()
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+
+    def drop(self) -> None:
+        """Reset every open connection; new ones are accepted (a flaky network, a restart
+        of the dependency that clients must reconnect to)."""
         with self._lock:
             conns, self._conns = self._conns, set()
         for conn in conns:

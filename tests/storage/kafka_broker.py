@@ -390,11 +390,25 @@ def main() -> None:
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
+    # Fault tests (scripts/cluster.py): SIGUSR1 pauses the broker for its clients, SIGUSR2
+    # resumes it; done by the loop below, not inside the handler.
+    wanted: list[str] = []
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGUSR1, lambda *_: wanted.append("pause"))
+    signal.signal(signal.SIGUSR2, lambda *_: wanted.append("resume"))
+    paused = False
     try:
         while broker.process is not None and broker.process.poll() is None:
-            time.sleep(0.5)
+            while wanted:
+                pause = wanted.pop(0) == "pause"
+                if pause and not paused:
+                    broker.pause()
+                elif not pause and paused:
+                    broker.resume()
+                paused = pause
+                print(f"Kafka broker {'paused' if paused else 'resumed'}", flush=True)
+            time.sleep(0.05)
     except KeyboardInterrupt:
         pass
     finally:

@@ -26,6 +26,7 @@ from dataintel.auth.permissions import Permission
 from dataintel.auth.principal import Principal
 from dataintel.errors import Forbidden, NotFound
 from dataintel.storage.metadata import repository
+from dataintel.storage.metadata.outages import METADATA_OUTAGES
 
 FOUND_TTL_SECONDS = 30.0
 MISSING_TTL_SECONDS = 1.0
@@ -45,7 +46,12 @@ class ProjectDirectory:
             ttl = FOUND_TTL_SECONDS if hit[1] else MISSING_TTL_SECONDS
             if now - hit[0] < ttl:
                 return hit[1]
-        found = await asyncio.to_thread(self._load, project_id)
+        try:
+            found = await asyncio.to_thread(self._load, project_id)
+        except METADATA_OUTAGES:
+            if hit is None:
+                raise
+            return hit[1]  # the store is away: its last answer (ADR 0017)
         self._seen[project_id] = (now, found)
         return found
 

@@ -112,7 +112,11 @@ class RateLimiter:
                     stats = self.limiter.get_window_stats(item, identity)
                     raise self._refused(item, stats.reset_time - time.time())
         except StorageError as exc:
-            raise Unavailable("the rate-limit storage is unavailable; retry shortly") from exc
+            unavailable = Unavailable(
+                "the rate-limit storage is unavailable; retry shortly", dependency="rate_limit"
+            )
+            unavailable.headers["Retry-After"] = "1"
+            raise unavailable from exc
 
     def _refused(self, item: RateLimitItem, wait: float) -> RateLimited:
         retry = max(1, math.ceil(wait))

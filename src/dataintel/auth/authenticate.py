@@ -15,6 +15,7 @@ from dataintel.auth.principal import Principal
 from dataintel.auth.tokens import KEY_PREFIX, secret_matches, split_key
 from dataintel.errors import Unauthorized
 from dataintel.settings import Settings
+from dataintel.storage.metadata.outages import METADATA_OUTAGES
 from dataintel.storage.metadata.types import utcnow
 
 
@@ -52,7 +53,18 @@ async def api_key_principal_async(presented: str, sessions: sessionmaker[Session
         cached = KEY_CACHE.get(presented)  # another request may have just looked it up
         if cached is not None:
             return cached
-        return await run_in_threadpool(_lookup, presented, sessions)
+        try:
+            return await run_in_threadpool(_lookup, presented, sessions)
+        except Unauthorized:
+            KEY_CACHE.forget(presented)
+            raise
+        except METADATA_OUTAGES:
+            # The metadata store is away: a key this process verified before still works
+            # (serving continues through a metadata outage, ADR 0017); any other, the 503.
+            stale = KEY_CACHE.get_stale(presented)
+            if stale is None:
+                raise
+            return stale
 
 
 def _lookup(presented: str, sessions: sessionmaker[Session]) -> Principal:

@@ -5,6 +5,11 @@ database round trip and hold a pooled connection across the request. A verified 
 remembered for TTL_SECONDS under the SHA-256 of the presented key (never the key itself).
 Revoking a key in this process evicts it once the revocation commits; other replicas stop
 accepting it within TTL_SECONDS. Expiry is re-checked on every use.
+
+While the metadata store is away (ADR 0017: serving continues), a key verified within
+STALE_SECONDS is still accepted (``get_stale``): nothing can be revoked meanwhile, since a
+revocation needs that store. A key revoked on another replica less than TTL_SECONDS before
+the outage began stays accepted here until the store is back (or STALE_SECONDS pass).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from dataintel.auth.principal import Principal
 from dataintel.storage.metadata.types import utcnow
 
 TTL_SECONDS = 5.0
+STALE_SECONDS = 3600.0
 MAX_ENTRIES = 10_000
 
 
@@ -40,11 +46,24 @@ class KeyCache:
         if hit is None:
             return None
         cached_at, principal, expires_at = hit
-        if time.monotonic() - cached_at > self.ttl_s or (
-            expires_at is not None and expires_at <= utcnow()
-        ):
+        if expires_at is not None and expires_at <= utcnow():
             with self._lock:
                 self._entries.pop(digest, None)
+            return None
+        # Older than the TTL: looked up again, but kept for get_stale (replaced by the lookup).
+        return principal if time.monotonic() - cached_at <= self.ttl_s else None
+
+    def get_stale(self, presented: str, max_age_s: float = STALE_SECONDS) -> Principal | None:
+        """The key's last verification, however old up to ``max_age_s``: only when the
+        metadata store cannot be asked (an outage), never instead of a lookup."""
+        with self._lock:
+            hit = self._entries.get(self._digest(presented))
+        if hit is None:
+            return None
+        cached_at, principal, expires_at = hit
+        if time.monotonic() - cached_at > max_age_s:
+            return None
+        if expires_at is not None and expires_at <= utcnow():
             return None
         return principal
 
@@ -65,6 +84,11 @@ class KeyCache:
                     self._flights.clear()
                 lock = self._flights[digest] = asyncio.Lock()
             return lock
+
+    def forget(self, presented: str) -> None:
+        """The store refused this key (revoked, expired, unknown): no stale use of it."""
+        with self._lock:
+            self._entries.pop(self._digest(presented), None)
 
     def evict_key(self, key_id: str) -> None:
         with self._lock:

@@ -3,6 +3,7 @@
 One service method, ``ActiveConfigCache.get``, with a per-process cache. A deploy or rollback
 in this process invalidates it at once; other replicas pick the change up within
 ``config_cache_ttl_seconds`` (they also re-check the project's active version cheaply).
+While the metadata store is away, the last config read is used (ADR 0017).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dataintel.api.ports import Port
 from dataintel.config.deployments.snapshot_repository import active_snapshot
 from dataintel.model.snapshot import ConfigSnapshot
+from dataintel.storage.metadata.outages import METADATA_OUTAGES
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +49,12 @@ class ActiveConfigCache:
             hit = self._entries.get(project_id)
         if hit is not None and now - hit[0] < self._ttl:
             return hit[1]
-        config = self._load(project_id)
+        try:
+            config = self._load(project_id)
+        except METADATA_OUTAGES:
+            if hit is None:
+                raise
+            return hit[1]  # the store is away: the last deployed config read (ADR 0017)
         with self._lock:
             self._entries[project_id] = (now, config)
         return config
