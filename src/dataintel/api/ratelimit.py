@@ -20,11 +20,12 @@ from limits.errors import StorageError
 from limits.storage import storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 
-from dataintel.errors import RateLimited, Unavailable
+from dataintel.errors import RateLimited
 
 # A rate-limit check must never hang a request: bound Redis connects and replies.
 _REDIS_OPTIONS: dict[str, Any] = {"socket_connect_timeout": 2.0, "socket_timeout": 2.0}
 SWEEP_EVERY = 4096  # new identities between two sweeps of idle counters
+FALLBACK_S = 5.0  # after the shared storage failed, count in process this long, then retry
 
 
 class LocalWindows:
@@ -95,28 +96,42 @@ class RateLimiter:
         options = _REDIS_OPTIONS if storage_url.startswith(("redis", "rediss")) else {}
         self.storage = storage_from_string(storage_url, wrap_exceptions=True, **options)
         self.limiter = SlidingWindowCounterRateLimiter(self.storage)
+        # While the shared storage is away: the same limits per process (ADR 0017).
+        self.fallback = [LocalWindows(i.amount, i.get_expiry()) for i in self.items]
+        self.shared_down_until = 0.0
 
     def hit(self, identity: str) -> None:
-        """Count one request of ``identity``; raise RateLimited (429) when over a limit and
-        Unavailable (503) when the counter storage does not answer (fail closed, like
-        readiness, rather than silently unlimited)."""
+        """Count one request of ``identity``; raise RateLimited (429) when over a limit.
+
+        When the shared counter storage (Redis) does not answer, the limits are counted in
+        this process instead for ``FALLBACK_S`` before Redis is tried again: each replica
+        then enforces the whole limit on its own (at most replicas times the limit in all) — the
+        service stays up through a Redis outage rather than refusing every request."""
         if self.local is not None:
-            for item, windows in zip(self.items, self.local, strict=True):
-                wait = windows.hit(identity)
-                if wait is not None:
-                    raise self._refused(item, wait)
+            self._hit_local(self.local, identity)
+            return
+        if time.monotonic() < self.shared_down_until:
+            self._hit_local(self.fallback, identity)
             return
         try:
             for item in self.items:
                 if not self.limiter.hit(item, identity):
                     stats = self.limiter.get_window_stats(item, identity)
                     raise self._refused(item, stats.reset_time - time.time())
-        except StorageError as exc:
-            unavailable = Unavailable(
-                "the rate-limit storage is unavailable; retry shortly", dependency="rate_limit"
-            )
-            unavailable.headers["Retry-After"] = "1"
-            raise unavailable from exc
+        except StorageError:
+            self.shared_down_until = time.monotonic() + FALLBACK_S
+            self._hit_local(self.fallback, identity)
+
+    def _hit_local(self, windows: list[LocalWindows], identity: str) -> None:
+        for item, counters in zip(self.items, windows, strict=True):
+            wait = counters.hit(identity)
+            if wait is not None:
+                raise self._refused(item, wait)
+
+    @property
+    def degraded(self) -> bool:
+        """Counting in this process because the shared storage is away."""
+        return time.monotonic() < self.shared_down_until
 
     def _refused(self, item: RateLimitItem, wait: float) -> RateLimited:
         retry = max(1, math.ceil(wait))
