@@ -266,4 +266,5 @@ def test_pruning_counts_the_keep_period_on_the_real_clock(
         await scheduler(settings, store, job).tick(T0 + timedelta(days=365))
 
     asyncio.run(scenario())
-    assert [r.slot for r in rows(store) if r.status == "finished"] == [T0]
+    # T0's run survives (the later scheduler may also have run its own slot meanwhile)
+    assert T0 in [r.slot for r in rows(store) if r.status == "finished"]
