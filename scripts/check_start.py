@@ -4,9 +4,10 @@
 Clones the commit checked out here into a temporary directory (so no virtualenv, data or
 ../shared beside it), runs `make start PORT=<free port>` there (a fresh .venv from
 requirements.lock only), waits for the API key it prints and for the demo events, then checks
-with that key that /health/ready answers 200, that a demo user who added to a cart has
-non-empty feature values with a non-zero number, and (after the simulated neighbours) that
-/dashboard/ is served and its overview shows events, carts, revenue and interventions.
+with that key that /health/ready and /health/dependencies answer 200, that a demo user who
+added to a cart has non-empty feature values with a non-zero number, and (after the simulated
+neighbours) that /dashboard/ is served and its overview shows events, carts, revenue and
+interventions.
 Stops the whole process group at the end.
 Exit status 0 when every step passed, 1 with a message naming the failed step otherwise.
 
@@ -178,6 +179,8 @@ def has_number(values: dict[str, Any]) -> bool:
 def check(base: str, key: str) -> None:
     get_ok(f"{base}/health/ready", key)
     log("/health/ready: 200")
+    get_ok(f"{base}/health/dependencies", key)  # and every backend answers
+    log("/health/dependencies: 200")
     user = demo_user(base, key)
     body = json.loads(get_ok(f"{base}/features/{PROJECT}/users/{user}", key))
     values = body.get("values") if isinstance(body, dict) else None

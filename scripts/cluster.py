@@ -187,7 +187,9 @@ class Cluster:
         for replica in self.apis():
             wait_until(
                 f"{replica.name} ready",
-                lambda r=replica: http_get(f"http://127.0.0.1:{r.port}/health/ready")[0] == 200,
+                lambda r=replica: (
+                    http_get(f"http://127.0.0.1:{r.port}/health/dependencies")[0] == 200
+                ),
                 90,
                 replica.proc,
             )
@@ -291,7 +293,7 @@ class Cluster:
         self.url = f"http://127.0.0.1:{self.port}"
         wait_until(
             "nginx",
-            lambda: http_get(f"{self.url}/health/ready")[0] == 200,
+            lambda: http_get(f"{self.url}/health/dependencies")[0] == 200,
             20,
             process.proc,
         )
@@ -341,7 +343,7 @@ class Cluster:
         if name.startswith("api-"):
             wait_until(
                 f"{name} ready",
-                lambda: http_get(f"http://127.0.0.1:{new.port}/health/ready")[0] == 200,
+                lambda: http_get(f"http://127.0.0.1:{new.port}/health/dependencies")[0] == 200,
                 timeout,
                 new.proc,
             )

@@ -2,7 +2,8 @@
 (credentials and deployed config are cached); ingest accepts while its copy of the GDPR
 suppression list is fresh (``gdpr_suppression_refresh_seconds``) and then refuses with 503 +
 Retry-After — it fails closed rather than risk storing a forgotten user's events; routes that
-need the metadata store answer 503 naming it, fast, and /health/ready names it. When it is
+need the metadata store answer 503 naming it, fast, and /health/ready stays 200 (degraded),
+naming it, while /health/dependencies answers 503. When it is
 back, every event acknowledged meanwhile is applied, once."""
 
 from __future__ import annotations
@@ -63,9 +64,11 @@ def test_ingest_and_serving_ride_out_a_metadata_outage(
                 assert time.monotonic() - started < 2.0
                 time.sleep(0.3)
             assert refused, "ingest must refuse once its suppression list is stale"
-            ready = client.get("/health/ready")
-            assert ready.status_code == 503
+            ready = client.get("/health/ready")  # degraded is ready: it still serves
+            assert ready.status_code == 200
+            assert ready.json()["status"] == "degraded"
             assert "metadata" in ready.json()["failures"]
+            assert client.get("/health/dependencies").status_code == 503
 
             proxy.up()
             time.sleep(1.1)  # the breaker's reset time
@@ -73,4 +76,4 @@ def test_ingest_and_serving_ride_out_a_metadata_outage(
             assert done.json()["processed"] is True, done.text
             served = client.get(features, headers=service).json()["values"]["carts_1h"]
             assert served == 1 + acked + 1  # each acknowledged event applied once
-            assert client.get("/health/ready").status_code == 200
+            assert client.get("/health/dependencies").status_code == 200

@@ -1,4 +1,4 @@
-"""Liveness, readiness (every configured backend) and Prometheus metrics."""
+"""Liveness, readiness (degraded is ready), the dependency check and Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -26,9 +26,18 @@ class Liveness(BaseModel):
 BreakerState = Literal["closed", "half-opened", "opened"]
 
 
+Check = Literal["ok", "failing"]
+
+
 class Readiness(BaseModel):
-    status: Literal["ready"] = "ready"
-    checks: dict[str, Literal["ok"]]
+    status: Literal["ready", "degraded"] = Field(
+        description="`degraded`: a dependency is away; this process still serves what it can "
+        "(stale vectors, spooled ingest, cached analytics, 503 + Retry-After for the rest)."
+    )
+    checks: dict[str, Check]
+    failures: dict[str, str] = Field(
+        default_factory=dict, description="Each failing dependency and what its check raised."
+    )
     breakers: dict[str, BreakerState] = Field(
         description="Each backend's circuit breaker: `opened` means calls to it fail at once "
         "(503 + Retry-After) until it is tried again."
@@ -36,6 +45,9 @@ class Readiness(BaseModel):
 
 
 _LIVE = b'{"status":"ok"}'
+# Checks run side by side, each cut off after this: a probe answers within about a second
+# (Kubernetes' default probe timeout is 1 s; deploy/kubernetes allows 4).
+CHECK_TIMEOUT = 1.0
 
 
 @router.get("/health/live", summary="The process is up", response_model=Liveness)
@@ -46,13 +58,44 @@ async def live() -> Response:
 
 @router.get(
     "/health/ready",
-    summary="Every configured backend answers",
-    responses={503: {"description": "A backend does not answer; the problem names it."}},
+    summary="This process can take traffic (degraded is ready)",
+    description="200 once the process has started, `status: degraded` with the failing "
+    "dependencies named while one is away: every plane then degrades on its own (ADR 0018), "
+    "so a shared outage must not take every replica out of the load balancer. Use "
+    "`/health/dependencies` to require every dependency.",
     response_model=Readiness,
 )
-async def ready(request: Request) -> Response | Readiness:
+async def ready(request: Request) -> Readiness:
+    return await _probe(request)
+
+
+@router.get(
+    "/health/dependencies",
+    summary="Every configured dependency answers",
+    description="For deploy gates and people: 503 problem+json naming each dependency that "
+    "does not answer (metadata, rate_limit, eventlog, analytics).",
+    responses={503: {"description": "A dependency does not answer; the problem names it."}},
+    response_model=Readiness,
+)
+async def dependencies(request: Request) -> Response | Readiness:
+    found = await _probe(request)
+    if not found.failures:
+        return found
+    names = ", ".join(sorted(found.failures))
+    return problem(
+        503,
+        "Dependency down",
+        f"dependency not answering: {names}",
+        "dependency-down",
+        request,
+        failures=found.failures,
+        breakers=found.breakers,
+    )
+
+
+async def _probe(request: Request) -> Readiness:
     state = app_state(request)
-    checks: dict[str, Literal["ok"]] = {}
+    checks: dict[str, Check] = {}
     failures: dict[str, str] = {}
     backends: dict[str, Callable[[], Awaitable[object]]] = {
         "metadata": lambda: asyncio.to_thread(ping, state.engine)
@@ -66,24 +109,22 @@ async def ready(request: Request) -> Response | Readiness:
         backends["eventlog"] = eventlog.ping
     if (analytics := state.find(ANALYTICS)) is not None:
         backends["analytics"] = partial(asyncio.to_thread, analytics.ping)
-    for name, check in backends.items():
-        try:
-            await asyncio.wait_for(check(), timeout=3.0)
+    outcomes = await asyncio.gather(
+        *(asyncio.wait_for(check(), timeout=CHECK_TIMEOUT) for check in backends.values()),
+        return_exceptions=True,
+    )
+    for name, outcome in zip(backends, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            checks[name] = "failing"
+            failures[name] = f"{type(outcome).__name__}: {outcome}"[:300]
+        else:
             checks[name] = "ok"
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
-            failures[name] = f"{type(exc).__name__}: {exc}"[:300]
-    if failures:
-        names = ", ".join(sorted(failures))
-        return problem(
-            503,
-            "Not ready",
-            f"backend not ready: {names}",
-            "not-ready",
-            request,
-            failures=failures,
-            breakers=state.breakers.states(),
-        )
-    return Readiness(checks=checks, breakers=state.breakers.states())
+    return Readiness(
+        status="degraded" if failures else "ready",
+        checks=checks,
+        failures=failures,
+        breakers=state.breakers.states(),
+    )
 
 
 def _fail() -> None:
