@@ -8,8 +8,9 @@ the events with ``event_time`` in ``[floor((t - W) / g) * g, t]`` (g = g(W), DES
 that were received by ``t``. Runs are ``schedule`` apart; a value older than ``ttl`` is
 served as ``stale``.
 
-``check_expression`` is the one gate of the SQL form: a single expression with at least one
-aggregate, built only from the node types listed in ``_ALLOWED`` (arithmetic, comparisons,
+``parse_expression`` is the one gate of the SQL form (model/sql_allowlist.py): a single
+expression with at least one aggregate, built only from the node types listed in ``_ALLOWED``
+(arithmetic, comparisons,
 CASE, a few scalar functions, COUNT / SUM / AVG / MIN / MAX / COUNT_IF / COUNT DISTINCT);
 no subquery, table, star outside ``count(*)``, window, parameter or other function can
 appear, so the expression can only read the rows the engine hands it (the project's events
@@ -21,12 +22,12 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-import sqlglot
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlglot import exp
 
 from dataintel.model.aggregations import Aggregation
 from dataintel.model.fields import FIELD_NAME
+from dataintel.model.sql_allowlist import SCALAR, SqlRefused, describe, parse_single
 from dataintel.model.windows import LIFETIME, parse_window
 
 EXPRESSION_MAX = 2000
@@ -112,42 +113,12 @@ _AGGREGATES: tuple[type[exp.Expr], ...] = (
 )
 _ALLOWED: tuple[type[exp.Expr], ...] = (
     *_AGGREGATES,
-    exp.Column,
-    exp.Identifier,
-    exp.Literal,
-    exp.Boolean,
-    exp.Null,
-    exp.Paren,
-    exp.Neg,
-    exp.Add,
-    exp.Sub,
-    exp.Mul,
-    exp.Div,
-    exp.Mod,
-    exp.EQ,
-    exp.NEQ,
-    exp.GT,
-    exp.GTE,
-    exp.LT,
-    exp.LTE,
-    exp.And,
-    exp.Or,
-    exp.Not,
-    exp.Is,
-    exp.In,
-    exp.Case,
-    exp.If,
+    *SCALAR,
     exp.Nullif,
-    exp.Coalesce,
-    exp.Abs,
-    exp.Round,
     exp.Greatest,
     exp.Least,
     exp.Distinct,
     exp.Star,
-    exp.DataType,
-    exp.Cast,
-    exp.TryCast,
 )
 _NUMERIC_TYPES = frozenset({exp.DType.DOUBLE, exp.DType.BIGINT, exp.DType.INT})
 
@@ -155,10 +126,9 @@ _NUMERIC_TYPES = frozenset({exp.DType.DOUBLE, exp.DType.BIGINT, exp.DType.INT})
 def parse_expression(text: str) -> exp.Expr:
     """The checked expression tree (``ExpressionRefused`` otherwise)."""
     try:
-        statements = sqlglot.parse(f"SELECT {text}", read="duckdb")
-    except sqlglot.errors.SqlglotError as exc:
-        raise ExpressionRefused(f"does not parse: {_first_line(exc)}") from exc
-    tree = statements[0] if len(statements) == 1 else None
+        tree = parse_single(f"SELECT {text}")
+    except SqlRefused as exc:
+        raise ExpressionRefused(str(exc)) from exc
     if (
         not isinstance(tree, exp.Select)
         or len(tree.expressions) != 1
@@ -168,10 +138,6 @@ def parse_expression(text: str) -> exp.Expr:
     expression: exp.Expr = tree.expressions[0]
     _check(expression)
     return expression
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
 
 
 def _check(tree: exp.Expr) -> None:
@@ -184,7 +150,7 @@ def _check(tree: exp.Expr) -> None:
                 raise ExpressionRefused(f"cannot cast to {node.sql('duckdb')}")
             continue
         if not isinstance(node, _ALLOWED):
-            raise ExpressionRefused(f"{_describe(node)} is not allowed in a batch expression")
+            raise ExpressionRefused(f"{describe(node)} is not allowed in a batch expression")
         if isinstance(node, exp.Star) and not isinstance(node.parent, exp.Count):
             raise ExpressionRefused("* is only allowed as count(*)")
         if isinstance(node, exp.Column):
@@ -212,22 +178,6 @@ def _parents(node: exp.Expr) -> list[exp.Expr]:
         out.append(parent)
         parent = parent.parent
     return out
-
-
-def _describe(node: exp.Expr) -> str:
-    if isinstance(node, exp.Anonymous):
-        return f"function {node.name}()"
-    if isinstance(node, exp.Func):
-        return f"function {node.sql_name()}()"
-    if isinstance(node, exp.Subquery | exp.Select | exp.Query):
-        return "a subquery"
-    if isinstance(node, exp.Table):
-        return "a table"
-    if isinstance(node, exp.Window):
-        return "a window function"
-    if isinstance(node, exp.Placeholder | exp.Parameter):
-        return "a parameter"
-    return f"'{node.sql('duckdb')[:60]}' ({type(node).__name__})"
 
 
 def _field_name(name: str) -> bool:

@@ -1,64 +1,42 @@
 """The custom SQL predicate of a quality rule: one boolean expression over one event.
 
-The text is parsed with sqlglot (DuckDB dialect) and checked against a whitelist of syntax
-nodes before anything runs: comparisons, boolean logic, arithmetic, literals, ``CASE``,
-``IN (<literals>)``, ``BETWEEN``, ``LIKE``, ``IS [NOT] NULL``, casts and a few pure scalar
-functions. Columns are the event's envelope columns and ``properties.<name>[.<name>]``.
-Everything else is refused, so there is no subquery, no table reference, no function that
-reads files or settings, and no second statement: the predicate can only read the row it is
-given. The rule runner then compiles it into ``WHERE project_id = $1 AND (<predicate>)``
-(quality/rules_sql.py), so it never sees another project's events.
+The text is parsed with sqlglot (DuckDB dialect) and checked against an allow-list of
+syntax nodes (model/sql_allowlist.py) before anything runs: comparisons, boolean logic,
+arithmetic, literals, ``CASE``, ``IN (<literals>)``, ``BETWEEN``, ``LIKE``,
+``IS [NOT] NULL``, casts and a few pure scalar functions. Columns are the event's envelope
+columns and ``properties.<name>[.<name>]``. Everything else is refused, so there is no
+subquery, no table reference, no function that reads files or settings, and no second
+statement: the predicate can only read the row it is given. The rule runner then compiles
+it into ``WHERE project_id = $1 AND (<predicate>)`` (quality/rules_sql.py), so it never
+sees another project's events.
 """
 
 from __future__ import annotations
 
-import sqlglot
 from sqlglot import exp
+
+from dataintel.model.sql_allowlist import (
+    SCALAR,
+    SqlRefused,
+    describe,
+    first_refused,
+    parse_single,
+)
 
 MAX_NODES = 300
 PREDICATE_COLUMNS = frozenset(
     {"event_id", "event", "user_id", "cart_id", "session_id", "pipeline_id", "ts", "received_at"}
 )
 _ALLOWED: tuple[type[exp.Expr], ...] = (
-    exp.And,
-    exp.Or,
-    exp.Not,
-    exp.Paren,
-    exp.EQ,
-    exp.NEQ,
-    exp.GT,
-    exp.GTE,
-    exp.LT,
-    exp.LTE,
+    *SCALAR,
     exp.NullSafeEQ,
     exp.NullSafeNEQ,
-    exp.Is,
-    exp.Null,
-    exp.Boolean,
-    exp.Literal,
-    exp.Column,
-    exp.Identifier,
     exp.Between,
-    exp.In,
     exp.Like,
     exp.ILike,
-    exp.Add,
-    exp.Sub,
-    exp.Mul,
-    exp.Div,
-    exp.Mod,
-    exp.Neg,
-    exp.Case,
-    exp.If,
-    exp.Coalesce,
     exp.Lower,
     exp.Upper,
     exp.Length,
-    exp.Abs,
-    exp.Round,
-    exp.Cast,
-    exp.TryCast,
-    exp.DataType,
     exp.RegexpLike,
     exp.DPipe,
 )
@@ -89,12 +67,9 @@ def check_predicate(text: str) -> exp.Expr:
     """The parsed predicate; ValueError (naming what is refused) when it is not one boolean
     expression over an event's columns."""
     try:
-        statements = sqlglot.parse(text, read="duckdb")
-    except sqlglot.errors.SqlglotError as exc:
-        raise ValueError(f"the predicate does not parse: {str(exc)[:200]}") from exc
-    if len(statements) != 1 or statements[0] is None:
-        raise ValueError("the predicate must be one expression, not several statements")
-    tree = statements[0]
+        tree = parse_single(text)
+    except SqlRefused as exc:
+        raise ValueError(f"the predicate {exc}") from exc
     if isinstance(tree, exp.Query | exp.Command) or not isinstance(tree, exp.Condition):
         raise ValueError("the predicate must be a boolean expression, not a statement")
     top = tree.unnest() if isinstance(tree, exp.Paren) else tree
@@ -106,13 +81,12 @@ def check_predicate(text: str) -> exp.Expr:
     nodes = list(tree.walk())
     if len(nodes) > MAX_NODES:
         raise ValueError(f"the predicate is too long (more than {MAX_NODES} syntax nodes)")
+    if (refused := first_refused(nodes, _ALLOWED)) is not None:
+        raise ValueError(
+            f"{describe(refused)} is not allowed in a predicate (no subqueries, tables, "
+            "or functions beyond the documented ones)"
+        )
     for node in nodes:
-        if not isinstance(node, _ALLOWED):
-            name = node.sql_name() if isinstance(node, exp.Func) else type(node).__name__
-            raise ValueError(
-                f"{name} is not allowed in a predicate (no subqueries, tables, "
-                "or functions beyond the documented ones)"
-            )
         if isinstance(node, exp.In) and (node.args.get("query") or node.args.get("unnest")):
             raise ValueError("IN takes a list of literals, not a subquery")
         if isinstance(node, exp.Column):
