@@ -16,6 +16,8 @@ from __future__ import annotations
 from sqlglot import exp
 
 from dataintel.model.sql_allowlist import (
+    COMPARISONS,
+    LOGIC,
     SCALAR,
     SqlRefused,
     describe,
@@ -42,15 +44,8 @@ _ALLOWED: tuple[type[exp.Expr], ...] = (
 )
 
 _BOOLEAN: tuple[type[exp.Expr], ...] = (
-    exp.And,
-    exp.Or,
-    exp.Not,
-    exp.EQ,
-    exp.NEQ,
-    exp.GT,
-    exp.GTE,
-    exp.LT,
-    exp.LTE,
+    *LOGIC,
+    *COMPARISONS,
     exp.NullSafeEQ,
     exp.NullSafeNEQ,
     exp.Is,

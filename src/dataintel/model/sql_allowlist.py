@@ -11,7 +11,11 @@ from collections.abc import Iterable
 import sqlglot
 from sqlglot import exp
 
+LOGIC: tuple[type[exp.Expr], ...] = (exp.And, exp.Or, exp.Not)
+COMPARISONS: tuple[type[exp.Expr], ...] = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
 SCALAR: tuple[type[exp.Expr], ...] = (
+    *LOGIC,
+    *COMPARISONS,
     exp.Column,
     exp.Identifier,
     exp.Literal,
@@ -24,15 +28,6 @@ SCALAR: tuple[type[exp.Expr], ...] = (
     exp.Mul,
     exp.Div,
     exp.Mod,
-    exp.EQ,
-    exp.NEQ,
-    exp.GT,
-    exp.GTE,
-    exp.LT,
-    exp.LTE,
-    exp.And,
-    exp.Or,
-    exp.Not,
     exp.Is,
     exp.In,
     exp.Case,
