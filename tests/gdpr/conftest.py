@@ -26,8 +26,8 @@ from tests.ingest.test_real_data import _file
 
 REES46 = "rees46-multicategory/2019-Oct_head_20191001T0000-0250Z.csv.gz"
 EVENTS = 4000  # the first rows of the slice
-SHOP = """
-project: {id: shop, name: Shop}
+# The REES46 shop's pipeline and its user and cart features (tests/reconciliation reuses them).
+REES46_SHOP = """
 pipelines:
   - id: web
     name: Web
@@ -43,9 +43,14 @@ features:
   - {name: views, pipeline_id: web, source_event: view, aggregation: COUNT, windows: [lifetime]}
   - {name: cart_value, pipeline_id: web, source_event: cart, entity_key: cart_id,
      aggregation: SUM, field: price, windows: [lifetime]}
-  - {name: product_views, pipeline_id: web, source_event: view, entity_key: product_id,
+"""
+SHOP = (
+    "project: {id: shop, name: Shop}"
+    + REES46_SHOP
+    + """  - {name: product_views, pipeline_id: web, source_event: view, entity_key: product_id,
      aggregation: COUNT, windows: [lifetime]}
 """
+)
 
 
 def rees46_events(limit: int = EVENTS) -> list[dict[str, Any]]:

@@ -19,29 +19,14 @@ from dataintel.reconciliation.jobs import DAILY, reconciliation_jobs
 from dataintel.storage.analytics.port import AnalyticsStore
 from dataintel.storage.metadata.types import utcnow
 from tests.conftest import Keys, apply_yaml
-from tests.gdpr.conftest import rees46_events
+from tests.gdpr.conftest import REES46_SHOP, rees46_events
 
 EVENTS = 1500
 SHOP = """
 project: {id: shop, name: Shop}
 templates: [platform]
-analytics: {revenue_field: price, cart_events: [cart, cart_add]}
-pipelines:
-  - id: web
-    name: Web
-    events:
-      - name: view
-        fields: &fields
-          - {name: product_id, type: string, required: true}
-          - {name: price, type: number, required: true}
-          - {name: brand, type: string}
-      - {name: cart, fields: *fields}
-      - {name: purchase, fields: *fields}
-features:
-  - {name: views, pipeline_id: web, source_event: view, aggregation: COUNT, windows: [lifetime]}
-  - {name: cart_value, pipeline_id: web, source_event: cart, entity_key: cart_id,
-     aggregation: SUM, field: price, windows: [lifetime]}
-"""
+analytics: {revenue_field: price, cart_events: [cart, cart_add]}"""
+SHOP += REES46_SHOP
 OTHER = """
 project: {id: other, name: Other}
 pipelines:
