@@ -165,7 +165,8 @@ class Settings(BaseSettings):
         gt=0,
         le=60,
         description="A feature read that takes longer than this (a slow online store) is "
-        "answered like an outage: the entity's recent vector marked stale, or 503.",
+        "answered like an outage: the entity's recent vector marked stale, or 503. Applies to "
+        "Redis; the embedded store reads in the event loop, where a timeout cannot cut in.",
     )
     serving_stale_vectors: int = Field(
         default=50_000,

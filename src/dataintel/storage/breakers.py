@@ -16,10 +16,10 @@ import functools
 import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from purgatory import SyncCircuitBreakerFactory
-from purgatory.domain.model import OpenedState
+from purgatory.domain.model import ClosedState, OpenedState
 
 from dataintel.storage.errors import StorageError
 
@@ -111,12 +111,22 @@ class Breakers:
             raise BackendUnavailable(dependency, max(1, round(left))) from None
         try:
             yield
-        except BaseException as exc:
-            breaker.__exit__(type(exc), exc, exc.__traceback__)
-            if isinstance(exc, self._outages):
-                raise BackendFailed(dependency, exc) from exc
-            raise
+        except BaseException as exc:  # noqa: BLE001 - counted, then raised again
+            self.failed(dependency, exc)
         breaker.__exit__(None, None, None)
+
+    def quiet(self, dependency: str) -> bool:
+        """Closed with no failure counted: entering and a success change nothing, so a call
+        may skip the breaker's bookkeeping (the hot path) and report only a failure."""
+        state = self._breakers[dependency].context._state  # a read-only peek
+        return type(state) is ClosedState and state.failure_count == 0
+
+    def failed(self, dependency: str, exc: BaseException) -> NoReturn:
+        """Count ``exc`` (after the call was entered) and raise what the caller sees."""
+        self._breakers[dependency].__exit__(type(exc), exc, exc.__traceback__)
+        if isinstance(exc, self._outages):
+            raise BackendFailed(dependency, exc) from exc
+        raise exc
 
     def guarded(self, port: T, dependency: str) -> T:
         """``port`` with every public method call guarded by the dependency's breaker."""
@@ -161,16 +171,14 @@ class _GuardedProxy:
         object.__setattr__(self, "_port", port)
         object.__setattr__(self, "_breakers", breakers)
         object.__setattr__(self, "_dependency", dependency)
-        object.__setattr__(self, "_wrapped", {})
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._port, name)
         if name.startswith("_") or name in UNGUARDED or not callable(value):
             return value
-        cache: dict[str, Any] = self._wrapped
-        found = cache.get(name)
-        if found is None:
-            found = cache[name] = _guard(value, self._breakers, self._dependency)
+        found = _guard(value, self._breakers, self._dependency)
+        # Kept on the proxy itself: later lookups find it without calling __getattr__.
+        object.__setattr__(self, name, found)
         return found
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -181,10 +189,16 @@ class _GuardedProxy:
 
 
 def _guard(method: Any, breakers: Breakers, dependency: str) -> Any:
+    quiet, failed = breakers.quiet, breakers.failed
     if inspect.iscoroutinefunction(method):
 
         @functools.wraps(method)
         async def run_async(*args: Any, **kwargs: Any) -> Any:
+            if quiet(dependency):
+                try:
+                    return await method(*args, **kwargs)
+                except BaseException as exc:  # noqa: BLE001 - counted, then raised again
+                    failed(dependency, exc)
             with breakers.guard(dependency):
                 return await method(*args, **kwargs)
 
@@ -192,6 +206,11 @@ def _guard(method: Any, breakers: Breakers, dependency: str) -> Any:
 
     @functools.wraps(method)
     def run(*args: Any, **kwargs: Any) -> Any:
+        if quiet(dependency):
+            try:
+                return method(*args, **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - counted, then raised again
+                failed(dependency, exc)
         with breakers.guard(dependency):
             return method(*args, **kwargs)
 

@@ -126,6 +126,9 @@ class BatchValue:
 
 class OnlineStore(ABC):
     kind: str  # "embedded" | "redis"
+    # Does ``aread`` wait on I/O (so a slow store can be cut off by a timeout)? False for a
+    # store read in the event loop itself, which no timeout can interrupt.
+    async_reads: bool = False
 
     @abstractmethod
     def apply(self, groups: Sequence[PartialGroup], ends: Mapping[int, int]) -> ApplyOutcome:

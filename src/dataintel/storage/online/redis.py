@@ -61,6 +61,7 @@ def _tag(ref: EntityRef) -> str:
 
 class RedisOnline(OnlineStore):
     kind = "redis"
+    async_reads = True
 
     def __init__(
         self, url: str, prefix: str, ttl_seconds: int, *, decode_cache_bytes: int = 16 << 20
