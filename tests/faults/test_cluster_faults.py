@@ -26,16 +26,19 @@ Not covered here, and why:
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import IN_CI, require_service
+from tests.faults.cluster_deps import empty, fill, free_bytes
 from tests.faults.cluster_load import (
     FaultCluster,
     Sample,
@@ -46,6 +49,7 @@ from tests.faults.cluster_load import (
     summary,
     table,
 )
+from tests.faults.tmpfs import need_small_filesystem
 from tests.storage.kafka_broker import find_tansu
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -199,6 +203,106 @@ def test_broker_down(cluster: FaultCluster, load: SteadyLoad) -> None:
     assert [s for s in during if s.route == "ingest" and s.status == 200], "spooled ingest"
     assert len(load.acked) > acked_before
     recovered(load, end)
+
+
+def test_spool_disk_full(cluster: FaultCluster, load: SteadyLoad) -> None:
+    """The broker down and each replica's spool filesystem full before the spool's own
+    bound (a ballast file leaves 64 KiB of the 2 MiB tmpfs; the bound is 64 MB): ingest
+    answers 503 + Retry-After saying the spool's disk is full (not 500), having acknowledged
+    only what it wrote; serving and analytics answer 200. The broker back, the spools drain
+    although their disks are still full, and ingest answers 200 again; the last test checks
+    that every acknowledged event is stored once."""
+    if cluster.spool_disks is None:
+        need_small_filesystem("the spools are not on small filesystems (mount failed)")
+    disks = cluster.spool_disks or []
+    for disk in disks:
+        fill(disk, leave=64 * 1024)
+    acked_before = len(load.acked)
+    cluster.cluster.pause_broker()
+    try:
+        start = time.monotonic()
+        while time.monotonic() - start < OUTAGE or (
+            not disk_full_refusals(load.between(start, time.monotonic()))
+            and time.monotonic() - start < OUTAGE + 10
+        ):
+            time.sleep(0.25)
+        end = time.monotonic()
+        free = [free_bytes(d) for d in disks]
+    finally:
+        cluster.cluster.resume_broker()
+    print("\n" + table("spool disk full", summary(load.between(start, end), end - start)))
+    print(f"free bytes on the spool disks at the end: {free}")
+    during = load.between(start, end)
+    assert_answers(during, {200, 503}, "ingest")
+    assert_answers(during, {200}, "features")
+    assert_answers(during, {200}, "analytics")
+    assert disk_full_refusals(during), "the spools' disks never filled"
+    assert len(load.acked) > acked_before, "ingest spooled until the disks were full"
+    recovered(load, end)  # drained although the disks are still full
+    for disk in disks:
+        empty(disk)
+
+
+def disk_full_refusals(samples: list[Sample]) -> list[Sample]:
+    return [s for s in samples if s.status == 503 and "disk is full" in s.detail]
+
+
+def test_analytics_unreachable(cluster: FaultCluster, load: SteadyLoad) -> None:
+    """The replicas' way to the data lake (S3) gone, the worker still writing it: each
+    replica answers analytics from what it has loaded, 200 marked stale (X-Stale, Age) within
+    the read bound (a read waits 1 s at most for a look at the lake), never 500/502; ingest
+    and serving answer 200. Back: each replica catches up (the events acknowledged during
+    the outage are counted) and answers fresh again."""
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    acked_before = set(load.acked)
+    cluster.lake.down()
+    try:
+        start, end = outage(load)
+        acked_during = set(load.acked) - acked_before
+    finally:
+        cluster.lake.up()
+    during = load.between(start, end)
+    assert_answers(during, {200}, "ingest")
+    assert_answers(during, {200}, "features")
+    assert_answers(during, {200, 503}, "analytics")
+    reads = [s for s in during if s.route == "analytics"]
+    assert all("analytics" in s.detail for s in reads if s.status == 503), describe(reads[:5])
+    settled = [s for s in reads if s.started > start + 2.5]  # each replica looked and failed
+    assert settled, "no analytics read in the outage"
+    assert all(s.stale and s.age is not None for s in settled if s.status == 200), describe(
+        [s for s in settled if not s.stale][:5]
+    )
+    assert acked_during, "ingest went on"
+    recovered(load, end)
+    deadline = time.monotonic() + RECOVERY
+    for replica in cluster.cluster.apis():
+        while True:
+            seen, stale = replica_view(cluster, replica.port, since)
+            if (acked_during <= seen and not stale) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert not stale, f"{replica.name} still answers stale"
+        missing = len(acked_during - seen)
+        assert not missing, f"{replica.name}: {missing} events of the outage not visible"
+
+
+def replica_view(cluster: FaultCluster, port: int, since: datetime) -> tuple[set[str], bool]:
+    """One replica asked directly (not through nginx): the load's event ids since ``since``
+    it has, and whether its analytics answer is marked stale."""
+    client = httpx.Client(
+        base_url=f"http://127.0.0.1:{port}",
+        headers={"Authorization": f"Bearer {cluster.key}"},
+        timeout=READ_BOUND + 5,
+    )
+    with client:
+        resp = client.get("/v1/analytics/overview?interval=day")
+        assert resp.status_code == 200, resp.text
+        stale = resp.headers.get("x-stale") == "true"
+        params = {"event": "cart_add", "format": "ndjson", "start": since.isoformat()}
+        exported = client.get("/v1/export/events", params=params)
+        assert exported.status_code == 200, exported.text
+    lines = (json.loads(line) for line in exported.text.splitlines() if line.strip())
+    return {str(row["event_id"]) for row in lines}, stale
 
 
 def test_redis_slow(cluster: FaultCluster, load: SteadyLoad) -> None:

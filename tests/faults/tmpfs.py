@@ -13,9 +13,9 @@ import pytest
 from tests.conftest import IN_CI
 
 
-@contextlib.contextmanager
-def small_filesystem(where: Path, size: str) -> Iterator[Path]:
-    """A tmpfs of ``size`` (mount's notation: ``1m``, ``256k``) mounted on ``where``."""
+def mount_tmpfs(where: Path, size: str) -> str | None:
+    """Mount a tmpfs of ``size`` (mount's notation: ``1m``, ``256k``) on ``where``; None, or
+    why it could not."""
     where.mkdir(parents=True, exist_ok=True)
     made = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
@@ -23,11 +23,28 @@ def small_filesystem(where: Path, size: str) -> Iterator[Path]:
         check=False,
     )
     if made.returncode != 0:
-        message = f"cannot mount a small filesystem: {made.stderr.decode()[:200]}"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        return f"cannot mount a small filesystem: {made.stderr.decode()[:200]}"
+    return None
+
+
+def unmount(where: Path) -> None:
+    subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def need_small_filesystem(why_not: str | None) -> None:
+    """Skip the test (fail it in CI) when the small filesystem could not be made."""
+    if why_not is None:
+        return
+    if IN_CI:
+        pytest.fail(why_not)
+    pytest.skip(why_not)
+
+
+@contextlib.contextmanager
+def small_filesystem(where: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted on ``where`` for the block."""
+    need_small_filesystem(mount_tmpfs(where, size))
     try:
         yield where
     finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
+        unmount(where)
