@@ -1,12 +1,14 @@
 """Faults injected into the scale-out topology while a steady load runs through nginx.
 
 One topology for the module (tests/faults/cluster_load.py: 2 API replicas, 1 worker, nginx,
-the Tansu broker, chDB in the worker, datalake analytics on the replicas; Redis and
-PostgreSQL behind TCP proxies) and one load for the module: ingest batches with unique event
-ids, feature reads of the loaded users, analytics overview reads. The tests run in file
-order, one fault each (Redis down, PostgreSQL down, the broker down, Redis slow, the
-connections to Redis and PostgreSQL reset, kill -9 of a replica, of the worker), each
-outage ``OUTAGE`` seconds (bench/faults.py runs the same phases
+the Tansu broker, chDB in the worker, datalake analytics on the replicas over a data lake in
+S3 (moto's server); Redis and PostgreSQL behind TCP proxies, the replicas' way to S3 behind
+one of its own; each replica's ingest spool on a 2 MiB tmpfs) and one load for the module:
+ingest batches with unique event ids, feature reads of the loaded users, analytics overview
+reads. The tests run in file order, one fault each (Redis down, PostgreSQL down, the broker
+down, the broker down with the spools' disks full, the analytics engine (the lake) unreachable
+for the replicas, Redis slow, the connections to Redis and PostgreSQL reset, kill -9 of a
+replica, of the worker), each outage ``OUTAGE`` seconds (bench/faults.py runs the same phases
 with 20 s outages); each asserts what the clients saw during the fault and that every route
 answers 200 again soon after it ends. The last test stops the load and checks the data:
 every acknowledged event id is stored exactly once (read back through GET /v1/export/events)
@@ -14,14 +16,15 @@ and every loaded user's served features equal the offline recomputation
 (POST /v1/features/historical as of the same moment).
 
 Not covered here, and why:
-- the analytics engine unreachable: in this topology analytics on the API replicas is
-  DuckDB in the process over the data lake's local files, and chDB lives inside the worker;
-  there is no network hop to cut (a remote ClickHouse cannot run on this machine, see
-  docs/operations.md). tests/analytics/test_answer_cache.py covers the stale-answer /
-  503 behaviour of an unreachable analytics store in one process.
-- the event log's disk full: the broker here (Tansu) keeps its log in memory; the disk an
-  API replica writes is its ingest spool. tests/faults/test_disk_full.py and
-  tests/faults/test_spool.py cover a full disk and a full spool in one process.
+- a ClickHouse server unreachable: none can run on this machine (docs/operations.md); the
+  replicas' analytics engine here is DuckDB in the process over the lake, so "unreachable"
+  is the lake (S3) unreachable. tests/analytics/test_answer_cache.py covers the stale-answer
+  / 503 behaviour of an analytics store that fails, in one process.
+- the broker's own disk full: Tansu keeps its log in memory here (its sqlite and postgres
+  engines are not compiled in: FeatureNotEnabled; its s3:// engine would put the log in
+  moto, which keeps objects in memory too). The disk an API replica writes in the ingest
+  path is its spool: that is the disk filled here (test_spool_disk_full);
+  tests/faults/test_disk_full.py fills the embedded SQLite log's disk in one process.
 """
 
 from __future__ import annotations
