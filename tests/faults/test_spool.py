@@ -153,7 +153,8 @@ def test_a_spool_on_a_full_disk_refuses_with_503_then_drains(
     """The spool's disk fills before its bound (a 256 KiB tmpfs, a 64 MB bound): ingest
     answers 503 + Retry-After (not 500) and acknowledges nothing it could not write; with
     the broker back the spool drains although its disk is still full (the rows the log has
-    are forgotten first, deleted when there is room) and ingest goes straight to the log."""
+    are forgotten first; the files, which cannot shrink on a full disk, are made anew) and
+    ingest goes straight to the log; the next outage can spool again."""
     with small_filesystem(tmp_path / "tiny", "256k") as disk:
         settings = make(
             make_settings, broker, ingest_spool_path=disk / "spool.db", ingest_spool_max_mb=64
@@ -201,3 +202,9 @@ def test_a_spool_on_a_full_disk_refuses_with_503_then_drains(
             stored = {r["event_id"]: r["n"] for r in rows}
             sent_ids = acked + [e["event_id"] for e in after]
             assert all(stored.get(i) == 1 for i in sent_ids), "an acknowledged event lost"
+
+            broker.pause()  # the next outage: the drained spool made room again
+            again = client.post("/ingest/shop/web/batch", json=cart_adds(5), headers=ingest)
+            assert again.status_code == 200, again.text
+            assert spool_events(client) == 5
+            broker.resume()

@@ -11,8 +11,11 @@ dedup keys, and the sinks' (project, event id) check, keep each event stored onc
 The spool is bounded (``max_bytes`` of event bytes): when full, ``append`` raises
 ``SpoolFull`` (503 + Retry-After) instead of accepting what it cannot keep; so when its disk
 fills first (SQLite cannot write: nothing is acknowledged). What the log has taken is
-forgotten in memory first and deleted from the file after, retried until the disk has room:
-a spool on a full disk still drains, and ingest goes straight to the log again.
+forgotten in memory first and deleted from the file after: a spool on a full disk still
+drains, and ingest goes straight to the log again. When that delete fails (the disk is
+full) and nothing waits, the spool's files are removed and made anew, which frees the disk
+(the spool's own WAL, never checkpointed on a disk smaller than its autocheckpoint, is
+what filled it), so the next outage can spool again.
 """
 
 from __future__ import annotations
@@ -176,9 +179,22 @@ class SpooledEventLog(EventLog):
             except sqlite3.OperationalError as exc:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
-                log.warning("spool purge failed: retried later", error=str(exc)[:200])
+                if self._events == 0:  # the log has every row: a new, empty file
+                    log.warning("spool purge failed: new spool files", error=str(exc)[:200])
+                    self._recreate()
+                else:
+                    log.warning("spool purge failed: retried later", error=str(exc)[:200])
                 return
             self._purged = self._forwarded
+
+    def _recreate(self) -> None:
+        """Remove the spool's files and open new ones (``_lock`` held, nothing waiting)."""
+        assert self._db is not None
+        self._db.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        self._forwarded = self._purged = 0  # the new file numbers its rows from 1
+        self._open()
 
     # -- the port -------------------------------------------------------------------------
 
