@@ -19,8 +19,8 @@ from tests.s3_server import ACCESS_KEY, SECRET_KEY, S3Server
 from tests.stream.crashkit import free_port
 
 S3_ENV = {"DATAINTEL_S3_ACCESS_KEY_ID": ACCESS_KEY, "DATAINTEL_S3_SECRET_ACCESS_KEY": SECRET_KEY}
-SPOOL_DISK = "2m"  # each replica's spool filesystem; the spool's own bound is larger
-SPOOL_BOUND_MB = "64"
+SPOOL_DISK = "8m"  # each replica's spool filesystem (the spool's WAL checkpoints at ~4 MB)
+SPOOL_BOUND_MB = "64"  # larger than its filesystem: the disk fills first
 BALLAST = "ballast.bin"
 
 

@@ -3,7 +3,7 @@
 One topology for the module (tests/faults/cluster_load.py: 2 API replicas, 1 worker, nginx,
 the Tansu broker, chDB in the worker, datalake analytics on the replicas over a data lake in
 S3 (moto's server); Redis and PostgreSQL behind TCP proxies, the replicas' way to S3 behind
-one of its own; each replica's ingest spool on a 2 MiB tmpfs) and one load for the module:
+one of its own; each replica's ingest spool on an 8 MiB tmpfs) and one load for the module:
 ingest batches with unique event ids, feature reads of the loaded users, analytics overview
 reads. The tests run in file order, one fault each (Redis down, PostgreSQL down, the broker
 down, the broker down with the spools' disks full, the analytics engine (the lake) unreachable
@@ -210,7 +210,7 @@ def test_broker_down(cluster: FaultCluster, load: SteadyLoad) -> None:
 
 def test_spool_disk_full(cluster: FaultCluster, load: SteadyLoad) -> None:
     """The broker down and each replica's spool filesystem full before the spool's own
-    bound (a ballast file leaves 64 KiB of the 2 MiB tmpfs; the bound is 64 MB): ingest
+    bound (a ballast file leaves 64 KiB of the 8 MiB tmpfs; the bound is 64 MB): ingest
     answers 503 + Retry-After saying the spool's disk is full (not 500), having acknowledged
     only what it wrote; serving and analytics answer 200. The broker back, the spools drain
     although their disks are still full, and ingest answers 200 again; the last test checks
