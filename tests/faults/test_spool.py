@@ -153,7 +153,7 @@ def test_a_spool_on_a_full_disk_refuses_with_503_then_drains(
     """The spool's disk fills before its bound (a 256 KiB tmpfs, a 64 MB bound): ingest
     answers 503 + Retry-After (not 500) and acknowledges nothing it could not write; with
     the broker back the spool drains although its disk is still full (the rows the log has
-    are forgotten first; the files, which cannot shrink on a full disk, are made anew) and
+    are forgotten first; drained, the files are made anew, which gives the disk back) and
     ingest goes straight to the log; the next outage can spool again."""
     with small_filesystem(tmp_path / "tiny", "256k") as disk:
         settings = make(

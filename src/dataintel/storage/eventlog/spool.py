@@ -12,10 +12,10 @@ The spool is bounded (``max_bytes`` of event bytes): when full, ``append`` raise
 ``SpoolFull`` (503 + Retry-After) instead of accepting what it cannot keep; so when its disk
 fills first (SQLite cannot write: nothing is acknowledged). What the log has taken is
 forgotten in memory first and deleted from the file after: a spool on a full disk still
-drains, and ingest goes straight to the log again. When that delete fails (the disk is
-full) and nothing waits, the spool's files are removed and made anew, which frees the disk
-(the spool's own WAL, never checkpointed on a disk smaller than its autocheckpoint, is
-what filled it), so the next outage can spool again.
+drains, and ingest goes straight to the log again. Once nothing waits, the spool's files
+are removed and made anew instead: that gives the disk back (a WAL keeps its size until a
+checkpoint, and both a checkpoint and a DELETE need room on the disk), so the next outage
+starts with an empty disk.
 """
 
 from __future__ import annotations
@@ -118,6 +118,11 @@ class SpooledEventLog(EventLog):
         with self._lock:
             if self._bytes + size > self.max_bytes:
                 raise SpoolFull(self.max_bytes)
+            if self._db is None:  # could not be made anew (_recreate): try again
+                try:
+                    self._open()
+                except sqlite3.Error as exc:
+                    raise SpoolFull(self.max_bytes, str(exc)) from exc
             assert self._db is not None
             rows = [
                 (
@@ -168,33 +173,37 @@ class SpooledEventLog(EventLog):
         self._purge()
 
     def _purge(self) -> None:
-        """Delete the forwarded rows from the file; on a full disk, later (a crash before
-        sends them again on start: the log's dedup keys and the sinks keep them once)."""
+        """Delete the forwarded rows from the file, or, when nothing waits, make the files
+        anew. On a full disk with rows still waiting: later (a crash before sends them again
+        on start: the log's dedup keys and the sinks keep them once)."""
         with self._lock:
-            assert self._db is not None
             if self._purged >= self._forwarded:
                 return
+            if self._events == 0:
+                self._recreate()
+                return
+            assert self._db is not None
             try:
                 self._db.execute("DELETE FROM spool WHERE id <= ?", (self._forwarded,))
             except sqlite3.OperationalError as exc:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
-                if self._events == 0:  # the log has every row: a new, empty file
-                    log.warning("spool purge failed: new spool files", error=str(exc)[:200])
-                    self._recreate()
-                else:
-                    log.warning("spool purge failed: retried later", error=str(exc)[:200])
+                log.warning("spool purge failed: retried later", error=str(exc)[:200])
                 return
             self._purged = self._forwarded
 
     def _recreate(self) -> None:
         """Remove the spool's files and open new ones (``_lock`` held, nothing waiting)."""
-        assert self._db is not None
-        self._db.close()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
         for suffix in ("", "-wal", "-shm"):
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
         self._forwarded = self._purged = 0  # the new file numbers its rows from 1
-        self._open()
+        try:
+            self._open()
+        except sqlite3.Error as exc:  # the next _write tries again
+            log.error("spool files could not be made anew", error=str(exc)[:200])
 
     # -- the port -------------------------------------------------------------------------
 
