@@ -4,7 +4,9 @@ fault (requests, p50/p99/max latency, error rate, stale answers, status codes pe
 
     python bench/faults.py [--outage 20] [-- extra pytest args]
 
-Needs what the suite needs: PostgreSQL and Redis on 127.0.0.1, nginx, the Tansu broker.
+Needs what the suite needs: PostgreSQL and Redis on 127.0.0.1, nginx, the Tansu broker,
+moto's S3 server (the dev requirements) and the right to mount a tmpfs (root) for the spool
+disk-full phase (skipped without it). Every test of the file runs, so new faults are in.
 """
 
 from __future__ import annotations

@@ -140,6 +140,9 @@ class Cluster:
     redis: str = os.environ.get("DATAINTEL_CLUSTER_REDIS", "redis://127.0.0.1:6379/13")
     analytics_url: str | None = os.environ.get("DATAINTEL_CLUSTER_ANALYTICS_URL")
     extra_env: dict[str, str] = field(default_factory=dict)  # DATAINTEL_* for every process
+    api_env: dict[str, str] = field(default_factory=dict)  # DATAINTEL_* for the API replicas
+    datalake_url: str | None = None  # default: a local directory in the workdir
+    spool_dir: Path | None = None  # replica N's spool: <spool_dir>/api-N/spool.db
     processes: list[Process] = field(default_factory=list)
     database: str = ""
     key: str = ""
@@ -174,10 +177,13 @@ class Cluster:
             "DATAINTEL_PROCESSOR_ENABLED": "false",
             # Analytics on every replica: DuckDB in the process over the worker's data lake.
             "DATAINTEL_ANALYTICS_URL": "datalake://?refresh_seconds=1",
+            **self.api_env,
         }
         for n in range(self.api_replicas):
             port = free_port()
             spool = self.workdir / f"api-{n + 1}-spool.db"
+            if self.spool_dir is not None:
+                spool = self.spool_dir / f"api-{n + 1}" / "spool.db"
             self._spawn(
                 f"api-{n + 1}",
                 [*DATAINTEL, "serve", "--port", str(port)],
@@ -234,7 +240,7 @@ class Cluster:
                 "DATAINTEL_CACHE_URL": self.redis,
                 "DATAINTEL_RATE_LIMIT_STORAGE_URL": self.redis,
                 "DATAINTEL_ANALYTICS_URL": analytics,
-                "DATAINTEL_DATALAKE_URL": f"file://{self.workdir / 'lake'}",
+                "DATAINTEL_DATALAKE_URL": self.datalake_url or f"file://{self.workdir / 'lake'}",
                 "DATAINTEL_DATALAKE_FLUSH_SECONDS": "1",
                 "DATAINTEL_AUTO_MIGRATE": "false",
                 "DATAINTEL_TRUSTED_PROXIES": "127.0.0.1",

@@ -1,21 +1,27 @@
 """The data lake replica (analytics_url=datalake:// on an API replica): DuckDB in the
 process over the committed files of a real S3 API (moto), answering the analytics port's
-reads; new commits show after refresh_seconds, rewrites reload, writes raise."""
+reads; new commits show after refresh_seconds, rewrites reload, writes raise; with the lake
+unreachable it answers from memory, marked stale, and catches up when the lake is back."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import BaseModel
 
+from dataintel.analytics.cache import AnalyticsCache, Fresh, RequestKey, fresh, minute_now
 from dataintel.export.datalake.erase import erase_subject
-from dataintel.export.datalake.replica import DataLakeReplica, ReadOnlyReplica
+from dataintel.export.datalake.replica import LOOK_WAIT_SECONDS, DataLakeReplica, ReadOnlyReplica
 from dataintel.export.datalake.writer import write_batch
 from dataintel.model.subject import Subject
 from dataintel.storage.analytics.port import EventQuery
-from dataintel.storage.blob.s3 import S3BlobStore
+from dataintel.storage.blob.s3 import S3BlobStore, S3Location
+from dataintel.storage.cache import MemoryCache
 from tests.export.lake_kit import entries
-from tests.s3_server import S3Server
+from tests.faults.proxy import proxy_to
+from tests.s3_server import ACCESS_KEY, SECRET_KEY, S3Server
 
 
 @pytest.fixture
@@ -77,3 +83,49 @@ def test_writes_are_the_workers(lake: S3BlobStore) -> None:
             replica.erase(Subject("shop", "u1", frozenset(), frozenset()))
     finally:
         replica.close()
+
+
+class _Total(BaseModel):
+    events: int
+
+
+def test_an_unreachable_lake_answers_from_memory_marked_stale_then_catches_up(
+    s3_server: S3Server,
+) -> None:
+    """The replica reaches S3 through a proxy; with the proxy down a read answers within
+    the look wait from what is loaded, marked stale (the analytics cache passes the age
+    on: X-Stale + Age); with the proxy back the next look catches up and the mark goes."""
+    direct = s3_server.store()
+    write_batch(direct, 0, entries(0, range(0, 20)))
+    with proxy_to("127.0.0.1", int(s3_server.endpoint.rpartition(":")[2])) as proxy:
+        url = direct.url.removeprefix("s3://").partition("/")
+        location = S3Location(url[0], url[2], f"http://{proxy.address}", "us-east-1")
+        replica = DataLakeReplica(S3BlobStore(location, ACCESS_KEY, SECRET_KEY), 0.2)
+        cache = AnalyticsCache(MemoryCache())
+        request = RequestKey("shop", "total", "", None)
+
+        def total() -> Fresh:
+            return fresh(_Total(events=_count(replica)), minute_now(), reads_clock=False)
+
+        try:
+            assert cache.answer(replica, request, total).stale_age_s is None
+            proxy.down()
+            write_batch(direct, 0, entries(0, range(20, 30)))  # the worker reaches S3
+            time.sleep(1.2)  # the replica's data ages
+            started = time.monotonic()
+            answered = cache.answer(replica, request, total)
+            assert time.monotonic() - started < LOOK_WAIT_SECONDS + 0.5
+            assert answered.stale_age_s is not None
+            assert answered.stale_age_s >= 1
+            assert _Total.model_validate_json(answered.body).events == 20
+            assert cache.lookup(replica, request) is None  # the fast path leaves it to the route
+            proxy.up()
+            deadline = time.monotonic() + 10
+            while replica.staleness() is not None and time.monotonic() < deadline:
+                time.sleep(0.3)
+                replica.refresh()
+            answered = cache.answer(replica, request, total)
+            assert answered.stale_age_s is None
+            assert _Total.model_validate_json(answered.body).events == 30
+        finally:
+            replica.close()

@@ -6,14 +6,18 @@ outages), bench/faults.py (20 s outages) and bench/cluster_load.py (the load tes
 nginx, the Tansu broker, chDB in the worker, datalake analytics on the replicas) with a
 ``TcpProxy`` between every process and Redis and one between every process and PostgreSQL
 (taking a proxy down is the outage; the machine's servers keep running for everyone else);
-the broker is paused and resumed by signal (its client-facing listener closes). Processes
-are killed with SIGKILL and restarted with the same command and port.
+the data lake is in S3 (moto's server, tests/faults/cluster_deps.py): the worker writes it
+directly, the replicas read it through a ``TcpProxy`` of their own (down: the analytics
+engine unreachable for them); each replica's ingest spool is on a small tmpfs of its own
+(``spool_disks``, None when one could not be mounted). The broker is paused and resumed by
+signal (its client-facing listener closes). Processes are killed with SIGKILL and restarted
+with the same command and port.
 
 ``SteadyLoad`` runs paced client threads through nginx: ingest batches of ``cart_add``
 events with unique ids for a fixed set of users (every id acknowledged ``accepted`` is
 recorded), feature reads of those users and analytics overview reads; each request is
 recorded with its route, status, latency, Retry-After and stale marker (``stale`` in a
-vector, ``X-Stale`` on analytics).
+vector, ``X-Stale`` and ``Age`` on analytics).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from typing import Any
 
 import httpx
 
+from tests.faults.cluster_deps import S3_ENV, SPOOL_BOUND_MB, s3_server, spool_disks
 from tests.faults.proxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,6 +69,8 @@ class FaultCluster:
     cluster: Any  # scripts/cluster.py's Cluster
     redis: TcpProxy
     postgres: TcpProxy
+    lake: TcpProxy  # the replicas' way to the data lake (S3)
+    spool_disks: list[Path] | None  # each replica's spool filesystem; None: not mounted
 
     @property
     def url(self) -> str:
@@ -78,21 +85,37 @@ class FaultCluster:
 def fault_cluster(
     workdir: Path, extra_env: dict[str, str] | None = None, api_replicas: int = 2
 ) -> Iterator[FaultCluster]:
-    redis = TcpProxy(("127.0.0.1", 6379))
-    postgres = TcpProxy(("127.0.0.1", 5432))
-    cluster = orchestrator().Cluster(
-        workdir,
-        api_replicas=api_replicas,
-        postgres=f"postgresql://postgres@{postgres.address}/test",
-        redis=f"redis://{redis.address}/{REDIS_DB}",
-        extra_env={**FAULT_ENV, **(extra_env or {})},
-    )
-    try:
-        with cluster:
-            yield FaultCluster(cluster, redis, postgres)
-    finally:
-        redis.close()
-        postgres.close()
+    with (
+        s3_server(workdir / "s3.log") as s3,
+        spool_disks(workdir / "spools", api_replicas) as no_disks,
+    ):
+        bucket = s3.bucket()
+        lake = TcpProxy(("127.0.0.1", int(s3.endpoint.rpartition(":")[2])))
+        redis = TcpProxy(("127.0.0.1", 6379))
+        postgres = TcpProxy(("127.0.0.1", 5432))
+        via_proxy = f"s3://{bucket}/lake?endpoint=http://{lake.address}&region=us-east-1"
+        cluster = orchestrator().Cluster(
+            workdir,
+            api_replicas=api_replicas,
+            postgres=f"postgresql://postgres@{postgres.address}/test",
+            redis=f"redis://{redis.address}/{REDIS_DB}",
+            extra_env={**FAULT_ENV, **S3_ENV, **(extra_env or {})},
+            api_env={
+                "DATAINTEL_DATALAKE_URL": via_proxy,
+                "DATAINTEL_INGEST_SPOOL_MAX_MB": SPOOL_BOUND_MB,
+            },
+            datalake_url=s3.url(bucket),
+            spool_dir=workdir / "spools",
+        )
+        disks = None
+        if no_disks is None:
+            disks = [workdir / "spools" / f"api-{n + 1}" for n in range(api_replicas)]
+        try:
+            with cluster:
+                yield FaultCluster(cluster, redis, postgres, lake, disks)
+        finally:
+            for proxy in (redis, postgres, lake):
+                proxy.close()
 
 
 # --- the load ----------------------------------------------------------------------------
@@ -107,6 +130,7 @@ class Sample:
     stale: bool = False
     retry_after: str | None = None
     detail: str = ""
+    age: str | None = None  # the Age header of a stale analytics answer
 
 
 @dataclass
@@ -227,6 +251,7 @@ class SteadyLoad:
         resp = client.get("/v1/analytics/overview?interval=day")
         sample = _sample("analytics", resp)
         sample.stale = resp.headers.get("x-stale") == "true"
+        sample.age = resp.headers.get("age")
         return sample
 
 

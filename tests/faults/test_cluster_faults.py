@@ -1,12 +1,14 @@
 """Faults injected into the scale-out topology while a steady load runs through nginx.
 
 One topology for the module (tests/faults/cluster_load.py: 2 API replicas, 1 worker, nginx,
-the Tansu broker, chDB in the worker, datalake analytics on the replicas; Redis and
-PostgreSQL behind TCP proxies) and one load for the module: ingest batches with unique event
-ids, feature reads of the loaded users, analytics overview reads. The tests run in file
-order, one fault each (Redis down, PostgreSQL down, the broker down, Redis slow, the
-connections to Redis and PostgreSQL reset, kill -9 of a replica, of the worker), each
-outage ``OUTAGE`` seconds (bench/faults.py runs the same phases
+the Tansu broker, chDB in the worker, datalake analytics on the replicas over a data lake in
+S3 (moto's server); Redis and PostgreSQL behind TCP proxies, the replicas' way to S3 behind
+one of its own; each replica's ingest spool on an 8 MiB tmpfs) and one load for the module:
+ingest batches with unique event ids, feature reads of the loaded users, analytics overview
+reads. The tests run in file order, one fault each (Redis down, PostgreSQL down, the broker
+down, the broker down with the spools' disks full, the analytics engine (the lake) unreachable
+for the replicas, Redis slow, the connections to Redis and PostgreSQL reset, kill -9 of a
+replica, of the worker), each outage ``OUTAGE`` seconds (bench/faults.py runs the same phases
 with 20 s outages); each asserts what the clients saw during the fault and that every route
 answers 200 again soon after it ends. The last test stops the load and checks the data:
 every acknowledged event id is stored exactly once (read back through GET /v1/export/events)
@@ -14,28 +16,32 @@ and every loaded user's served features equal the offline recomputation
 (POST /v1/features/historical as of the same moment).
 
 Not covered here, and why:
-- the analytics engine unreachable: in this topology analytics on the API replicas is
-  DuckDB in the process over the data lake's local files, and chDB lives inside the worker;
-  there is no network hop to cut (a remote ClickHouse cannot run on this machine, see
-  docs/operations.md). tests/analytics/test_answer_cache.py covers the stale-answer /
-  503 behaviour of an unreachable analytics store in one process.
-- the event log's disk full: the broker here (Tansu) keeps its log in memory; the disk an
-  API replica writes is its ingest spool. tests/faults/test_disk_full.py and
-  tests/faults/test_spool.py cover a full disk and a full spool in one process.
+- a ClickHouse server unreachable: none can run on this machine (docs/operations.md); the
+  replicas' analytics engine here is DuckDB in the process over the lake, so "unreachable"
+  is the lake (S3) unreachable. tests/analytics/test_answer_cache.py covers the stale-answer
+  / 503 behaviour of an analytics store that fails, in one process.
+- the broker's own disk full: Tansu keeps its log in memory here (its sqlite and postgres
+  engines are not compiled in: FeatureNotEnabled; its s3:// engine would put the log in
+  moto, which keeps objects in memory too). The disk an API replica writes in the ingest
+  path is its spool: that is the disk filled here (test_spool_disk_full);
+  tests/faults/test_disk_full.py fills the embedded SQLite log's disk in one process.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import IN_CI, require_service
+from tests.faults.cluster_deps import empty, fill, free_bytes
 from tests.faults.cluster_load import (
     FaultCluster,
     Sample,
@@ -46,6 +52,7 @@ from tests.faults.cluster_load import (
     summary,
     table,
 )
+from tests.faults.tmpfs import need_small_filesystem
 from tests.storage.kafka_broker import find_tansu
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -199,6 +206,106 @@ def test_broker_down(cluster: FaultCluster, load: SteadyLoad) -> None:
     assert [s for s in during if s.route == "ingest" and s.status == 200], "spooled ingest"
     assert len(load.acked) > acked_before
     recovered(load, end)
+
+
+def test_spool_disk_full(cluster: FaultCluster, load: SteadyLoad) -> None:
+    """The broker down and each replica's spool filesystem full before the spool's own
+    bound (a ballast file leaves 64 KiB of the 8 MiB tmpfs; the bound is 64 MB): ingest
+    answers 503 + Retry-After saying the spool's disk is full (not 500), having acknowledged
+    only what it wrote; serving and analytics answer 200. The broker back, the spools drain
+    although their disks are still full, and ingest answers 200 again; the last test checks
+    that every acknowledged event is stored once."""
+    if cluster.spool_disks is None:
+        need_small_filesystem("the spools are not on small filesystems (mount failed)")
+    disks = cluster.spool_disks or []
+    for disk in disks:
+        fill(disk, leave=64 * 1024)
+    acked_before = len(load.acked)
+    cluster.cluster.pause_broker()
+    try:
+        start = time.monotonic()
+        while time.monotonic() - start < OUTAGE or (
+            not disk_full_refusals(load.between(start, time.monotonic()))
+            and time.monotonic() - start < OUTAGE + 10
+        ):
+            time.sleep(0.25)
+        end = time.monotonic()
+        free = [free_bytes(d) for d in disks]
+    finally:
+        cluster.cluster.resume_broker()
+    print("\n" + table("spool disk full", summary(load.between(start, end), end - start)))
+    print(f"free bytes on the spool disks at the end: {free}")
+    during = load.between(start, end)
+    assert_answers(during, {200, 503}, "ingest")
+    assert_answers(during, {200}, "features")
+    assert_answers(during, {200}, "analytics")
+    assert disk_full_refusals(during), "the spools' disks never filled"
+    assert len(load.acked) > acked_before, "ingest spooled until the disks were full"
+    recovered(load, end)  # drained although the disks are still full
+    for disk in disks:
+        empty(disk)
+
+
+def disk_full_refusals(samples: list[Sample]) -> list[Sample]:
+    return [s for s in samples if s.status == 503 and "disk is full" in s.detail]
+
+
+def test_analytics_unreachable(cluster: FaultCluster, load: SteadyLoad) -> None:
+    """The replicas' way to the data lake (S3) gone, the worker still writing it: each
+    replica answers analytics from what it has loaded, 200 marked stale (X-Stale, Age) within
+    the read bound (a read waits 1 s at most for a look at the lake), never 500/502; ingest
+    and serving answer 200. Back: each replica catches up (the events acknowledged during
+    the outage are counted) and answers fresh again."""
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    acked_before = set(load.acked)
+    cluster.lake.down()
+    try:
+        start, end = outage(load)
+        acked_during = set(load.acked) - acked_before
+    finally:
+        cluster.lake.up()
+    during = load.between(start, end)
+    assert_answers(during, {200}, "ingest")
+    assert_answers(during, {200}, "features")
+    assert_answers(during, {200, 503}, "analytics")
+    reads = [s for s in during if s.route == "analytics"]
+    assert all("analytics" in s.detail for s in reads if s.status == 503), describe(reads[:5])
+    settled = [s for s in reads if s.started > start + 2.5]  # each replica looked and failed
+    assert settled, "no analytics read in the outage"
+    assert all(s.stale and s.age is not None for s in settled if s.status == 200), describe(
+        [s for s in settled if not s.stale][:5]
+    )
+    assert acked_during, "ingest went on"
+    recovered(load, end)
+    deadline = time.monotonic() + RECOVERY
+    for replica in cluster.cluster.apis():
+        while True:
+            seen, stale = replica_view(cluster, replica.port, since)
+            if (acked_during <= seen and not stale) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert not stale, f"{replica.name} still answers stale"
+        missing = len(acked_during - seen)
+        assert not missing, f"{replica.name}: {missing} events of the outage not visible"
+
+
+def replica_view(cluster: FaultCluster, port: int, since: datetime) -> tuple[set[str], bool]:
+    """One replica asked directly (not through nginx): the load's event ids since ``since``
+    it has, and whether its analytics answer is marked stale."""
+    client = httpx.Client(
+        base_url=f"http://127.0.0.1:{port}",
+        headers={"Authorization": f"Bearer {cluster.key}"},
+        timeout=READ_BOUND + 5,
+    )
+    with client:
+        resp = client.get("/v1/analytics/overview?interval=day")
+        assert resp.status_code == 200, resp.text
+        stale = resp.headers.get("x-stale") == "true"
+        params = {"event": "cart_add", "format": "ndjson", "start": since.isoformat()}
+        exported = client.get("/v1/export/events", params=params)
+        assert exported.status_code == 200, exported.text
+    lines = (json.loads(line) for line in exported.text.splitlines() if line.strip())
+    return {str(row["event_id"]) for row in lines}, stale
 
 
 def test_redis_slow(cluster: FaultCluster, load: SteadyLoad) -> None:

@@ -15,27 +15,16 @@ from fastapi.testclient import TestClient
 
 from dataintel.api.state import ANALYTICS
 from dataintel.main import create_app
-from tests.conftest import IN_CI, Keys, apply_yaml
+from tests.conftest import Keys, apply_yaml
 from tests.faults.events import cart_adds
 from tests.faults.test_breakers import SHOP
+from tests.faults.tmpfs import small_filesystem
 
 
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    where = tmp_path / "tiny"
-    where.mkdir()
-    made = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(where)], capture_output=True
-    )
-    if made.returncode != 0:
-        message = f"cannot mount a small filesystem: {made.stderr.decode()[:200]}"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    try:
+    with small_filesystem(tmp_path / "tiny", "1m") as where:
         yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 def test_a_full_log_disk_refuses_ingest_and_loses_nothing_acknowledged(

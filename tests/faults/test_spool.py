@@ -1,7 +1,7 @@
 """Ingest while the broker is away: acknowledged events wait in the API process's durable
 spool (fast 2xx, `processed: false`, spool depth reported), are forwarded in order when the
-broker is back, and are then stored exactly once; a full spool answers 503 + Retry-After
-and keeps nothing it did not acknowledge."""
+broker is back, and are then stored exactly once; a full spool, or a spool whose disk is
+full, answers 503 + Retry-After and keeps nothing it did not acknowledge."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from dataintel.main import create_app
 from dataintel.settings import Settings
 from tests.conftest import REDIS_URL, Keys, apply_yaml
 from tests.faults.events import cart_adds, forget_dedup_keys, metric
+from tests.faults.tmpfs import small_filesystem
 from tests.storage.kafka_broker import KafkaBroker, running_broker
 
 SHOP = """
@@ -144,3 +145,66 @@ def test_a_full_spool_refuses_with_503_and_keeps_only_what_it_acknowledged(
         stored = set(rows.column("event_id").to_pylist())
         assert set(acked) <= stored
         assert len(stored) == len(acked) + 1  # the refused batch was not kept
+
+
+def test_a_spool_on_a_full_disk_refuses_with_503_then_drains(
+    make_settings: Any, broker: KafkaBroker, tmp_path: Path
+) -> None:
+    """The spool's disk fills before its bound (a 256 KiB tmpfs, a 64 MB bound): ingest
+    answers 503 + Retry-After (not 500) and acknowledges nothing it could not write; with
+    the broker back the spool drains although its disk is still full (the rows the log has
+    are forgotten first; drained, the files are made anew, which gives the disk back) and
+    ingest goes straight to the log; the next outage can spool again."""
+    with small_filesystem(tmp_path / "tiny", "256k") as disk:
+        settings = make(
+            make_settings, broker, ingest_spool_path=disk / "spool.db", ingest_spool_max_mb=64
+        )
+        app = create_app(settings)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            keys = Keys(app)
+            keys.project("shop")
+            apply_yaml(app, SHOP)
+            ingest = keys.headers(["ingest"], "shop")
+            broker.pause()
+            acked: list[str] = []
+            refused = None
+            for _ in range(300):
+                batch = cart_adds(5, note="x" * 500)
+                sent = client.post("/ingest/shop/web/batch", json=batch, headers=ingest)
+                if sent.status_code != 200:
+                    refused = sent
+                    break
+                acked += [e["event_id"] for e in batch]
+            assert refused is not None, "the 256 KiB disk never filled"
+            assert refused.status_code == 503, refused.text
+            assert refused.headers["retry-after"] == "5"
+            assert "disk is full" in refused.json()["detail"]
+            assert acked
+
+            broker.resume()
+            deadline = time.monotonic() + 60
+            while spool_events(client) > 0:
+                assert time.monotonic() < deadline, "the spool on a full disk did not drain"
+                time.sleep(0.2)
+            after = cart_adds(1)
+            done = client.post("/ingest/shop/web/batch?wait=processed", json=after, headers=ingest)
+            assert done.status_code == 200, done.text
+            assert done.json()["processed"] is True
+            rows = (
+                app.state.dataintel.port(ANALYTICS)
+                .sql(
+                    "SELECT event_id, count(*) AS n FROM events WHERE project_id = ? "
+                    "GROUP BY event_id",
+                    ["shop"],
+                )
+                .to_pylist()
+            )
+            stored = {r["event_id"]: r["n"] for r in rows}
+            sent_ids = acked + [e["event_id"] for e in after]
+            assert all(stored.get(i) == 1 for i in sent_ids), "an acknowledged event lost"
+
+            broker.pause()  # the next outage: the drained spool made room again
+            again = client.post("/ingest/shop/web/batch", json=cart_adds(5), headers=ingest)
+            assert again.status_code == 200, again.text
+            assert spool_events(client) == 5
+            broker.resume()

@@ -20,7 +20,9 @@ the answer is computed, never refused.
 Degradation: each computed answer is also kept as the request's *last* answer (without the
 watermark, ``STALE_TTL_S``). When the analytics store is down (its circuit breaker counts
 the outage or is open), the request gets that last answer, marked stale with its age
-(``X-Stale: true``, ``Age``), or, without one, the 503 that names the store.
+(``X-Stale: true``, ``Age``), or, without one, the 503 that names the store. A store that
+answers from data it could not bring up to date (a data lake replica whose lake does not
+answer: ``AnalyticsStore.staleness``) answers, marked stale with that data's age.
 """
 
 from __future__ import annotations
@@ -120,6 +122,8 @@ class AnalyticsCache:
             mark = watermark(store)
         except DOWN:
             return None
+        if store.staleness() is not None:
+            return None  # the route answers, marked stale
         return self._get(cache_key(request, mark))
 
     async def lookup_async(self, store: AnalyticsStore, request: RequestKey) -> bytes | None:
@@ -136,9 +140,10 @@ class AnalyticsCache:
         the store down, the request's last answer marked stale (else the outage raises)."""
         try:
             key = cache_key(request, watermark(store))
+            age = store.staleness()
             hit = self._get(key)
             if hit is not None:
-                return Cached(hit, True)
+                return Cached(hit, True, age)
             result = compute()
         except DOWN:
             stale = self._stale(request)
@@ -147,8 +152,9 @@ class AnalyticsCache:
             return stale
         body = result.model.model_dump_json(by_alias=True).encode()
         self._put(key, body, result.valid_until)
-        self._keep_last(request, body)
-        return Cached(body, False)
+        if age is None:  # the last answer stands for the newest data
+            self._keep_last(request, body)
+        return Cached(body, False, age)
 
     def _keep_last(self, request: RequestKey, body: bytes) -> None:
         try:

@@ -51,6 +51,18 @@ def test_list_by_prefix_is_sorted_and_recursive(store: BlobStore) -> None:
     assert store.list("nothing/") == []
 
 
+def test_list_versions_change_when_an_object_is_replaced(store: BlobStore) -> None:
+    store.put("m/1.json", b"[1]")
+    store.put("m/2.json", b"[2]")
+    store.put("n/3.json", b"[3]")
+    before = store.list_versions("m/")
+    assert sorted(before) == store.list("m/") == ["m/1.json", "m/2.json"]
+    store.put("m/2.json", b"[2, 22]")  # a marker rewritten under the same key
+    after = store.list_versions("m/")
+    assert after["m/1.json"] == before["m/1.json"]
+    assert after["m/2.json"] != before["m/2.json"]
+
+
 def test_put_file_and_empty_objects(store: BlobStore, tmp_path: Path) -> None:
     src = tmp_path / "big.bin"
     payload = bytes(range(256)) * 40_000  # 10 MB: above one S3 part

@@ -13,6 +13,12 @@ Freshness: an event is visible here once the worker's micro-batch that holds it 
 longer lists a file) reloads the whole lake. What the lake does not hold is not here:
 batch feature values (their table is empty) and each row's exact log offset (a row carries
 the first offset of its micro-batch). Writes raise: the worker writes.
+
+A look re-reads only the commit markers that are new or were replaced since the last one
+(the listing's size and time say which). The lake unreachable (or slow): a read waits
+``LOOK_WAIT_SECONDS`` at most for a look, then answers from what is loaded, and
+``staleness()`` says how old that is (the analytics routes answer ``X-Stale: true`` with
+``Age``); the next look is tried ``refresh_seconds`` later; the first that succeeds catches up.
 """
 
 from __future__ import annotations
@@ -25,9 +31,10 @@ from datetime import datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import structlog
 
-from dataintel.export.datalake.committed import markers, read_file
-from dataintel.export.datalake.layout import DataFile, Marker
+from dataintel.export.datalake.committed import read_file
+from dataintel.export.datalake.layout import MARKERS, DataFile, Marker
 from dataintel.model.retention import EventCutoffs
 from dataintel.model.subject import Subject
 from dataintel.storage.analytics.duckdb import DuckDBAnalytics
@@ -37,7 +44,7 @@ from dataintel.storage.analytics.port import (
     EventCount,
     EventQuery,
 )
-from dataintel.storage.blob.port import BlobStore
+from dataintel.storage.blob.port import BlobNotFound, BlobStore
 from dataintel.storage.eventlog.port import LogEntry
 
 _LOAD = """
@@ -48,6 +55,8 @@ SELECT $project_id, pipeline_id, pipeline_version, event_id, event,
 FROM _file
 ON CONFLICT DO NOTHING
 """
+LOOK_WAIT_SECONDS = 1.0  # a read waits this long at most for a look at the lake
+log = structlog.get_logger(__name__)
 
 
 class ReadOnlyReplica(RuntimeError):
@@ -63,8 +72,11 @@ class DataLakeReplica(DuckDBAnalytics):
         super().__init__(":memory:")
         self._lake = lake
         self._refresh_seconds = refresh_seconds
-        self._refresh_lock = threading.Lock()
-        self._checked_at = float("-inf")
+        self._refresh_lock = threading.Lock()  # held by the one look at a time
+        self._checked_at = float("-inf")  # the last look's start (monotonic)
+        self._current_at = time.monotonic()  # the last complete look's start
+        self._behind = False  # the last look failed, or runs past LOOK_WAIT_SECONDS
+        self._markers: dict[str, tuple[str, Marker]] = {}  # key: (listing version, marker)
         self._loaded: set[str] = set()
         self._lake_positions: dict[int, int] = {}
         self._signature = 0
@@ -73,25 +85,73 @@ class DataLakeReplica(DuckDBAnalytics):
     # -- keeping up with the lake -----------------------------------------------------------
 
     def refresh(self, force: bool = False) -> None:
-        """Load the files committed since the last look (at most every refresh_seconds)."""
-        with self._refresh_lock:
-            now = time.monotonic()
-            if not force and now - self._checked_at < self._refresh_seconds:
-                return
-            committed = markers(self._lake)
-            files = {f.key: (f, m) for m in committed for f in m.files}
-            if not self._loaded <= files.keys():  # a file was rewritten or expired
-                self._clear()
-            for key in sorted(files.keys() - self._loaded):
-                self._load(*files[key])
-                self._loaded.add(key)
-            positions: dict[int, int] = {}
-            for m in committed:
-                positions[m.partition] = max(positions.get(m.partition, 0), m.last_offset + 1)
-            self._lake_positions = positions
-            listing = "\n".join(sorted(files)).encode()
-            self._signature = int.from_bytes(hashlib.sha256(listing).digest()[:7], "big")
-            self._checked_at = now
+        """Load the files committed since the last look (at most every refresh_seconds),
+        waiting LOOK_WAIT_SECONDS at most (see the module doc). ``force``: look now, wait
+        for it, raise what it raises."""
+        if force:
+            with self._refresh_lock:
+                self._look()
+            return
+        if time.monotonic() - self._checked_at < self._refresh_seconds:
+            return
+        if not self._refresh_lock.acquire(blocking=False):
+            return  # another read is looking: answer from what is loaded
+        look = threading.Thread(target=self._look_then_release, name="datalake-look", daemon=True)
+        look.start()
+        look.join(LOOK_WAIT_SECONDS)
+        if look.is_alive():
+            self._behind = True
+
+    def staleness(self) -> int | None:
+        """Seconds since the last complete look, while the lake cannot be read (None:
+        current)."""
+        if not self._behind:
+            return None
+        return max(0, round(time.monotonic() - self._current_at))
+
+    def _look_then_release(self) -> None:
+        try:
+            self._look()
+        except Exception as exc:  # noqa: BLE001 - whatever stops a look, answer from memory
+            self._behind = True
+            self._checked_at = time.monotonic()  # try again refresh_seconds later
+            log.warning("datalake_unreachable", error=str(exc), stale_s=self.staleness())
+        finally:
+            self._refresh_lock.release()
+
+    def _look(self) -> None:
+        started = time.monotonic()
+        committed = self._committed()
+        files = {f.key: (f, m) for m in committed for f in m.files}
+        if not self._loaded <= files.keys():  # a file was rewritten or expired
+            self._clear()
+        for key in sorted(files.keys() - self._loaded):
+            self._load(*files[key])
+            self._loaded.add(key)
+        positions: dict[int, int] = {}
+        for m in committed:
+            positions[m.partition] = max(positions.get(m.partition, 0), m.last_offset + 1)
+        self._lake_positions = positions
+        listing = "\n".join(sorted(files)).encode()
+        self._signature = int.from_bytes(hashlib.sha256(listing).digest()[:7], "big")
+        self._checked_at = self._current_at = started
+        self._behind = False
+
+    def _committed(self) -> list[Marker]:
+        """The commit markers, reading again only those new or replaced since the last look
+        (committed.markers reads every one: too slow per look once there are thousands)."""
+        found: dict[str, tuple[str, Marker]] = {}
+        for key, version in self._lake.list_versions(MARKERS).items():
+            known = self._markers.get(key)
+            if known is not None and known[0] == version:
+                found[key] = known
+            elif key.endswith(".json"):
+                try:
+                    found[key] = (version, Marker.from_json(self._lake.get(key)))
+                except BlobNotFound:  # deleted between the listing and the read
+                    continue
+        self._markers = found
+        return sorted((m for _, m in found.values()), key=lambda m: (m.partition, m.first_offset))
 
     def _clear(self) -> None:
         with self._lock:

@@ -191,6 +191,11 @@ class AnalyticsStore(ABC):
         caller (e.g. training-set labels), visible by name to this query only, for as long
         as the iterator runs (timestamp columns are compared as UTC)."""
 
+    def staleness(self) -> int | None:
+        """How many seconds old the data is when the store could not bring it up to date
+        (a data lake replica whose lake does not answer); None: current."""
+        return None
+
     @abstractmethod
     def ping(self) -> None: ...
 

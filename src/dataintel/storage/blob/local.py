@@ -4,6 +4,7 @@ neither a reader nor a restart after kill -9 ever sees half an object."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -66,6 +67,14 @@ class LocalBlobStore(BlobStore):
                 if not name.startswith(".") and key.startswith(prefix):
                     keys.append(key)
         return sorted(keys)
+
+    def list_versions(self, prefix: str) -> dict[str, str]:
+        versions = {}
+        for key in self.list(prefix):
+            with contextlib.suppress(FileNotFoundError):  # replaced or deleted meanwhile
+                stat = self._path(key).stat()
+                versions[key] = f"{stat.st_size}:{stat.st_mtime_ns}"
+        return versions
 
     def delete(self, key: str) -> None:
         path = self._path(key)

@@ -54,6 +54,11 @@ class BlobStore(ABC):
         """The keys starting with ``prefix`` (a plain string prefix), sorted."""
 
     @abstractmethod
+    def list_versions(self, prefix: str) -> dict[str, str]:
+        """``list`` with, per key, a token that changes whenever the object is replaced
+        (its size and modification time): a reader re-reads only what changed."""
+
+    @abstractmethod
     def delete(self, key: str) -> None:
         """Remove the object; nothing happens when there is none."""
 

@@ -100,6 +100,9 @@ class S3BlobStore(BlobStore):
             raise StorageError(f"S3 GET {key!r} failed: {exc}") from exc
 
     def list(self, prefix: str) -> list[str]:
+        return sorted(self.list_versions(prefix))
+
+    def list_versions(self, prefix: str) -> dict[str, str]:
         base = prefix.rpartition("/")[0]
         selector = fs.FileSelector(
             f"{self.root}/{base}" if base else self.root, recursive=True, allow_not_found=True
@@ -109,8 +112,11 @@ class S3BlobStore(BlobStore):
         except OSError as exc:
             raise StorageError(f"S3 LIST {prefix!r} failed: {exc}") from exc
         cut = len(self.root) + 1
-        keys = (i.path[cut:] for i in infos if i.type == fs.FileType.File)
-        return sorted(k for k in keys if k.startswith(prefix))
+        return {
+            i.path[cut:]: f"{i.size}:{i.mtime_ns}"
+            for i in infos
+            if i.type == fs.FileType.File and i.path[cut:].startswith(prefix)
+        }
 
     def delete(self, key: str) -> None:
         path = self._path(key)

@@ -9,7 +9,13 @@ them. A crash between the log's acknowledgement and the delete sends them again:
 dedup keys, and the sinks' (project, event id) check, keep each event stored once.
 
 The spool is bounded (``max_bytes`` of event bytes): when full, ``append`` raises
-``SpoolFull`` (503 + Retry-After) instead of accepting what it cannot keep.
+``SpoolFull`` (503 + Retry-After) instead of accepting what it cannot keep; so when its disk
+fills first (SQLite cannot write: nothing is acknowledged). What the log has taken is
+forgotten in memory first and deleted from the file after: a spool on a full disk still
+drains, and ingest goes straight to the log again. Once nothing waits, the spool's files
+are removed and made anew instead: that gives the disk back (a WAL keeps its size until a
+checkpoint, and both a checkpoint and a DELETE need room on the disk), so the next outage
+starts with an empty disk.
 """
 
 from __future__ import annotations
@@ -53,10 +59,10 @@ CREATE TABLE IF NOT EXISTS spool (
 class SpoolFull(StorageError):
     """The spool holds ``max_bytes``: nothing more is accepted until the log is back."""
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, disk_error: str | None = None) -> None:
+        where = f"its disk is full ({disk_error})" if disk_error else f"{max_bytes} bytes"
         super().__init__(
-            f"the event log is unavailable and the local spool is full ({max_bytes} bytes); "
-            "retry shortly"
+            f"the event log is unavailable and the local spool is full ({where}); retry shortly"
         )
         self.retry_after = 5
 
@@ -81,6 +87,8 @@ class SpooledEventLog(EventLog):
         self._lock = threading.Lock()
         self._events = 0
         self._bytes = 0
+        self._forwarded = 0  # the last row id the log has taken (deleted, or to delete)
+        self._purged = 0  # the last row id deleted from the file
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -110,6 +118,11 @@ class SpooledEventLog(EventLog):
         with self._lock:
             if self._bytes + size > self.max_bytes:
                 raise SpoolFull(self.max_bytes)
+            if self._db is None:  # could not be made anew (_recreate): try again
+                try:
+                    self._open()
+                except sqlite3.Error as exc:
+                    raise SpoolFull(self.max_bytes, str(exc)) from exc
             assert self._db is not None
             rows = [
                 (
@@ -121,13 +134,18 @@ class SpooledEventLog(EventLog):
                 )
                 for item in items
             ]
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany(
-                "INSERT INTO spool (key, value, dedup_key, subject_project, subject_id) "
-                "VALUES (?, ?, ?, ?, ?)",
-                rows,
-            )
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany(
+                    "INSERT INTO spool (key, value, dedup_key, subject_project, subject_id) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    rows,
+                )
+                self._db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:  # the disk is full (SQLITE_FULL)
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise SpoolFull(self.max_bytes, str(exc)) from exc
             self._events += len(items)
             self._bytes += size
 
@@ -137,8 +155,8 @@ class SpooledEventLog(EventLog):
             assert self._db is not None
             rows = self._db.execute(
                 "SELECT id, key, value, dedup_key, subject_project, subject_id FROM spool "
-                "ORDER BY id LIMIT ?",
-                (self.batch,),
+                "WHERE id > ? ORDER BY id LIMIT ?",
+                (self._forwarded, self.batch),
             ).fetchall()
         items = [
             AppendItem(key, value, dedup, (project, sid) if project is not None else None)
@@ -147,11 +165,45 @@ class SpooledEventLog(EventLog):
         return (rows[-1][0] if rows else 0), items, sum(len(i.value) for i in items)
 
     def _delete(self, last_id: int, count: int, size: int) -> None:
+        """The log has the rows up to ``last_id``: forget them, then delete them."""
         with self._lock:
-            assert self._db is not None
-            self._db.execute("DELETE FROM spool WHERE id <= ?", (last_id,))
+            self._forwarded = last_id
             self._events -= count
             self._bytes -= size
+        self._purge()
+
+    def _purge(self) -> None:
+        """Delete the forwarded rows from the file, or, when nothing waits, make the files
+        anew. On a full disk with rows still waiting: later (a crash before sends them again
+        on start: the log's dedup keys and the sinks keep them once)."""
+        with self._lock:
+            if self._purged >= self._forwarded:
+                return
+            if self._events == 0:
+                self._recreate()
+                return
+            assert self._db is not None
+            try:
+                self._db.execute("DELETE FROM spool WHERE id <= ?", (self._forwarded,))
+            except sqlite3.OperationalError as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                log.warning("spool purge failed: retried later", error=str(exc)[:200])
+                return
+            self._purged = self._forwarded
+
+    def _recreate(self) -> None:
+        """Remove the spool's files and open new ones (``_lock`` held, nothing waiting)."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        self._forwarded = self._purged = 0  # the new file numbers its rows from 1
+        try:
+            self._open()
+        except sqlite3.Error as exc:  # the next _write tries again
+            log.error("spool files could not be made anew", error=str(exc)[:200])
 
     # -- the port -------------------------------------------------------------------------
 
@@ -186,6 +238,8 @@ class SpooledEventLog(EventLog):
         pause = 0.2
         while True:
             if self._events == 0:
+                if self._purged < self._forwarded:
+                    await asyncio.to_thread(self._purge)
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), 1.0)
