@@ -140,6 +140,20 @@ def assert_answers(
     assert not slow, f"{route} over {bound} s: {describe(slow[:5])}"
 
 
+def ready_but_degraded(cluster: FaultCluster, failing: str) -> None:
+    """Each replica stays in rotation during a shared outage (ADR 0018): /health/ready
+    answers 200 `degraded` naming the dependency; /health/dependencies is the 503."""
+    for replica in cluster.cluster.apis():
+        base = f"http://127.0.0.1:{replica.port}"
+        ready = httpx.get(f"{base}/health/ready", timeout=5)
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["status"] == "degraded", ready.text
+        assert ready.json()["checks"][failing] == "failing", ready.text
+        strict = httpx.get(f"{base}/health/dependencies", timeout=5)
+        assert strict.status_code == 503, strict.text
+        assert failing in strict.json()["failures"], strict.text
+
+
 def test_steady_state_everything_answers_200(load: SteadyLoad) -> None:
     start, end = outage(load, 2)
     for route in ("ingest", "features", "analytics"):
@@ -156,6 +170,7 @@ def test_redis_down(cluster: FaultCluster, load: SteadyLoad) -> None:
     cluster.redis.down()
     try:
         start, end = outage(load)
+        ready_but_degraded(cluster, "rate_limit")  # the limiter's Redis, as the checks name it
     finally:
         cluster.redis.up()
     during = load.between(start, end)
@@ -262,6 +277,7 @@ def test_analytics_unreachable(cluster: FaultCluster, load: SteadyLoad) -> None:
     try:
         start, end = outage(load)
         acked_during = set(load.acked) - acked_before
+        ready_but_degraded(cluster, "analytics")
     finally:
         cluster.lake.up()
     during = load.between(start, end)
