@@ -154,10 +154,18 @@ class Processor:
                 pause = min(pause * 2, 5.0)
 
     async def _consumer(self) -> LogConsumer:
+        """A started consumer, once every sink answers. A consumer that started but whose
+        sinks then failed is stopped before the error goes up: left running, it stayed in
+        the group (its heartbeats go on in the background) holding partitions that nobody
+        polled, and the restarted processor never applied them again."""
         consumer = self.eventlog.consumer(GROUP)
-        await consumer.start(self._resume)
+        try:
+            await consumer.start(self._resume)
+            await self.progress.advance(await asyncio.to_thread(self.applied_positions))
+        except BaseException:
+            await consumer.stop()
+            raise
         self.metrics.paused.set(0)
-        await self.progress.advance(await asyncio.to_thread(self.applied_positions))
         return consumer
 
     def applied_positions(self) -> dict[int, int]:
