@@ -8,7 +8,11 @@ events not seen → record their keys. This is BEST EFFORT, by design:
   check; the event is then in the log twice. Every sink is idempotent on
   (project_id, event_id), so it is still stored once (DESIGN.md §3);
 - the other order (claim the key first, then produce) would turn a crash between the two into
-  a silently lost event that every retry reports as a duplicate: never acceptable.
+  a silently lost event that every retry reports as a duplicate: never acceptable;
+- a dedup store that does not answer (Redis down, or slower than ``CHECK_TIMEOUT_S``) skips
+  the check (every key counts as unseen, with a warning) instead of failing the append: an
+  outage of the dedup store must not become an outage of ingest (nor count against the event
+  log's circuit breaker); the sinks keep each event once meanwhile.
 
 Chosen by ``settings.cache_url``: ``memory://`` (one process) or ``redis://host:port/db``
 (shared by every replica; keys ``dataintel:dedup:<key>`` expiring with the window).
@@ -17,13 +21,19 @@ The embedded SQLite adapter does not use this: its dedup is exact (same transact
 
 from __future__ import annotations
 
+import asyncio
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+import structlog
+
 REDIS_PREFIX = "dataintel:dedup:"
+CHECK_TIMEOUT_S = 1.0  # a check or record that takes longer is given up (best effort)
+
+log = structlog.get_logger("dataintel.eventlog")
 
 
 class DedupStore(ABC):
@@ -89,21 +99,35 @@ class RedisDedupStore(DedupStore):
             raise RuntimeError(
                 "cache_url redis:// needs the redis package: pip install redis"
             ) from exc
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
         self._client: Any = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
         self._record_script: Any = self._client.register_script(self._RECORD)
         self._window_ms = window_s * 1000
         self._prefix = prefix
+        self._down = (RedisConnectionError, RedisTimeoutError, TimeoutError, OSError)
 
     async def seen(self, keys: Sequence[str]) -> list[bool]:
         if not keys:
             return []
-        values = await self._client.mget([self._prefix + key for key in keys])
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT_S):
+                values = await self._client.mget([self._prefix + key for key in keys])
+        except self._down as exc:
+            log.warning(
+                "dedup check skipped: the dedup store does not answer (sinks keep events once)",
+                error=f"{type(exc).__name__}: {exc}"[:200],
+                keys=len(keys),
+            )
+            return [False] * len(keys)
         return [value is not None for value in values]
 
     async def record(self, keys: Sequence[str]) -> None:
         if keys:
             prefixed = [self._prefix + key for key in keys]
-            await self._record_script(keys=prefixed, args=[self._window_ms])
+            async with asyncio.timeout(CHECK_TIMEOUT_S):
+                await self._record_script(keys=prefixed, args=[self._window_ms])
 
     async def ping(self) -> None:
         await self._client.ping()
