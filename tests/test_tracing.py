@@ -22,17 +22,8 @@ from dataintel.api.logging import configure as configure_logs
 from dataintel.main import create_app
 from dataintel.settings import Settings
 from tests.conftest import REDIS_URL, Keys, apply_yaml
-from tests.faults.events import forget_dedup_keys
+from tests.faults.events import SHOP, forget_dedup_keys
 
-SHOP = """
-project: {id: shop, name: Shop}
-pipelines:
-  - id: web
-    name: Web
-    events: [{name: cart_add, fields: [{name: price, type: number}]}]
-features:
-  - {name: carts, pipeline_id: web, source_event: cart_add, aggregation: COUNT, windows: [1h]}
-"""
 CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{CALLER_TRACE}-00f067aa0ba902b7-01"
 

@@ -16,18 +16,9 @@ from fastapi.testclient import TestClient
 
 from dataintel.main import create_app
 from dataintel.settings import Settings
-from tests.conftest import Keys, apply_yaml, require_service
+from tests.conftest import require_service
+from tests.faults.events import open_shop
 from tests.faults.proxy import TcpProxy, proxy_to
-
-SHOP = """
-project: {id: shop, name: Shop}
-pipelines:
-  - id: web
-    name: Web
-    events: [{name: cart_add, fields: [{name: price, type: number}]}]
-features:
-  - {name: carts, pipeline_id: web, source_event: cart_add, aggregation: COUNT, windows: [1h]}
-"""
 
 
 @pytest.fixture
@@ -52,9 +43,7 @@ def test_an_online_store_outage_opens_the_breaker_and_recovery_closes_it(
 ) -> None:
     app = create_app(settings)
     with TestClient(app, raise_server_exceptions=False) as client:
-        keys = Keys(app)
-        keys.project("shop")
-        apply_yaml(app, SHOP)
+        keys = open_shop(app)
         event = {
             "event_id": uuid.uuid4().hex,
             "event": "cart_add",
@@ -111,9 +100,7 @@ def test_a_slow_online_store_answers_the_recent_vector_stale_never_hangs(
     )
     app = create_app(settings)
     with TestClient(app, raise_server_exceptions=False) as client:
-        keys = Keys(app)
-        keys.project("shop")
-        apply_yaml(app, SHOP)
+        keys = open_shop(app)
         event = {
             "event_id": uuid.uuid4().hex,
             "event": "cart_add",

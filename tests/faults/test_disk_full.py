@@ -15,9 +15,7 @@ from fastapi.testclient import TestClient
 
 from dataintel.api.state import ANALYTICS
 from dataintel.main import create_app
-from tests.conftest import Keys, apply_yaml
-from tests.faults.events import cart_adds
-from tests.faults.test_breakers import SHOP
+from tests.faults.events import cart_adds, ingest_until_refused, open_shop
 from tests.faults.tmpfs import small_filesystem
 
 
@@ -33,19 +31,11 @@ def test_a_full_log_disk_refuses_ingest_and_loses_nothing_acknowledged(
     settings = make_settings(eventlog_url=f"sqlite:///{tiny_disk / 'log.db'}")
     app = create_app(settings)
     with TestClient(app, raise_server_exceptions=False) as client:
-        keys = Keys(app)
-        keys.project("shop")
-        apply_yaml(app, SHOP)
+        keys = open_shop(app)
         ingest = keys.headers(["ingest"], "shop")
-        acked: list[str] = []
-        refused = None
-        for _ in range(200):
-            sent_batch = cart_adds(20, note="x" * 200)
-            sent = client.post("/ingest/shop/web/batch", json=sent_batch, headers=ingest)
-            if sent.status_code != 200:
-                refused = sent
-                break
-            acked += [e["event_id"] for e in sent_batch]
+        acked, refused = ingest_until_refused(
+            client, ingest, lambda: cart_adds(20, note="x" * 200), 200
+        )
         assert refused is not None, "the 1 MB disk never filled"
         assert refused.status_code == 503, refused.text
         assert client.get("/health/live").status_code == 200

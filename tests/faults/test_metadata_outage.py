@@ -15,10 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dataintel.main import create_app
-from tests.conftest import Keys, apply_yaml
-from tests.faults.events import cart_adds
+from tests.faults.events import cart_adds, open_shop
 from tests.faults.proxy import proxy_to
-from tests.faults.test_breakers import SHOP
 
 
 @pytest.mark.parametrize(
@@ -32,9 +30,7 @@ def test_ingest_and_serving_ride_out_a_metadata_outage(
         settings = make_settings(metadata_url=url, breaker_threshold=3, breaker_reset_seconds=1.0)
         app = create_app(settings)
         with TestClient(app, raise_server_exceptions=False) as client:
-            keys = Keys(app)
-            keys.project("shop")
-            apply_yaml(app, SHOP)
+            keys = open_shop(app)
             ingest = keys.headers(["ingest"], "shop")
             service = keys.headers(["service"], "shop")
             admin = keys.headers(["admin"], "shop")

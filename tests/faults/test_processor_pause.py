@@ -15,10 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dataintel.main import create_app
-from tests.conftest import Keys, apply_yaml, require_service
-from tests.faults.events import cart_adds, metric
+from tests.conftest import require_service
+from tests.faults.events import cart_adds, metric, open_shop
 from tests.faults.proxy import TcpProxy, proxy_to
-from tests.faults.test_breakers import SHOP
 
 
 @pytest.fixture
@@ -51,9 +50,7 @@ def test_the_processor_pauses_while_its_store_is_away_and_resumes_in_place(
     )
     app = create_app(settings)
     with TestClient(app, raise_server_exceptions=False) as client:
-        keys = Keys(app)
-        keys.project("shop")
-        apply_yaml(app, SHOP)
+        keys = open_shop(app)
         ingest = keys.headers(["ingest"], "shop")
         url = "/ingest/shop/web/batch"
         first = [e for user in USERS for e in cart_adds(3, user)]

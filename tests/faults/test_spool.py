@@ -17,20 +17,16 @@ from fastapi.testclient import TestClient
 from dataintel.api.state import ANALYTICS
 from dataintel.main import create_app
 from dataintel.settings import Settings
-from tests.conftest import REDIS_URL, Keys, apply_yaml
-from tests.faults.events import cart_adds, forget_dedup_keys, metric
+from tests.conftest import REDIS_URL
+from tests.faults.events import (
+    cart_adds,
+    forget_dedup_keys,
+    ingest_until_refused,
+    metric,
+    open_shop,
+)
 from tests.faults.tmpfs import small_filesystem
 from tests.storage.kafka_broker import KafkaBroker, running_broker
-
-SHOP = """
-project: {id: shop, name: Shop}
-pipelines:
-  - id: web
-    name: Web
-    events: [{name: cart_add, fields: [{name: price, type: number}]}]
-features:
-  - {name: carts, pipeline_id: web, source_event: cart_add, aggregation: COUNT, windows: [1h]}
-"""
 
 
 @pytest.fixture
@@ -53,6 +49,21 @@ def make(make_settings: Any, broker: KafkaBroker, **extra: Any) -> Settings:
     )
 
 
+def assert_spool_refused(refused: Any, why: str) -> None:
+    """A full spool (or its full disk) refused the batch: 503 + Retry-After, saying why."""
+    assert refused is not None, "the spool never filled"
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["retry-after"] == "5"
+    assert why in refused.json()["detail"]
+
+
+def wait_drained(client: TestClient) -> None:
+    deadline = time.monotonic() + 60
+    while spool_events(client) > 0:
+        assert time.monotonic() < deadline, "the spool did not drain"
+        time.sleep(0.2)
+
+
 def spool_events(client: TestClient) -> float:
     return metric(client, "dataintel_ingest_spool_events")
 
@@ -62,9 +73,7 @@ def test_events_acknowledged_during_a_broker_outage_are_stored_exactly_once(
 ) -> None:
     app = create_app(make(make_settings, broker))
     with TestClient(app, raise_server_exceptions=False) as client:
-        keys = Keys(app)
-        keys.project("shop")
-        apply_yaml(app, SHOP)
+        keys = open_shop(app)
         ingest = keys.headers(["ingest"], "shop")
         before = cart_adds(5)
         url = "/ingest/shop/web/batch?wait=processed"
@@ -110,31 +119,15 @@ def test_a_full_spool_refuses_with_503_and_keeps_only_what_it_acknowledged(
 ) -> None:
     app = create_app(make(make_settings, broker, ingest_spool_max_mb=0.002))  # ~2 KB
     with TestClient(app, raise_server_exceptions=False) as client:
-        keys = Keys(app)
-        keys.project("shop")
-        apply_yaml(app, SHOP)
+        keys = open_shop(app)
         ingest = keys.headers(["ingest"], "shop")
         broker.pause()
-        acked: list[str] = []
-        refused = None
-        for _ in range(20):
-            batch = cart_adds(2, "grace")
-            sent = client.post("/ingest/shop/web/batch", json=batch, headers=ingest)
-            if sent.status_code == 503:
-                refused = sent
-                break
-            assert sent.status_code == 200, sent.text
-            acked += [e["event_id"] for e in batch]
-        assert refused is not None, "the spool never filled"
-        assert refused.headers["retry-after"] == "5"
-        assert "spool is full" in refused.json()["detail"]
+        acked, refused = ingest_until_refused(client, ingest, lambda: cart_adds(2, "grace"), 20)
+        assert_spool_refused(refused, "spool is full")
         assert acked
 
         broker.resume()
-        deadline = time.monotonic() + 60
-        while spool_events(client) > 0:
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+        wait_drained(client)
         done = client.post(
             "/ingest/shop/web/batch?wait=processed", json=cart_adds(1, "grace"), headers=ingest
         )
@@ -161,31 +154,17 @@ def test_a_spool_on_a_full_disk_refuses_with_503_then_drains(
         )
         app = create_app(settings)
         with TestClient(app, raise_server_exceptions=False) as client:
-            keys = Keys(app)
-            keys.project("shop")
-            apply_yaml(app, SHOP)
+            keys = open_shop(app)
             ingest = keys.headers(["ingest"], "shop")
             broker.pause()
-            acked: list[str] = []
-            refused = None
-            for _ in range(300):
-                batch = cart_adds(5, note="x" * 500)
-                sent = client.post("/ingest/shop/web/batch", json=batch, headers=ingest)
-                if sent.status_code != 200:
-                    refused = sent
-                    break
-                acked += [e["event_id"] for e in batch]
-            assert refused is not None, "the 256 KiB disk never filled"
-            assert refused.status_code == 503, refused.text
-            assert refused.headers["retry-after"] == "5"
-            assert "disk is full" in refused.json()["detail"]
+            acked, refused = ingest_until_refused(
+                client, ingest, lambda: cart_adds(5, note="x" * 500), 300
+            )
+            assert_spool_refused(refused, "disk is full")
             assert acked
 
             broker.resume()
-            deadline = time.monotonic() + 60
-            while spool_events(client) > 0:
-                assert time.monotonic() < deadline, "the spool on a full disk did not drain"
-                time.sleep(0.2)
+            wait_drained(client)
             after = cart_adds(1)
             done = client.post("/ingest/shop/web/batch?wait=processed", json=after, headers=ingest)
             assert done.status_code == 200, done.text
