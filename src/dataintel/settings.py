@@ -44,7 +44,9 @@ class Settings(BaseSettings):
     online_url: str | None = Field(
         default=None,
         description="The OnlineStore (feature tiles): default sqlite:///<data_dir>/online.db "
-        "(in-process, durable); redis://host:6379/<db>[?prefix=name] for Redis.",
+        "(in-process, durable); redis://host:6379/<db>[?prefix=name] for Redis. Decoded "
+        "entities are cached for serving up to 256 MB per process (?cache_mb=N embedded, "
+        "?decode_cache_mb=N Redis).",
     )
     online_ttl_seconds: int = Field(
         default=90 * 86400,

@@ -680,7 +680,7 @@ def test_registry_opens_each_adapter_by_url(tmp_path: Path) -> None:
 
 
 def test_the_decode_cache_is_bounded_and_keyed_by_exact_bytes() -> None:
-    cache = DecodeCache(max_bytes=300)
+    cache = DecodeCache(max_bytes=3000)
     blobs = [{"t": {"4": {T0 + i: float(i)}}, "b": None, "e": None, "l": T0 + i} for i in range(20)]
     data = [pack(b) for b in blobs]
     first = cache.decode(data[0])
@@ -759,7 +759,8 @@ def test_embedded_store_behind_the_change_log_clears_its_cache(tmp_path: Path) -
 
 
 def test_embedded_cache_is_bounded_and_misses_read_sqlite(tmp_path: Path) -> None:
-    store = SQLiteOnline(str(tmp_path / "small.db"), TTL, cache_tiles=10)
+    store = open_online(f"sqlite:///{tmp_path}/small.db?cache_mb=0.003", TTL)  # ~3 KB
+    assert isinstance(store, SQLiteOnline)
     model, c = Reference(), Aggregation.COUNT
     refs = [entity() for _ in range(20)]
     run(store, model, [update(r, 0, 0, {"n@1": fu(c, partial(c, events(3)))}) for r in refs])

@@ -37,10 +37,11 @@ from dataintel.model.tiles import (
     final,
     merge,
 )
+from dataintel.storage.online.codec import DEFAULT_CACHE_MB, TILE_BYTES
 
-# Indexes kept, bounded by their tiles (twice the embedded store's default cache, so the
-# indexes of every cached blob fit); the whole map is dropped when it fills up.
-INDEX_CACHE_TILES = 2_000_000
+# Indexes kept, bounded by their tiles (twice what the online stores' default caches hold, so
+# the indexes of every cached blob fit); the whole map is dropped when it fills up.
+INDEX_CACHE_TILES = 2 * (DEFAULT_CACHE_MB << 20) // TILE_BYTES
 
 # Per non-empty level: (tile size, parent size or 0 for the top level, starts, states).
 Level = tuple[int, int, list[int], list[Any]]

@@ -23,7 +23,7 @@ from urllib.parse import quote
 import redis
 from redis.exceptions import NoScriptError
 
-from dataintel.storage.online.codec import Blob, DecodeCache, pack
+from dataintel.storage.online.codec import DEFAULT_CACHE_MB, Blob, DecodeCache, pack
 from dataintel.storage.online.port import (
     ApplyOutcome,
     BatchValue,
@@ -64,7 +64,12 @@ class RedisOnline(OnlineStore):
     async_reads = True
 
     def __init__(
-        self, url: str, prefix: str, ttl_seconds: int, *, decode_cache_bytes: int = 16 << 20
+        self,
+        url: str,
+        prefix: str,
+        ttl_seconds: int,
+        *,
+        decode_cache_bytes: int = DEFAULT_CACHE_MB << 20,
     ) -> None:
         self._client: redis.Redis = redis.Redis.from_url(url)
         self._decoder = DecodeCache(decode_cache_bytes)

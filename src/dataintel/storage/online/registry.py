@@ -1,8 +1,9 @@
 """Open the OnlineStore named by a URL; the Redis driver is imported only when used.
 
-- ``sqlite:///abs/path/online.db[?cache_tiles=N]`` (embedded default: in-process cache over
-  SQLite; ``sqlite://:memory:`` for tests)
-- ``redis://[user:password@]host:6379/0[?prefix=name&decode_cache_mb=16&<redis-py options>]``
+- ``sqlite:///abs/path/online.db[?cache_mb=256]`` (embedded default: in-process cache of
+  decoded entities over SQLite, bounded by their estimated memory; ``sqlite://:memory:`` for
+  tests)
+- ``redis://[user:password@]host:6379/0[?prefix=name&decode_cache_mb=256&<redis-py options>]``
   (one hash per entity, Lua apply, TTL; ``rediss://`` for TLS; ``decode_cache_mb=0`` turns
   the cache of decoded blobs off)
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
+from dataintel.storage.online.codec import DEFAULT_CACHE_MB
 from dataintel.storage.online.port import OnlineStore
 
 DEFAULT_PREFIX = "dataintel"
@@ -25,9 +27,8 @@ def open_online(url: str, ttl_seconds: int) -> OnlineStore:
         path = unquote(parts.netloc + parts.path)
         if not path:
             raise ValueError("sqlite:// needs a file: sqlite:///abs/path/online.db")
-        if "cache_tiles" in options:
-            return SQLiteOnline(path, ttl_seconds, cache_tiles=int(options["cache_tiles"]))
-        return SQLiteOnline(path, ttl_seconds)
+        cache_mb = float(options.get("cache_mb", DEFAULT_CACHE_MB))
+        return SQLiteOnline(path, ttl_seconds, cache_bytes=int(cache_mb * (1 << 20)))
     if parts.scheme in ("redis", "rediss"):
         try:
             from dataintel.storage.online.redis import RedisOnline
@@ -36,7 +37,7 @@ def open_online(url: str, ttl_seconds: int) -> OnlineStore:
                 f"the Redis online store needs 'redis': pip install redis ({exc})"
             ) from exc
         prefix = options.pop("prefix", DEFAULT_PREFIX)
-        cache_mb = float(options.pop("decode_cache_mb", "16"))
+        cache_mb = float(options.pop("decode_cache_mb", DEFAULT_CACHE_MB))
         client_url = urlunsplit(parts._replace(query=urlencode(options)))
         return RedisOnline(
             client_url, prefix, ttl_seconds, decode_cache_bytes=int(cache_mb * (1 << 20))

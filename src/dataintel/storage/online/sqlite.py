@@ -46,7 +46,7 @@ import pyarrow.compute as pc
 
 from dataintel.model.aggregations import Aggregation
 from dataintel.storage.online import sqlite_batch
-from dataintel.storage.online.codec import Blob
+from dataintel.storage.online.codec import DEFAULT_CACHE_MB, Blob
 from dataintel.storage.online.port import (
     ApplyOutcome,
     BatchValue,
@@ -83,7 +83,7 @@ class SQLiteOnline(OnlineStore):
         path: str,
         ttl_seconds: int,
         *,
-        cache_tiles: int = 1_000_000,
+        cache_bytes: int = DEFAULT_CACHE_MB << 20,
         clock: Callable[[], float] = time.time,
     ) -> None:
         memory = path == ":memory:" or path.startswith("file::memory:")
@@ -100,7 +100,7 @@ class SQLiteOnline(OnlineStore):
         self._memory = memory
         self._reader = self._db if memory else _connect(path)
         self._read_lock = self._write_lock if memory else threading.Lock()
-        self._cache = EntityCache(cache_tiles)
+        self._cache = EntityCache(cache_bytes)
         self._changes = ChangeLog(self._db, self._cache)
         self._layout = Layout()
         self._ttl = float(ttl_seconds)

@@ -1,10 +1,10 @@
 """The embedded OnlineStore's in-process cache, and how it stays coherent across processes.
 
-``EntityCache``: decoded entities, least recently used first out, bounded by tiles (an entity
-weighs 1 + its number of tiles). ``generation`` moves whenever entries are invalidated, so a
-reader that loaded a miss from an older snapshot does not cache it. A batch invalidates the
-entities it touched per (project, entity key) with one set intersection against the cached
-ids (``forget_ids``): no Python object per touched entity.
+``EntityCache``: decoded entities, least recently used first out, bounded by their estimated
+memory (``codec.blob_bytes`` of each of their blobs). ``generation`` moves whenever entries
+are invalidated, so a reader that loaded a miss from an older snapshot does not cache it. A
+batch invalidates the entities it touched per (project, entity key) with one set
+intersection against the cached ids (``forget_ids``): no Python object per touched entity.
 
 ``ChangeLog``: another process may write the same SQLite file (``dataintel worker`` beside an
 API with ``processor_enabled=false``, or a recompute from the API while the worker applies).
@@ -23,7 +23,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from dataintel.storage.online.codec import Blob, pack, unpack
+from dataintel.storage.online.codec import Blob, blob_bytes, pack, unpack
 from dataintel.storage.online.port import EntityRef
 
 SCHEMA = """
@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS changes (
 CREATE INDEX IF NOT EXISTS changes_at ON changes (at);
 """
 KEEP_SECONDS = 60.0
+ENTITY_BYTES = 400  # the cached entity beside its blobs: its key, its record, its dict
 
 
 Touched = tuple[str, str, Sequence[str]]  # project, entity key, entity ids
@@ -49,13 +50,13 @@ class Entity:
 
 
 class EntityCache:
-    def __init__(self, capacity_tiles: int) -> None:
+    def __init__(self, capacity_bytes: int) -> None:
         self.lock = threading.Lock()
         self.generation = 0
         self._entries: OrderedDict[EntityRef, Entity] = OrderedDict()
         self._ids: dict[tuple[str, str], dict[str, EntityRef]] = {}  # cached refs by family
         self._weight = 0
-        self._capacity = capacity_tiles
+        self._capacity = capacity_bytes
 
     def get(self, ref: EntityRef) -> Entity | None:
         with self.lock:
@@ -108,7 +109,7 @@ class EntityCache:
             self.generation += 1
 
     def _insert(self, ref: EntityRef, entity: Entity) -> None:
-        entity.weight = 1 + sum(len(t) for b in entity.blobs.values() for t in b["t"].values())
+        entity.weight = ENTITY_BYTES + sum(blob_bytes(b) for b in entity.blobs.values())
         self._entries[ref] = entity
         self._weight += entity.weight
         self._ids.setdefault((ref.project_id, ref.entity_key), {})[ref.entity_id] = ref
