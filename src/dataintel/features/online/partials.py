@@ -111,26 +111,43 @@ def json_sql(field: str) -> str:
     return f"CAST(json_extract(properties, {_json_path(field)}) AS VARCHAR)"
 
 
-def _aggregates(i: int, plan: FeaturePlan) -> list[str]:
+class Values:
+    """The field expressions a group's aggregates read, each computed once per event (in the
+    ``src`` step, before events are expanded into their levels) and read by alias."""
+
+    def __init__(self) -> None:
+        self.exprs: dict[str, str] = {}
+
+    def __call__(self, expr: str) -> str:
+        alias = self.exprs.get(expr)
+        if alias is None:
+            alias = self.exprs[expr] = f"v{len(self.exprs)}"
+        return alias
+
+    def select(self) -> str:
+        return "".join(f", {expr} AS {alias}" for expr, alias in self.exprs.items())
+
+
+def _aggregates(i: int, plan: FeaturePlan, val: Values) -> list[str]:
     agg, field = plan.aggregation, plan.field
     if agg is Aggregation.COUNT:
         return [f"count(*) AS a{i}"]
     assert field is not None
     if agg is Aggregation.SUM:
-        return [f"sum({number_sql(field)}) AS a{i}"]
+        return [f"sum({val(number_sql(field))}) AS a{i}"]
     if agg is Aggregation.AVG:
-        v = number_sql(field)
+        v = val(number_sql(field))
         return [f"sum({v}) AS a{i}", f"nullif(count({v}), 0) AS b{i}"]
     if agg in (Aggregation.MIN, Aggregation.MAX):
-        value = instant_sql(field) if plan.timestamp else number_sql(field)
+        value = val(instant_sql(field) if plan.timestamp else number_sql(field))
         return [f"{agg.value.lower()}({value}) AS a{i}"]
     if agg is Aggregation.COUNT_DISTINCT:
-        v = text_sql(field)
+        v = val(text_sql(field))
         return [f"list(DISTINCT {v}) FILTER (WHERE {v} IS NOT NULL) AS a{i}"]
     fn = "min" if agg is Aggregation.FIRST else "max"
     return [
-        f"{fn}({{'t': t, 'event_id': event_id, 'v': {json_sql(field)}}}) "
-        f"FILTER (WHERE {text_sql(field)} IS NOT NULL) AS x{i}"
+        f"{fn}({{'t': t, 'event_id': event_id, 'v': {val(json_sql(field))}}}) "
+        f"FILTER (WHERE {val(text_sql(field))} IS NOT NULL) AS x{i}"
     ]
 
 
@@ -147,14 +164,15 @@ def _outputs(i: int, plan: FeaturePlan) -> list[str]:
 def group_query(plans: Sequence[FeaturePlan]) -> str:
     first = plans[0]
     entity = entity_sql(first.entity_key)
-    aggregates = ",\n  ".join(a for i, p in enumerate(plans) for a in _aggregates(i, p))
+    val = Values()
+    aggregates = ",\n  ".join(a for i, p in enumerate(plans) for a in _aggregates(i, p, val))
     outputs = ", ".join(a for i, p in enumerate(plans) for a in _outputs(i, p))
     source = "" if first.source_event == ANY else "AND pipeline_id = $pipeline AND event = $event"
     # Names come from validated config (FIELD_NAME patterns) and are quoted by _lit.
     return f"""
 WITH src AS (
-  SELECT {entity} AS entity, log_partition, log_offset, epoch_us(ts) AS t, event_id, properties,
-         user_id, cart_id, session_id, event, ts
+  SELECT {entity} AS entity, log_partition, log_offset, epoch_us(ts) AS t,
+         event_id{val.select()}
   FROM batch
   WHERE project_id = $project {source}
     AND {entity} IS NOT NULL
