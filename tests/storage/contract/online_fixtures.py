@@ -197,8 +197,10 @@ def spec(name: str, agg: Aggregation, lifetime: bool = False) -> StateField:
     return StateField(name, agg, KEEP, lifetime)
 
 
-def to_groups(updates: Sequence[EntityUpdate]) -> list[PartialGroup]:
-    """The port's partial groups of ``updates``: one per (update, field), in order."""
+def to_groups(updates: Sequence[EntityUpdate], exact_cuts: bool = False) -> list[PartialGroup]:
+    """The port's partial groups of ``updates``: one per (update, field), in order. With
+    ``exact_cuts`` each field's keep gives exactly the update's cuts at every level (else
+    the top cut at all levels, which the embedded store's trims take)."""
     out = []
     for u in updates:
         for name, f in u.features.items():
@@ -230,16 +232,30 @@ def to_groups(updates: Sequence[EntityUpdate]) -> list[PartialGroup]:
             else:
                 columns["a0"] = states
             table = pa.table(columns)
-            field_spec = spec(name, agg, f.lifetime)
-            out.append(PartialGroup(u.ref.project_id, u.ref.entity_key, (field_spec,), table,
-                                    f.cuts[TOP]))  # fmt: skip
+            field_spec, now = spec(name, agg, f.lifetime), f.cuts[TOP]
+            if exact_cuts:
+                now = max(f.cuts)
+                field_spec = StateField(name, agg, tuple(now - c for c in f.cuts), f.lifetime)
+            out.append(PartialGroup(u.ref.project_id, u.ref.entity_key, (field_spec,), table, now))
     return out
+
+
+def apply_each(store: RedisOnline, updates: Sequence[EntityUpdate]) -> ApplyOutcome:
+    """Redis: each update as the partial groups of one micro-batch, in order (so several
+    updates of one entity meet the per-entity position rule one after the other)."""
+    outcome = ApplyOutcome()
+    for u in updates:
+        one = store.apply(to_groups([u], exact_cuts=True), {})
+        outcome.applied += one.applied
+        outcome.skipped += one.skipped
+        outcome.conflicts += one.conflicts
+    return outcome
 
 
 def put(store: OnlineStore, updates: Sequence[EntityUpdate]) -> ApplyOutcome:
     """Apply updates without a model: Redis per entity (positions), embedded as groups."""
     if isinstance(store, RedisOnline):
-        return store.apply_updates(updates)
+        return apply_each(store, updates)
     return store.apply(to_groups(updates), {})
 
 
@@ -370,7 +386,7 @@ def check(
 
 def run(store: OnlineStore, model: Reference, updates: list[EntityUpdate]) -> None:
     if isinstance(store, RedisOnline):
-        outcome = store.apply_updates(updates)
+        outcome = apply_each(store, updates)
         assert summary(outcome) == model.apply(updates)
     else:
         model.apply(updates, positions=False)

@@ -34,6 +34,7 @@ from tests.storage.contract.online_fixtures import (  # noqa: F401 (fixtures)
     FakeClock,
     Reference,
     Stores,
+    apply_each,
     both_fixture,
     check,
     entity,
@@ -92,10 +93,10 @@ def test_a_replay_is_skipped_and_changes_nothing(redis_store: RedisOnline) -> No
     run(store, model, [first])
     before = store.read([ref], ["s@1"])
     replay = update(ref, 0, 9, {"s@1": fu(Aggregation.SUM, partial(Aggregation.SUM, events(10)))})
-    outcome = store.apply_updates([replay])
+    outcome = apply_each(store, [replay])
     assert (outcome.applied, outcome.skipped, outcome.conflicts) == (0, 1, [])
     tail = update(ref, 5, 9, {"s@1": fu(Aggregation.SUM, partial(Aggregation.SUM, events(3)))})
-    assert store.apply_updates([tail]).skipped == 1  # wholly at or before the stored offset
+    assert apply_each(store, [tail]).skipped == 1  # wholly at or before the stored offset
     assert store.read([ref], ["s@1"]) == before
 
 
@@ -105,7 +106,7 @@ def test_an_overlapping_update_is_a_conflict_with_the_stored_offset(
     store, model, ref = redis_store, Reference(), entity()
     run(store, model, [update(ref, 0, 9, {"n@1": fu(Aggregation.COUNT, {"4": {T0: 10}})})])
     overlap = update(ref, 5, 14, {"n@1": fu(Aggregation.COUNT, {"4": {T0: 10}})})
-    outcome = store.apply_updates([overlap])
+    outcome = apply_each(store, [overlap])
     assert outcome.applied == outcome.skipped == 0
     assert len(outcome.conflicts) == 1
     assert (outcome.conflicts[0].ref, outcome.conflicts[0].partition) == (ref, 0)
@@ -613,7 +614,7 @@ def test_a_failing_update_leaves_no_half_applied_entity(stores: Stores, store: O
     if isinstance(store, RedisOnline):
         bad.features["s@1"].tiles["4"][T0] = "not a number"
         with pytest.raises(Exception):  # noqa: B017, PT011 (the engine's own error type)
-            store.apply_updates([good, bad])
+            apply_each(store, [good, bad])
     else:  # a group whose table lacks a state column, after good ones
         groups = to_groups([good, bad])
         broken = groups[-1]
@@ -710,7 +711,7 @@ def test_property_redis_equals_embedded_equals_python(
     assert isinstance(redis, RedisOnline)
     for batch in batches:
         want = model.apply(batch)
-        assert summary(redis.apply_updates(batch)) == want
+        assert summary(apply_each(redis, batch)) == want
         embedded.apply(to_groups(model.applied), {})  # its caller drops what was applied
     ref = batches[0][0].ref
     check(embedded, model, [ref], ["f@1"])

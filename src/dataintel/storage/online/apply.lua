@@ -1,18 +1,22 @@
--- Apply ONE EntityUpdate to one entity hash, atomically: the position rule of the OnlineStore
--- port, then per feature exactly dataintel.features.tiles.apply_partial (merge, trim).
--- KEYS[1]: the entity hash.  ARGV[1]: msgpack {p = partition, lo = first offset,
--- hi = last offset, ttl = ms, f = {field = {agg, levels, last_ts, cuts, lifetime}}} where
--- levels = {{level, {start, state, start, state, ...}}, ...} in the order Python iterates
--- the partial (merges into the lifetime base are float sums: their order matters).
+-- Apply one (entity, partition) of a micro-batch to the entity's hash, atomically: the position
+-- rule of the OnlineStore port, then per field exactly dataintel.model.tiles.apply_partial
+-- (merge, trim) over the partial rows of its group, in their order (merges into the lifetime
+-- base are float sums: their order matters).
+-- KEYS[1]: the entity hash.  ARGV[1]: msgpack {partition, lo = first offset, hi = last
+-- offset, ttl ms}; then per partial group two arguments: its spec, msgpack
+-- {{field, aggregation, first state column, cuts (per level), lifetime}, ...} (the same
+-- bytes for every entity of the group), and the entity's rows, msgpack {last event time,
+-- {{level, tile start, state columns... (the port's partial layout, null = no events)}, ...}}.
 -- Returns {1} applied, {0, stored} skipped (a replay), {2, stored} conflict.
-local u = cmsgpack.unpack(ARGV[1])
+local head = cmsgpack.unpack(ARGV[1])
 local key = KEYS[1]
-local pfield = '@' .. string.format('%d', u.p)
+local pfield = '@' .. string.format('%d', head[1])
+local lo, hi, ttl = head[2], head[3], head[4]
 local stored = redis.call('HGET', key, pfield)
 if stored then
   stored = tonumber(stored)
-  if stored >= u.hi then return {0, stored} end
-  if stored >= u.lo then return {2, stored} end
+  if stored >= hi then return {0, stored} end
+  if stored >= lo then return {2, stored} end
 end
 
 local SIZES = {[0] = 1, 1000000, 60000000, 3600000000, 86400000000}
@@ -85,45 +89,65 @@ local function trim(agg, blob, cuts, lifetime)
   end
 end
 
-local function apply_partial(blob, agg, partial, last_ts, cuts, lifetime)
+-- A field's state on one partial row (column c on): nil when the row has no events of it.
+local function state_of(agg, row, c)
+  local v = row[c]
+  if v == nil then return nil end
+  if agg == 'AVG' then
+    local n = row[c + 1]
+    if n == nil or n == 0 then return nil end
+    return {v, n}
+  end
+  if agg == 'FIRST' or agg == 'LAST' then return {v, row[c + 1], cjson.decode(row[c + 2])} end
+  if agg == 'COUNT' and v == 0 then return nil end
+  if agg == 'COUNT_DISTINCT' and #v == 0 then return nil end
+  return v
+end
+
+local function apply_rows(blob, spec, body)
+  local agg, c, cuts, lifetime = spec[2], spec[3], spec[4], spec[5]
   if blob == nil then blob = {} end
   if type(blob.t) ~= 'table' then blob.t = {} end
   local levels = blob.t
   local base_end = blob.e
-  for _, pair in ipairs(partial) do
-    local level, flat = pair[1], pair[2]
-    local i = tonumber(level)
-    local current = levels[level]
-    if type(current) ~= 'table' then current = {}; levels[level] = current end
-    for k = 1, #flat, 2 do
-      local a, s = flat[k], flat[k + 1]
+  for _, row in ipairs(body[2]) do
+    local s = state_of(agg, row, c)
+    if s ~= nil then
+      local i, a = row[1], row[2]
       if base_end ~= nil and a < base_end then
         if i == TOP and lifetime then blob.b = merge(agg, blob.b, s) end
       else
+        local level = string.format('%d', i)
+        local current = levels[level]
+        if type(current) ~= 'table' then current = {}; levels[level] = current end
         current[a] = merge(agg, current[a], s)
       end
     end
   end
-  if blob.l == nil or last_ts > blob.l then blob.l = last_ts end
+  if blob.l == nil or body[1] > blob.l then blob.l = body[1] end
   trim(agg, blob, cuts, lifetime)
   return blob
 end
 
-local fields = {}
-for name, _ in pairs(u.f) do fields[#fields + 1] = name end
+local fields, work = {}, {}
+for g = 2, #ARGV, 2 do
+  local specs, body = cmsgpack.unpack(ARGV[g]), cmsgpack.unpack(ARGV[g + 1])
+  for _, spec in ipairs(specs) do
+    fields[#fields + 1] = spec[1]
+    work[#work + 1] = {spec, body}
+  end
+end
 local current = {}
 if #fields > 0 then current = redis.call('HMGET', key, unpack(fields)) end
 local out = {}
 for i, name in ipairs(fields) do
-  local spec = u.f[name]
   local blob = nil
   if current[i] then blob = cmsgpack.unpack(current[i]) end
-  blob = apply_partial(blob, spec[1], spec[2], spec[3], spec[4], spec[5])
   out[#out + 1] = name
-  out[#out + 1] = cmsgpack.pack(blob)
+  out[#out + 1] = cmsgpack.pack(apply_rows(blob, work[i][1], work[i][2]))
 end
 out[#out + 1] = pfield
-out[#out + 1] = string.format('%d', u.hi)
+out[#out + 1] = string.format('%d', hi)
 redis.call('HSET', key, unpack(out))
-redis.call('PEXPIRE', key, u.ttl)
+redis.call('PEXPIRE', key, ttl)
 return {1}

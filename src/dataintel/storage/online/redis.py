@@ -1,13 +1,14 @@
-"""The Redis OnlineStore: one hash per entity, one Lua script per entity update.
+"""The Redis OnlineStore: one hash per entity, one Lua script per (entity, partition) a batch
+touches.
 
 Key ``<prefix>:e:{<project>|<entity key>|<entity id>}``: the braces make the whole key the
 hash tag, so an entity lives in one Cluster slot. Fields ``<feature>@<version>`` hold msgpack
-blobs, ``@<partition>`` the last applied log offset. ``apply`` turns the partial groups into
-one update per (entity, partition) (``updates.to_updates``) and pipelines one EVALSHA per
-update (one round trip per micro-batch), then records the positions; ``read`` one HMGET per
-entity (one round trip per request; decoded blobs are kept by their bytes,
-``codec.DecodeCache``, so re-reading an unchanged hot blob skips the decode). ``aread``,
-the serving path, does the same with the async client in the event loop
+blobs, ``@<partition>`` the last applied log offset. ``apply`` cuts the partial groups into
+one call per (entity, partition) (``redis_rows.entity_calls``: the entity's row slices) and
+pipelines one EVALSHA per call (one round trip per micro-batch), then records the
+positions; ``read`` one HMGET per entity (one round trip per request; decoded blobs are kept
+by their bytes, ``codec.DecodeCache``, so re-reading an unchanged hot blob skips the
+decode). ``aread``, the serving path, does the same with the async client in the event loop
 (``redis_read.AsyncReader``). Every write refreshes the entity's TTL.
 """
 
@@ -30,14 +31,13 @@ from dataintel.storage.online.port import (
     BatchValues,
     Conflict,
     EntityRef,
-    EntityUpdate,
     OnlineStore,
     PartialGroup,
     StateField,
 )
 from dataintel.storage.online.redis_batch import RedisBatch
 from dataintel.storage.online.redis_read import AsyncReader
-from dataintel.storage.online.updates import to_updates
+from dataintel.storage.online.redis_rows import entity_calls
 
 _APPLY = resources.files("dataintel.storage.online").joinpath("apply.lua").read_text()
 _COMMIT = """
@@ -84,52 +84,27 @@ class RedisOnline(OnlineStore):
         return f"{self._prefix}:e:{{{_tag(ref)}}}"
 
     def apply(self, groups: Sequence[PartialGroup], ends: Mapping[int, int]) -> ApplyOutcome:
-        outcome = self.apply_updates(to_updates(groups))
+        """Apply each (entity, partition) unless the entity has applied it (skipped) or part
+        of it (a conflict with the stored offset), one Lua script each, one round trip; then
+        record ``ends`` unless there was a conflict."""
+        outcome = ApplyOutcome()
+        calls = entity_calls(groups)
+        if calls:
+            head = [(c.partition, c.lo, c.hi, self._ttl_ms) for c in calls]
+            argv = [(self.key(c.ref), [pack(h), *c.args]) for c, h in zip(calls, head, strict=True)]
+            for call, result in zip(calls, self._evalsha(argv), strict=True):
+                code = int(result[0])
+                if code == 1:
+                    outcome.applied += 1
+                elif code == 0:
+                    outcome.skipped += 1
+                else:
+                    outcome.conflicts.append(Conflict(call.ref, call.partition, int(result[1])))
         if not outcome.conflicts:
             self.commit(ends)
         return outcome
 
-    def apply_updates(self, updates: Sequence[EntityUpdate]) -> ApplyOutcome:
-        """Apply each update unless its entity has applied it (skipped) or part of it
-        (a conflict with the stored offset), one Lua script each, one round trip."""
-        outcome = ApplyOutcome()
-        if not updates:
-            return outcome
-        calls = [(self.key(u.ref), pack(self._payload(u))) for u in updates]
-        for update, result in zip(updates, self._evalsha(calls), strict=True):
-            code = int(result[0])
-            if code == 1:
-                outcome.applied += 1
-            elif code == 0:
-                outcome.skipped += 1
-            else:
-                outcome.conflicts.append(Conflict(update.ref, update.partition, int(result[1])))
-        return outcome
-
-    def _payload(self, update: EntityUpdate) -> dict[str, Any]:
-        """The script's argument; tiles as flat [start, state, ...] lists per level so Lua
-        merges them in Python's order (Lua tables do not keep one)."""
-        return {
-            "p": update.partition,
-            "lo": update.first_offset,
-            "hi": update.last_offset,
-            "ttl": self._ttl_ms,
-            "f": {
-                name: [
-                    fu.aggregation.value,
-                    [
-                        [level, [x for item in partial.items() for x in item]]
-                        for level, partial in fu.tiles.items()
-                    ],
-                    fu.last_ts,
-                    list(fu.cuts),
-                    fu.lifetime,
-                ]
-                for name, fu in update.features.items()
-            },
-        }
-
-    def _evalsha(self, calls: Sequence[tuple[str, bytes]]) -> list[Any]:
+    def _evalsha(self, calls: Sequence[tuple[str, Sequence[bytes]]]) -> list[Any]:
         """One EVALSHA of the apply script per call, all in one round trip; when the server
         lacks the script (restart, SCRIPT FLUSH) it is loaded and the calls that failed (and
         so did nothing) are sent again."""
@@ -138,8 +113,8 @@ class RedisOnline(OnlineStore):
         for attempt in range(2):
             pipe = self._client.pipeline(transaction=False)
             for i in todo:
-                key, arg = calls[i]
-                pipe.evalsha(self._apply_sha, 1, key, arg)
+                key, args = calls[i]
+                pipe.evalsha(self._apply_sha, 1, key, *args)
             missing = []
             for i, result in zip(todo, pipe.execute(raise_on_error=False), strict=True):
                 results[i] = result
