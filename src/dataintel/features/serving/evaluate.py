@@ -47,8 +47,12 @@ INDEX_CACHE_TILES = 2 * (DEFAULT_CACHE_MB << 20) // TILE_BYTES
 Level = tuple[int, int, list[int], list[Any]]
 
 
+# An evaluation remembered on an index: (windows, from t, until t (exclusive), values).
+Memo = tuple[Sequence[WindowSpec], int, int, dict[str, tuple[Any, int | None]]]
+
+
 class BlobIndex:
-    __slots__ = ("base", "base_end", "levels", "tiles")
+    __slots__ = ("base", "base_end", "levels", "memo", "tiles")
 
     def __init__(self, blob: Blob) -> None:
         tiles = blob.get("t") or {}
@@ -63,6 +67,7 @@ class BlobIndex:
         self.tiles = sum(len(level[2]) for level in levels)
         self.base: Any = blob.get("b")
         self.base_end: int | None = blob.get("e")
+        self.memo: dict[int, Memo] = {}  # by id(windows); the entry holds the windows
 
 
 _indexes: dict[int, tuple[Blob, BlobIndex]] = {}
@@ -144,11 +149,40 @@ def evaluate(
     agg: Aggregation, blob: Blob | None, windows: Sequence[WindowSpec], t_us: int
 ) -> dict[str, Value]:
     """Every value of one feature at ``t_us``: value name → (value, FIRST/LAST event time),
-    exactly as ``tiles.evaluate``."""
+    exactly as ``tiles.evaluate``.
+
+    The answer is remembered on the blob's index with the instant until which none of its
+    values can change (``_evaluate``), and given again for any t in [then, until): a hot
+    entity read many times a second is evaluated once per change. Callers must not mutate it.
+    """
     if blob is None:
         empty = (final(agg, None), None)
         return {w.value_name: empty for w in windows}
     index = index_of(blob)
+    memo = index.memo.get(id(windows))
+    if memo is not None and memo[0] is windows and memo[1] <= t_us < memo[2]:
+        return memo[3]
+    out, until = _evaluate(agg, index, windows, t_us)
+    last = blob.get("l")
+    if until > t_us and last is not None and last <= t_us:  # no event after t can enter later
+        if len(index.memo) >= MEMOS_PER_BLOB:
+            index.memo.clear()
+        index.memo[id(windows)] = (windows, t_us, until, out)
+    return out
+
+
+NEVER = 1 << 62  # "no bound" for an instant in µs
+MEMOS_PER_BLOB = 8  # selections of one blob remembered at once
+
+
+def _evaluate(
+    agg: Aggregation, index: BlobIndex, windows: Sequence[WindowSpec], t_us: int
+) -> tuple[dict[str, Value], int]:
+    """The values at ``t_us`` and the first instant at which one of them may differ, given
+    that no event lies after t (the caller checks): a window's value changes only when its
+    start S(t) = floor((t - W) / g)·g passes an event, and every event from S on lies at or
+    after the earliest tile the window uses, e. S(t') stays <= e while t' < (e // g + 1)·g + W.
+    A lifetime window's start never moves."""
     end = t_us + 1  # exclusive
     usable = []  # per level with tiles before ``end``: what does not depend on the window
     for size, parent, starts, states in index.levels:
@@ -156,14 +190,17 @@ def evaluate(
         if hi:
             inner_hi = (end // parent) * parent if parent else 0
             # The used tiles after the inner parents: the same for every window that has any.
-            tail = states[bisect_left(starts, inner_hi, 0, hi) : hi] if parent else states[:hi]
-            usable.append((parent, starts, states, hi, inner_hi, tail))
+            tail_lo = bisect_left(starts, inner_hi, 0, hi) if parent else 0
+            tail_start = starts[tail_lo] if tail_lo < hi else NEVER
+            usable.append((parent, starts, states, hi, inner_hi, states[tail_lo:hi], tail_start))
     fold = fold_of(agg)
     empty = (final(agg, None), None)
     timed = agg is Aggregation.FIRST or agg is Aggregation.LAST  # else event_time is None
     out: dict[str, Value] = {}
+    until = NEVER
     for w in windows:
         used: list[Any] = []
+        earliest = NEVER  # the start of the earliest tile used
         if w.span_us is None:
             start = index.base_end
             if index.base is not None:
@@ -171,11 +208,12 @@ def evaluate(
         else:
             g = w.granularity_us or SECOND
             start = ((t_us - w.span_us) // g) * g
-        for parent, starts, states, hi, inner_hi, tail in usable:
+        for parent, starts, states, hi, inner_hi, tail, tail_start in usable:
             if parent and start is not None and start < inner_hi and not start % parent:
                 # The start is on a parent boundary (g(W) >= the parent): no head tiles, and
                 # the tail is empty when no tile lies in [start, end).
                 used += tail
+                earliest = min(earliest, tail_start)
                 continue
             lo = 0 if start is None else bisect_left(starts, start, 0, hi)
             if lo >= hi:
@@ -189,13 +227,21 @@ def evaluate(
                 if inner_lo < inner_hi:
                     # lo <= the tail's first index, since start <= inner_lo < inner_hi
                     if inner_lo != start:
-                        used += states[lo : bisect_left(starts, inner_lo, lo, hi)]
+                        head_hi = bisect_left(starts, inner_lo, lo, hi)
+                        if head_hi > lo:
+                            used += states[lo:head_hi]
+                            earliest = min(earliest, starts[lo])
                     used += tail
+                    earliest = min(earliest, tail_start)
                     continue
             used += states[lo:hi]
+            earliest = min(earliest, starts[lo])
+        if w.span_us is not None and earliest != NEVER:
+            g = w.granularity_us or SECOND
+            until = min(until, (earliest // g + 1) * g + w.span_us)
         if not used:
             out[w.value_name] = empty
             continue
         state = fold(used)
         out[w.value_name] = (final(agg, state), event_time(agg, state) if timed else None)
-    return out
+    return out, until
