@@ -40,6 +40,7 @@ class Selection:
     plans: list[tuple[FeaturePlan, tuple[WindowSpec, ...]]] = field(default_factory=list)
     derived: list[DerivedFeature] = field(default_factory=list)
     batch: list[BatchFeatureSpec] = field(default_factory=list)
+    _versions: dict[str, int] | None = None
 
     @cached_property
     def fields(self) -> list[str]:
@@ -48,6 +49,22 @@ class Selection:
     @cached_property
     def batch_fields(self) -> list[str]:
         return [b.state_field for b in self.batch]
+
+    @cached_property
+    def sources(self) -> list[str]:
+        """Per plan, the source its latest event time is reported under."""
+        return [f"{p.pipeline_id}.{p.source_event}" for p, _ in self.plans]
+
+    def versions(self, deployed: dict[str, int]) -> dict[str, int]:
+        """The version of every selected feature (``deployed``: the versions of the catalog
+        the selection belongs to, so the answer is kept; callers do not mutate it)."""
+        if self._versions is None:
+            self._versions = (
+                {p.name: deployed.get(p.name, p.version) for p, _ in self.plans}
+                | {d.name: d.version for d in self.derived}
+                | {b.name: b.version for b in self.batch}
+            )
+        return self._versions
 
 
 @dataclass
@@ -395,7 +412,7 @@ def vector(
     status: dict[str, Any] = {}
     latest: dict[str, int] = {}
     times: dict[str, int | None] = {}
-    for plan, windows in selection.plans:
+    for (plan, windows), source in zip(selection.plans, selection.sources, strict=True):
         if plan.state_field not in built:
             for w in windows:
                 values[w.value_name] = None
@@ -408,10 +425,8 @@ def vector(
             times[name] = event_t
             if seen is None:
                 status[name] = "no_data"
-        if seen is not None:
-            key = f"{plan.pipeline_id}.{plan.source_event}"
-            if seen > latest.get(key, -1):
-                latest[key] = seen
+        if seen is not None and seen > latest.get(source, -1):
+            latest[source] = seen
     for d in selection.derived:
         value, ok = evaluate_derived(d, values, times, t)
         values[d.name] = value
@@ -426,9 +441,7 @@ def vector(
         "status": status,
         "sources": {k: iso(v) for k, v in latest.items()},
         **({"computed_at": computed} if selection.batch else {}),
-        "versions": {p.name: versions.get(p.name, p.version) for p, _ in selection.plans}
-        | {d.name: d.version for d in selection.derived}
-        | {b.name: b.version for b in selection.batch},
+        "versions": selection.versions(versions),
     }
 
 
