@@ -1,7 +1,7 @@
 """Partial groups → per-entity updates: the form the backfill's in-memory fold takes (the
 stores merge the columnar groups themselves). One ``EntityUpdate`` per (entity, partition),
-one ``FeatureUpdate`` per field; each field's tiles of one (entity, partition, level) are built by one comprehension
-over that run of rows, not by a Python step per (row, field)."""
+one ``FeatureUpdate`` per field; each field's tiles of one (entity, partition, level) are
+built by one comprehension over that run of rows, not by a Python step per (row, field)."""
 
 from __future__ import annotations
 
