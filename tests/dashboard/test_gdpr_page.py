@@ -144,26 +144,32 @@ def test_a_compliance_officer_files_and_follows_requests(
     screenshot(page, "gdpr")
 
     # The filter: by the exact user id, without it in the address bar.
-    def listed() -> list[str]:
+    def listed(want: list[str]) -> list[str]:
+        """The cards' request ids, once they are ``want`` (the page renders after its
+        response arrives) or after 5 s."""
         page.wait_for_load_state("networkidle")
-        ids: list[str] = page.locator("[data-testid=request]").evaluate_all(
-            "cards => cards.map(c => c.dataset.requestId)"
-        )
-        return ids
+        deadline = time.monotonic() + 5
+        while True:
+            ids: list[str] = page.locator("[data-testid=request]").evaluate_all(
+                "cards => cards.map(c => c.dataset.requestId)"
+            )
+            if ids == want or time.monotonic() > deadline:
+                return ids
+            page.wait_for_timeout(50)
 
-    assert listed() == [second, first]  # newest first
+    assert listed([second, first]) == [second, first]  # newest first
     filter_box = page.get_by_role("searchbox", name="User id")
     filter_box.fill(ADA)
     with page.expect_response(lambda r: "user_id=" in r.url):
         page.get_by_role("button", name="Filter").click()
-    assert listed() == [first]
+    assert listed([first]) == [first]
     filter_box.fill("nobody@example.org")
     with page.expect_response(lambda r: "user_id=" in r.url):
         filter_box.press("Enter")
     assert page.get_by_test_id("empty").inner_text().startswith("No request for this user id")
     with page.expect_response(lambda r: "/v1/gdpr/requests" in r.url):
         page.get_by_role("button", name="Show all").click()
-    assert listed() == [second, first]
+    assert listed([second, first]) == [second, first]
 
     # No subject's id anywhere on the page or in its address.
     assert "@example.org" not in page.locator("body").inner_text()
