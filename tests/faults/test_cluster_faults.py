@@ -279,6 +279,9 @@ def test_analytics_unreachable(cluster: FaultCluster, load: SteadyLoad) -> None:
         start, end = outage(load)
         acked_during = set(load.acked) - acked_before
         ready_but_degraded(cluster, "analytics")
+        for replica in cluster.cluster.apis():  # exports from the same data say so too
+            _, stale = replica_view(cluster, replica.port, since)
+            assert stale == (True, True), f"{replica.name}: overview, export marked {stale}"
     finally:
         cluster.lake.up()
     during = load.between(start, end)
@@ -298,17 +301,19 @@ def test_analytics_unreachable(cluster: FaultCluster, load: SteadyLoad) -> None:
     for replica in cluster.cluster.apis():
         while True:
             seen, stale = replica_view(cluster, replica.port, since)
-            if (acked_during <= seen and not stale) or time.monotonic() > deadline:
+            if (acked_during <= seen and not any(stale)) or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
-        assert not stale, f"{replica.name} still answers stale"
+        assert stale == (False, False), f"{replica.name} still answers stale: {stale}"
         missing = len(acked_during - seen)
         assert not missing, f"{replica.name}: {missing} events of the outage not visible"
 
 
-def replica_view(cluster: FaultCluster, port: int, since: datetime) -> tuple[set[str], bool]:
+def replica_view(
+    cluster: FaultCluster, port: int, since: datetime
+) -> tuple[set[str], tuple[bool, bool]]:
     """One replica asked directly (not through nginx): the load's event ids since ``since``
-    it has, and whether its analytics answer is marked stale."""
+    it has, and whether its analytics answer and its export are marked stale."""
     client = httpx.Client(
         base_url=f"http://127.0.0.1:{port}",
         headers={"Authorization": f"Bearer {cluster.key}"},
@@ -321,8 +326,10 @@ def replica_view(cluster: FaultCluster, port: int, since: datetime) -> tuple[set
         params = {"event": "cart_add", "format": "ndjson", "start": since.isoformat()}
         exported = client.get("/v1/export/events", params=params)
         assert exported.status_code == 200, exported.text
+        export_stale = exported.headers.get("x-stale") == "true"
+        assert export_stale == ("age" in exported.headers), dict(exported.headers)
     lines = (json.loads(line) for line in exported.text.splitlines() if line.strip())
-    return {str(row["event_id"]) for row in lines}, stale
+    return {str(row["event_id"]) for row in lines}, (stale, export_stale)
 
 
 def test_redis_slow(cluster: FaultCluster, load: SteadyLoad) -> None:

@@ -23,6 +23,7 @@ from dataintel.export.formats import ExportFormat, from_accept
 from dataintel.export.predictions import PredictionQuery, export_predictions
 from dataintel.export.service import ExportRequest, ExportService
 from dataintel.model.windows import parse_window
+from dataintel.storage.analytics.port import AnalyticsStore
 
 router = APIRouter(tags=["export"], dependencies=[SENSITIVE])
 ExportScope = Annotated[ProjectScope, Depends(credential_project_scope(Permission.EXPORT_READ))]
@@ -75,6 +76,7 @@ def export_events(
     )
     stream = ExportService(analytics).events(scope.project_id, req)
     headers = {"X-Next-Cursor": stream.next_cursor} if stream.next_cursor else {}
+    headers |= stale_headers(analytics)
     detail = {
         "format": req.fmt.value,
         "from": _iso(req.start),
@@ -156,7 +158,8 @@ def export_predictions_route(
         cursor=cursor,
         limit=limit,
     )
-    stream = export_predictions(state.port(ANALYTICS), query, fmt)
+    analytics = state.port(ANALYTICS)
+    stream = export_predictions(analytics, query, fmt)
     detail = {
         "format": fmt.value,
         "from": _iso(start),
@@ -168,9 +171,20 @@ def export_predictions_route(
         state.sessions, scope.project_id, scope.principal.subject, "export_predictions", detail
     )
     headers = {"X-Next-Cursor": stream.next_cursor} if stream.next_cursor else {}
+    headers |= stale_headers(analytics)
     return StreamingResponse(
         iterate_in_threadpool(audit.wrap(stream)), media_type=stream.media_type, headers=headers
     )
+
+
+def stale_headers(analytics: AnalyticsStore) -> dict[str, str]:
+    """``X-Stale: true`` and ``Age`` (seconds) when the store answers from data it could not
+    bring up to date (a data lake replica whose lake does not answer), as analytics does.
+    Reading the positions first lets a replica look at its lake (a bounded wait), so the
+    mark describes the data the stream is about to read."""
+    analytics.positions()
+    age = analytics.staleness()
+    return {} if age is None else {"X-Stale": "true", "Age": str(age)}
 
 
 def _horizon_us(text: str | None, default: str) -> int:
