@@ -19,6 +19,7 @@ from dataintel.model.subject import Subject
 from dataintel.storage.analytics.port import EventQuery
 from dataintel.storage.blob.s3 import S3BlobStore, S3Location
 from dataintel.storage.cache import MemoryCache
+from dataintel.storage.errors import StorageError
 from tests.export.lake_kit import entries
 from tests.faults.proxy import proxy_to
 from tests.s3_server import ACCESS_KEY, SECRET_KEY, S3Server
@@ -127,5 +128,41 @@ def test_an_unreachable_lake_answers_from_memory_marked_stale_then_catches_up(
             answered = cache.answer(replica, request, total)
             assert answered.stale_age_s is None
             assert _Total.model_validate_json(answered.body).events == 30
+        finally:
+            replica.close()
+
+
+def test_a_replica_starts_while_the_lake_is_unreachable_and_loads_once_it_answers(
+    s3_server: S3Server,
+) -> None:
+    """Ingest and serving do not need the lake, so the process starts; until a look
+    succeeds there is nothing to answer from, so reads fail as an outage (the breakers'
+    kind: a 503 naming analytics), fast, and a read after refresh_seconds looks again."""
+    direct = s3_server.store()
+    write_batch(direct, 0, entries(0, range(0, 12)))
+    with proxy_to("127.0.0.1", int(s3_server.endpoint.rpartition(":")[2])) as proxy:
+        url = direct.url.removeprefix("s3://").partition("/")
+        location = S3Location(url[0], url[2], f"http://{proxy.address}", "us-east-1")
+        proxy.down()
+        replica = DataLakeReplica(S3BlobStore(location, ACCESS_KEY, SECRET_KEY), 0.5)
+        try:
+            for _ in range(2):
+                started = time.monotonic()
+                with pytest.raises(ConnectionError, match="has not been read"):
+                    _count(replica)
+                assert time.monotonic() - started < LOOK_WAIT_SECONDS + 0.5
+            with pytest.raises(StorageError, match="NETWORK_CONNECTION"):
+                replica.ping()  # /health/ready says analytics is failing
+            proxy.up()
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    assert _count(replica) == 12
+                    break
+                except ConnectionError:
+                    assert time.monotonic() < deadline, "the replica never loaded the lake"
+                    time.sleep(0.2)
+            assert replica.staleness() is None
+            assert replica.positions() == {0: 12}
         finally:
             replica.close()

@@ -19,6 +19,10 @@ A look re-reads only the commit markers that are new or were replaced since the 
 ``LOOK_WAIT_SECONDS`` at most for a look, then answers from what is loaded, and
 ``staleness()`` says how old that is (the analytics routes answer ``X-Stale: true`` with
 ``Age``); the next look is tried ``refresh_seconds`` later; the first that succeeds catches up.
+A replica that starts while the lake is unreachable starts all the same (ingest and serving
+do not need the lake): until its first look succeeds it has nothing to answer from, so its
+reads fail as an outage (503 naming ``analytics``, or the analytics cache's last answer
+marked stale), and every read after ``refresh_seconds`` tries again.
 """
 
 from __future__ import annotations
@@ -80,7 +84,13 @@ class DataLakeReplica(DuckDBAnalytics):
         self._loaded: set[str] = set()
         self._lake_positions: dict[int, int] = {}
         self._signature = 0
-        self.refresh(force=True)
+        self._ever_loaded = False  # a look has succeeded since this replica started
+        try:
+            self.refresh(force=True)
+        except Exception as exc:  # noqa: BLE001 - whatever stops the first look, start anyway
+            self._behind = True
+            self._checked_at = time.monotonic()
+            log.warning("datalake_unreachable_at_start", error=str(exc))
 
     # -- keeping up with the lake -----------------------------------------------------------
 
@@ -93,14 +103,26 @@ class DataLakeReplica(DuckDBAnalytics):
                 self._look()
             return
         if time.monotonic() - self._checked_at < self._refresh_seconds:
+            self._ensure_loaded()
             return
         if not self._refresh_lock.acquire(blocking=False):
+            self._ensure_loaded()
             return  # another read is looking: answer from what is loaded
         look = threading.Thread(target=self._look_then_release, name="datalake-look", daemon=True)
         look.start()
         look.join(LOOK_WAIT_SECONDS)
         if look.is_alive():
             self._behind = True
+        self._ensure_loaded()
+
+    def _ensure_loaded(self) -> None:
+        """Reads of a replica that never read the lake fail as an outage (nothing to answer
+        from, not even stale data)."""
+        if not self._ever_loaded:
+            raise ConnectionError(
+                "the data lake has not been read since this replica started (unreachable); "
+                f"the next look is within {self._refresh_seconds:g} s"
+            )
 
     def staleness(self) -> int | None:
         """Seconds since the last complete look, while the lake cannot be read (None:
@@ -136,6 +158,7 @@ class DataLakeReplica(DuckDBAnalytics):
         self._signature = int.from_bytes(hashlib.sha256(listing).digest()[:7], "big")
         self._checked_at = self._current_at = started
         self._behind = False
+        self._ever_loaded = True
 
     def _committed(self) -> list[Marker]:
         """The commit markers, reading again only those new or replaced since the last look
