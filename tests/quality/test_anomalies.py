@@ -35,7 +35,7 @@ from dataintel.storage.analytics.port import AnalyticsStore
 from dataintel.storage.analytics.registry import open_analytics
 from dataintel.storage.metadata.monitoring_models import MetricEvaluation, QualityAlert
 from tests.analytics.store_writer import write
-from tests.conftest import Keys, apply_yaml
+from tests.conftest import IN_CI, Keys, apply_yaml
 
 DATA = Path(os.environ.get("DATAINTEL_REAL_DATA", "/tmp/shared/data/real"))
 TAOBAO = DATA / "taobao-userbehavior/UserBehavior_last10000rows_users_999477-999999.csv.gz"
@@ -57,6 +57,8 @@ def project_yaml(project: str) -> str:
 def taobao() -> list[dict[str, Any]]:
     """The complete UTC days of the history as events (revenue derived from the item id)."""
     if not TAOBAO.exists():
+        if IN_CI:
+            pytest.fail(f"real data not found: {TAOBAO} (CI=true: the real data is mandatory)")
         pytest.skip(f"real data not found: {TAOBAO}")
     rows = []
     with gzip.open(TAOBAO, "rt") as f:
