@@ -201,12 +201,12 @@ def _evaluate(
     for w in windows:
         used: list[Any] = []
         earliest = NEVER  # the start of the earliest tile used
+        g = w.granularity_us or SECOND
         if w.span_us is None:
             start = index.base_end
             if index.base is not None:
                 used.append(index.base)
         else:
-            g = w.granularity_us or SECOND
             start = ((t_us - w.span_us) // g) * g
         for parent, starts, states, hi, inner_hi, tail, tail_start in usable:
             if parent and start is not None and start < inner_hi and not start % parent:
@@ -237,7 +237,6 @@ def _evaluate(
             used += states[lo:hi]
             earliest = min(earliest, starts[lo])
         if w.span_us is not None and earliest != NEVER:
-            g = w.granularity_us or SECOND
             until = min(until, (earliest // g + 1) * g + w.span_us)
         if not used:
             out[w.value_name] = empty

@@ -27,8 +27,7 @@ def open_online(url: str, ttl_seconds: int) -> OnlineStore:
         path = unquote(parts.netloc + parts.path)
         if not path:
             raise ValueError("sqlite:// needs a file: sqlite:///abs/path/online.db")
-        cache_mb = float(options.get("cache_mb", DEFAULT_CACHE_MB))
-        return SQLiteOnline(path, ttl_seconds, cache_bytes=int(cache_mb * (1 << 20)))
+        return SQLiteOnline(path, ttl_seconds, cache_bytes=_megabytes(options, "cache_mb"))
     if parts.scheme in ("redis", "rediss"):
         try:
             from dataintel.storage.online.redis import RedisOnline
@@ -37,9 +36,19 @@ def open_online(url: str, ttl_seconds: int) -> OnlineStore:
                 f"the Redis online store needs 'redis': pip install redis ({exc})"
             ) from exc
         prefix = options.pop("prefix", DEFAULT_PREFIX)
-        cache_mb = float(options.pop("decode_cache_mb", DEFAULT_CACHE_MB))
+        cache_bytes = _megabytes(options, "decode_cache_mb")
+        options.pop("decode_cache_mb", None)
         client_url = urlunsplit(parts._replace(query=urlencode(options)))
-        return RedisOnline(
-            client_url, prefix, ttl_seconds, decode_cache_bytes=int(cache_mb * (1 << 20))
-        )
+        return RedisOnline(client_url, prefix, ttl_seconds, decode_cache_bytes=cache_bytes)
     raise ValueError(f"unsupported online_url scheme {parts.scheme!r} (sqlite://, redis://)")
+
+
+def _megabytes(options: dict[str, str], name: str) -> int:
+    """The cache bound ``name`` of the URL's options (megabytes, default DEFAULT_CACHE_MB)
+    in bytes."""
+    text = options.get(name, str(DEFAULT_CACHE_MB))
+    try:
+        megabytes = float(text)
+    except ValueError:
+        raise ValueError(f"online_url option {name}={text!r} must be a number of MB") from None
+    return int(megabytes * (1 << 20))
